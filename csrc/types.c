@@ -1,0 +1,1157 @@
+/*
+ * types.c -- ArenaType (the metaclass), the C base of arena classes, and
+ * SlotObj.
+ *
+ * A class statement `class User(SlotObj): __slots__ = ("id", "name")` runs
+ * ArenaType.__new__ (meta_new), which
+ *   1. checks the bases and the __slots__ entries (TypeError/ValueError),
+ *   2. lets type.__new__ build an ordinary heap type with no slots of its own
+ *      (so that CPython adds neither a __dict__ nor a managed pre-header),
+ *   3. patches that type before any instance can exist: no Py_TPFLAGS_HAVE_GC,
+ *      the arena's alloc/free/dealloc, our traverse/clear, its basicsize, and
+ *      one CPython member descriptor per field (so that the interpreter
+ *      specialises attribute access exactly as for native __slots__).
+ *
+ * Instance layout (SlotObj):   [ ob_refcnt | ob_type | field 0 | field 1 ... ]
+ * with the weak-reference list, when asked for, after the fields of the class
+ * that asked.  Nothing precedes the object: no PyGC_Head, no pre-header.
+ *
+ * Slots shared by every arena class (__init__, __new__, __repr__, __class__,
+ * __sizeof__, __reduce_ex__) live on the C base _ArenaBase, created from a
+ * PyType_Spec so that CPython installs real slot wrappers; subclasses then
+ * inherit the C functions themselves, not a Python-level redirection.
+ *
+ * Deallocation never recurses without bound: past OA_DEALLOC_LIMIT nested
+ * arena deallocs, an object is queued on its Arena and freed by the
+ * outermost dealloc (CPython's trashcan macros write into a GC header that
+ * these objects do not have, so they cannot be used).
+ */
+#include "objarena.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#define OA_DEALLOC_LIMIT 64
+
+static void meta_dealloc(PyObject *self);
+static PyObject *base_new(PyTypeObject *type, PyObject *args, PyObject *kwds);
+static int base_init(PyObject *self, PyObject *args, PyObject *kwds);
+
+static inline OaTypeObject *
+oa_type(PyObject *o)
+{
+    return (OaTypeObject *)Py_TYPE(o);
+}
+
+static inline PyObject **
+field_ptr(PyObject *self, Py_ssize_t offset)
+{
+    return (PyObject **)((char *)self + offset);
+}
+
+static inline Py_ssize_t
+nfields(OaTypeObject *t)
+{
+    return PyTuple_GET_SIZE(t->fields);
+}
+
+/* A ready arena type, recognised by its metaclass's dealloc, so that no
+   module state is needed on the hot paths. */
+static int
+is_arena_type(PyTypeObject *type)
+{
+    for (PyTypeObject *m = Py_TYPE(type); m != NULL; m = m->tp_base) {
+        if (m->tp_dealloc == meta_dealloc) {
+            return ((OaTypeObject *)type)->ready;
+        }
+    }
+    return 0;
+}
+
+int
+oa_is_arena_object(PyObject *obj)
+{
+    return is_arena_type(Py_TYPE(obj));
+}
+
+/* The objarena module that made `type` or one of its bases (borrowed). */
+static PyObject *
+module_of_type(PyTypeObject *type)
+{
+    PyObject *mro = type->tp_mro;
+    Py_ssize_t n = mro != NULL ? PyTuple_GET_SIZE(mro) : 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyTypeObject *t = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        if (!(t->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+            continue;
+        }
+        PyObject *mod = ((PyHeapTypeObject *)t)->ht_module;
+        if (mod != NULL && PyModule_GetDef(mod) == &oa_moduledef) {
+            return mod;
+        }
+    }
+    PyErr_Format(PyExc_TypeError, "%.100s is not an objarena type", type->tp_name);
+    return NULL;
+}
+
+OaState *
+oa_state_from_type(PyTypeObject *type)
+{
+    PyObject *mod = module_of_type(type);
+    return mod != NULL ? oa_state_of_module(mod) : NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Allocation and deallocation of arena objects                               */
+
+PyObject *
+oa_object_alloc(OaTypeObject *t)
+{
+    PyTypeObject *tp = (PyTypeObject *)t;
+    size_t size = (size_t)tp->tp_basicsize;
+    void *mem = oa_alloc(t->arena->core, size);
+    if (mem == NULL) {
+        return oa_raise_alloc_error(t->arena, size);
+    }
+    memset(mem, 0, size);
+    PyObject *op = PyObject_Init((PyObject *)mem, tp);     /* increfs tp */
+    /* Best effort, as for CPython's own allocators: -2 means tracemalloc
+       is off, -1 that it could not record the trace. */
+    (void)PyTraceMalloc_Track(0, (uintptr_t)mem, oa_block_size(mem));
+    return op;
+}
+
+static PyObject *
+oa_tp_alloc(PyTypeObject *type, Py_ssize_t Py_UNUSED(nitems))
+{
+    if (!is_arena_type(type)) {
+        PyErr_Format(PyExc_TypeError, "cannot allocate %.100s in an arena",
+                     type->tp_name);
+        return NULL;
+    }
+    return oa_object_alloc((OaTypeObject *)type);
+}
+
+static void
+oa_tp_free(void *p)
+{
+    (void)PyTraceMalloc_Untrack(0, (uintptr_t)p);
+    oa_free(p);
+}
+
+static void
+clear_fields(PyObject *self)
+{
+    OaTypeObject *t = oa_type(self);
+    Py_ssize_t n = nfields(t);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_CLEAR(*field_ptr(self, t->offsets[i]));
+    }
+}
+
+/* The body of a dealloc: finalizer (once per object, PEP 442), weak
+   references, fields, the block, the type reference. */
+static void
+dealloc_body(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    if (tp->tp_finalize != NULL) {
+        uint8_t *meta = oa_meta_of(self);
+        if (!(*meta & OA_META_FINALIZED)) {
+            *meta |= OA_META_FINALIZED;
+            if (PyObject_CallFinalizerFromDealloc(self) < 0) {
+                return;         /* resurrected */
+            }
+            tp = Py_TYPE(self); /* __del__ may have assigned __class__ */
+        }
+    }
+    if (tp->tp_weaklistoffset > 0) {
+        PyObject **list = field_ptr(self, tp->tp_weaklistoffset);
+        if (*list != NULL) {
+            PyObject_ClearWeakRefs(self);
+        }
+    }
+    clear_fields(self);
+    oa_tp_free(self);
+    Py_DECREF(tp);
+}
+
+/* A queued object is dead (refcount 0): its refcount word holds the next
+   queued object until its dealloc resumes.  ob_type stays intact. */
+_Static_assert(offsetof(PyObject, ob_type) == sizeof(PyObject *),
+               "the refcount word must be pointer-sized and first");
+
+static void
+defer_push(OaArenaObject *arena, PyObject *op)
+{
+    PyObject *next = arena->deferred;
+    memcpy((char *)op, &next, sizeof(next));
+    arena->deferred = op;
+}
+
+static PyObject *
+defer_pop(OaArenaObject *arena)
+{
+    PyObject *op = arena->deferred;
+    PyObject *next;
+    memcpy(&next, (char *)op, sizeof(next));
+    arena->deferred = next;
+    /* Not Py_SET_REFCNT: on 3.12+ it skips objects whose word looks
+       immortal, and a pointer may. */
+    Py_ssize_t zero = 0;
+    memcpy((char *)op, &zero, sizeof(zero));
+    return op;
+}
+
+static void
+oa_dealloc(PyObject *self)
+{
+    OaArenaObject *arena = (OaArenaObject *)oa_owner_of(self);
+    if (arena->dealloc_depth >= OA_DEALLOC_LIMIT) {
+        defer_push(arena, self);
+        return;
+    }
+    Py_INCREF(arena);   /* the last object may hold the last reference */
+    arena->dealloc_depth++;
+    dealloc_body(self);
+    if (arena->dealloc_depth == 1) {
+        while (arena->deferred != NULL) {
+            dealloc_body(defer_pop(arena));
+        }
+    }
+    arena->dealloc_depth--;
+    Py_DECREF(arena);
+}
+
+static int
+oa_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    OaTypeObject *t = oa_type(self);
+    Py_VISIT(Py_TYPE(self));
+    Py_ssize_t n = nfields(t);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_VISIT(*field_ptr(self, t->offsets[i]));
+    }
+    return 0;
+}
+
+static int
+oa_clear(PyObject *self)
+{
+    clear_fields(self);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* _ArenaBase: the slots every arena class inherits                           */
+
+static PyObject *
+base_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kwds))
+{
+    if (!is_arena_type(type)) {
+        PyErr_Format(PyExc_TypeError,
+                     "cannot create '%.100s' instances: the class is not a "
+                     "finished objarena class", type->tp_name);
+        return NULL;
+    }
+    return oa_object_alloc((OaTypeObject *)type);
+}
+
+/* Index of keyword `key` among the fields, -1 if none, -2 on error. */
+static Py_ssize_t
+field_lookup(OaTypeObject *t, PyObject *key)
+{
+    Py_ssize_t n = nfields(t);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyTuple_GET_ITEM(t->fields, i) == key) {
+            return i;
+        }
+    }
+    if (!PyUnicode_Check(key)) {
+        PyErr_SetString(PyExc_TypeError, "keywords must be strings");
+        return -2;
+    }
+    PyObject *idx = PyDict_GetItemWithError(t->field_index, key);
+    if (idx == NULL) {
+        return PyErr_Occurred() ? -2 : -1;
+    }
+    return PyLong_AsSsize_t(idx);
+}
+
+static inline void
+set_field(PyObject *self, Py_ssize_t offset, PyObject *value)
+{
+    PyObject **slot = field_ptr(self, offset);
+    PyObject *old = *slot;
+    *slot = Py_NewRef(value);
+    Py_XDECREF(old);
+}
+
+static int
+base_init(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    OaTypeObject *t = oa_type(self);
+    PyObject *qualname = ((PyHeapTypeObject *)t)->ht_qualname;
+    Py_ssize_t n = nfields(t);
+    Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    if (nargs > n) {
+        if (n == 0) {
+            PyErr_Format(PyExc_TypeError,
+                         "%U.__init__() takes 1 positional argument but %zd were given",
+                         qualname, nargs + 1);
+        }
+        else {
+            PyErr_Format(PyExc_TypeError,
+                         "%U.__init__() takes from 1 to %zd positional arguments "
+                         "but %zd were given", qualname, n + 1, nargs + 1);
+        }
+        return -1;
+    }
+    int has_kw = kwds != NULL && PyDict_GET_SIZE(kwds) != 0;
+    if (has_kw) {
+        /* Check every keyword before storing anything. */
+        Py_ssize_t pos = 0;
+        PyObject *key, *value;
+        while (PyDict_Next(kwds, &pos, &key, &value)) {
+            Py_ssize_t i = field_lookup(t, key);
+            if (i == -2) {
+                return -1;
+            }
+            if (i == -1) {
+                PyErr_Format(PyExc_TypeError,
+                             "%U.__init__() got an unexpected keyword argument '%S'",
+                             qualname, key);
+                return -1;
+            }
+            if (i < nargs) {
+                PyErr_Format(PyExc_TypeError,
+                             "%U.__init__() got multiple values for argument '%S'",
+                             qualname, key);
+                return -1;
+            }
+        }
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        set_field(self, t->offsets[i], PyTuple_GET_ITEM(args, i));
+    }
+    if (has_kw) {
+        Py_ssize_t pos = 0;
+        PyObject *key, *value;
+        while (PyDict_Next(kwds, &pos, &key, &value)) {
+            Py_ssize_t i = field_lookup(t, key);
+            if (i < 0) {
+                return -1;      /* only if the dict changed under us */
+            }
+            set_field(self, t->offsets[i], value);
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+slot_repr(PyObject *self, OaTypeObject *t)
+{
+    PyObject *name = ((PyHeapTypeObject *)t)->ht_name;
+    PyObject *parts = PyList_New(0);
+    if (parts == NULL) {
+        return NULL;
+    }
+    PyObject *result = NULL, *sep = NULL, *body = NULL;
+    Py_ssize_t n = nfields(t);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *value = Py_XNewRef(*field_ptr(self, t->offsets[i]));
+        if (value == NULL) {
+            continue;
+        }
+        PyObject *part = PyUnicode_FromFormat("%U=%R", PyTuple_GET_ITEM(t->fields, i),
+                                              value);
+        Py_DECREF(value);
+        if (part == NULL || PyList_Append(parts, part) < 0) {
+            Py_XDECREF(part);
+            goto done;
+        }
+        Py_DECREF(part);
+    }
+    sep = PyUnicode_FromString(", ");
+    if (sep == NULL) {
+        goto done;
+    }
+    body = PyUnicode_Join(sep, parts);
+    if (body == NULL) {
+        goto done;
+    }
+    result = PyUnicode_FromFormat("%U(%U)", name, body);
+done:
+    Py_XDECREF(body);
+    Py_XDECREF(sep);
+    Py_DECREF(parts);
+    return result;
+}
+
+static PyObject *
+base_repr(PyObject *self)
+{
+    OaTypeObject *t = oa_type(self);
+    int r = Py_ReprEnter(self);
+    if (r != 0) {
+        return r > 0 ? PyUnicode_FromFormat("%U(...)", ((PyHeapTypeObject *)t)->ht_name)
+                     : NULL;
+    }
+    Py_INCREF(t);       /* a field's repr may reassign __class__ */
+    PyObject *result = slot_repr(self, t);
+    Py_DECREF(t);
+    Py_ReprLeave(self);
+    return result;
+}
+
+static PyObject *
+base_get_class(PyObject *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef((PyObject *)Py_TYPE(self));
+}
+
+/* Same storage, same place: fields (names and offsets), weak-reference
+   slot, size and arena. */
+static int
+same_layout(PyObject *self, OaTypeObject *a, OaTypeObject *b)
+{
+    PyTypeObject *ta = (PyTypeObject *)a, *tb = (PyTypeObject *)b;
+    if (a->kind != b->kind || ta->tp_basicsize != tb->tp_basicsize
+        || ta->tp_weaklistoffset != tb->tp_weaklistoffset
+        || (PyObject *)b->arena != oa_owner_of(self)
+        || nfields(a) != nfields(b)
+        || memcmp(a->offsets, b->offsets, sizeof(Py_ssize_t) * nfields(a)) != 0) {
+        return 0;
+    }
+    return PyObject_RichCompareBool(a->fields, b->fields, Py_EQ);
+}
+
+static int
+base_set_class(PyObject *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_TypeError, "can't delete __class__ attribute");
+        return -1;
+    }
+    if (!PyType_Check(value)) {
+        PyErr_Format(PyExc_TypeError,
+                     "__class__ must be set to a class, not '%.100s' object",
+                     Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    if (PySys_Audit("object.__setattr__", "OsO", self, "__class__", value) < 0) {
+        return -1;
+    }
+    PyTypeObject *newto = (PyTypeObject *)value;
+    PyTypeObject *oldto = Py_TYPE(self);
+    if (!is_arena_type(newto)) {
+        PyErr_Format(PyExc_TypeError,
+                     "__class__ assignment: '%.100s' is not an objarena class, "
+                     "and '%.100s' objects live in an arena",
+                     newto->tp_name, oldto->tp_name);
+        return -1;
+    }
+    int same = same_layout(self, (OaTypeObject *)oldto, (OaTypeObject *)newto);
+    if (same < 0) {
+        return -1;
+    }
+    if (!same) {
+        PyErr_Format(PyExc_TypeError,
+                     "__class__ assignment: '%.100s' object layout differs from "
+                     "'%.100s' (fields, weak-reference slot and arena must match)",
+                     newto->tp_name, oldto->tp_name);
+        return -1;
+    }
+    Py_INCREF(newto);
+    Py_SET_TYPE(self, newto);
+    Py_DECREF(oldto);
+    return 0;
+}
+
+static PyObject *
+base_sizeof(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromSize_t(oa_block_size(self));
+}
+
+/* Every protocol reduces as protocol 2 does (copyreg.__newobj__ and the
+   slot state), so protocols 0 and 1 work too, unlike native __slots__. */
+static PyObject *
+base_reduce_ex(PyObject *self, PyObject *arg)
+{
+    long proto = PyLong_AsLong(arg);
+    if (proto == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *reduce_ex = PyObject_GetAttrString((PyObject *)&PyBaseObject_Type,
+                                                 "__reduce_ex__");
+    if (reduce_ex == NULL) {
+        return NULL;
+    }
+    PyObject *res = PyObject_CallFunction(reduce_ex, "Ol", self, proto < 2 ? 2L : proto);
+    Py_DECREF(reduce_ex);
+    return res;
+}
+
+static PyObject *
+get_weakref(PyObject *self, void *Py_UNUSED(closure))
+{
+    Py_ssize_t off = Py_TYPE(self)->tp_weaklistoffset;
+    PyObject *head = off > 0 ? *field_ptr(self, off) : NULL;
+    return Py_NewRef(head != NULL ? head : Py_None);
+}
+
+static PyGetSetDef weakref_getset = {
+    "__weakref__", get_weakref, NULL,
+    "list of weak references to the object", NULL,
+};
+
+static PyGetSetDef base_getset[] = {
+    {"__class__", base_get_class, base_set_class,
+     "the object's class; assignable between arena classes of one layout", NULL},
+    {0},
+};
+
+static PyMethodDef base_methods[] = {
+    {"__sizeof__", base_sizeof, METH_NOARGS,
+     "Bytes of the object's block in its arena."},
+    {"__reduce_ex__", base_reduce_ex, METH_O, "Helper for pickle and copy."},
+    {0},
+};
+
+static PyType_Slot base_slots[] = {
+    {Py_tp_new, base_new},
+    {Py_tp_init, base_init},
+    {Py_tp_repr, base_repr},
+    {Py_tp_dealloc, oa_dealloc},
+    {Py_tp_getset, base_getset},
+    {Py_tp_methods, base_methods},
+    {Py_tp_doc, "The C base of every objarena class."},
+    {0, NULL},
+};
+
+static PyType_Spec base_spec = {
+    .name = "objarena._ArenaBase",
+    .basicsize = sizeof(PyObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .slots = base_slots,
+};
+
+/* ------------------------------------------------------------------------ */
+/* ArenaType                                                                  */
+
+/* Private names in __slots__ are mangled as CPython mangles them. */
+static PyObject *
+mangle(PyObject *classname, PyObject *ident)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(ident);
+    if (n < 3 || PyUnicode_READ_CHAR(ident, 0) != '_'
+        || PyUnicode_READ_CHAR(ident, 1) != '_'
+        || (PyUnicode_READ_CHAR(ident, n - 1) == '_'
+            && PyUnicode_READ_CHAR(ident, n - 2) == '_')) {
+        return Py_NewRef(ident);
+    }
+    Py_ssize_t cn = PyUnicode_GET_LENGTH(classname), i = 0;
+    while (i < cn && PyUnicode_READ_CHAR(classname, i) == '_') {
+        i++;
+    }
+    if (i == cn) {
+        return Py_NewRef(ident);
+    }
+    PyObject *stripped = PyUnicode_Substring(classname, i, cn);
+    if (stripped == NULL) {
+        return NULL;
+    }
+    PyObject *res = PyUnicode_FromFormat("_%U%U", stripped, ident);
+    Py_DECREF(stripped);
+    return res;
+}
+
+static int
+has_instance_state(PyTypeObject *b)
+{
+    unsigned long managed = 0;
+#if PY_VERSION_HEX >= 0x030B0000
+    managed |= Py_TPFLAGS_MANAGED_DICT;
+#endif
+#if PY_VERSION_HEX >= 0x030C0000
+    managed |= Py_TPFLAGS_MANAGED_WEAKREF;
+#endif
+    return b->tp_basicsize != (Py_ssize_t)sizeof(PyObject) || b->tp_itemsize != 0
+           || b->tp_dictoffset != 0 || b->tp_weaklistoffset != 0
+           || (b->tp_flags & managed) != 0;
+}
+
+/* The arena class that introduced `t`'s layout. */
+static PyTypeObject *
+solid_base(PyTypeObject *t)
+{
+    while (t->tp_base != NULL && is_arena_type(t->tp_base)
+           && t->tp_base->tp_basicsize == t->tp_basicsize) {
+        t = t->tp_base;
+    }
+    return t;
+}
+
+/* What meta_new learns before it calls type.__new__. */
+typedef struct {
+    OaTypeObject *layout;       /* the base whose layout is extended, or NULL */
+    PyObject *arena;            /* the Arena, strong */
+    PyObject *own;              /* list: this class's own (mangled) fields */
+    int add_weak;
+} ClassPlan;
+
+static int
+check_bases(OaState *st, PyObject *name, PyObject *bases, ClassPlan *plan)
+{
+    Py_ssize_t nb = PyTuple_GET_SIZE(bases);
+    int has_arena_base = 0;
+    for (Py_ssize_t i = 0; i < nb; i++) {
+        PyObject *b = PyTuple_GET_ITEM(bases, i);
+        if (!PyType_Check(b)) {
+            continue;           /* type.__new__ says what is wrong */
+        }
+        PyTypeObject *bt = (PyTypeObject *)b;
+        if (is_arena_type(bt)) {
+            has_arena_base = 1;
+            if (plan->layout == NULL
+                || bt->tp_basicsize > ((PyTypeObject *)plan->layout)->tp_basicsize) {
+                plan->layout = (OaTypeObject *)bt;
+            }
+        }
+        else if (bt == st->base_type) {
+            if (!st->creating_root) {
+                PyErr_SetString(PyExc_TypeError,
+                                "derive from objarena.SlotObj, not from its C base");
+                return -1;
+            }
+        }
+        else if (has_instance_state(bt)) {
+            PyErr_Format(PyExc_TypeError,
+                         "class %U cannot derive from '%.100s': its instances "
+                         "carry state (a __dict__, __weakref__ or C fields) that "
+                         "has no place in an arena object", name, bt->tp_name);
+            return -1;
+        }
+    }
+    if (!has_arena_base && !st->creating_root) {
+        PyErr_Format(PyExc_TypeError,
+                     "class %U: ArenaType classes must derive from objarena.SlotObj",
+                     name);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nb; i++) {
+        PyObject *b = PyTuple_GET_ITEM(bases, i);
+        if (!PyType_Check(b) || !is_arena_type((PyTypeObject *)b)) {
+            continue;
+        }
+        PyTypeObject *solid = solid_base((PyTypeObject *)b);
+        if (!PyType_IsSubtype((PyTypeObject *)plan->layout, solid)) {
+            PyErr_Format(PyExc_TypeError,
+                         "multiple bases have instance lay-out conflict: "
+                         "'%.100s' and '%.100s' both add fields",
+                         ((PyTypeObject *)plan->layout)->tp_name,
+                         ((PyTypeObject *)b)->tp_name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+check_slots(PyObject *name, PyObject *ns, PyObject *slots, ClassPlan *plan)
+{
+    PyObject *seq = PyUnicode_Check(slots) ? PyTuple_Pack(1, slots)
+                                           : PySequence_Tuple(slots);
+    if (seq == NULL) {
+        return -1;
+    }
+    PyObject *base_fields = plan->layout != NULL ? plan->layout->fields : NULL;
+    int base_weak = plan->layout != NULL
+                    && ((PyTypeObject *)plan->layout)->tp_weaklistoffset != 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(seq); i++) {
+        PyObject *item = PyTuple_GET_ITEM(seq, i);
+        if (!PyUnicode_Check(item)) {
+            PyErr_Format(PyExc_TypeError,
+                         "__slots__ items must be strings, not '%.200s'",
+                         Py_TYPE(item)->tp_name);
+            goto error;
+        }
+        if (!PyUnicode_IsIdentifier(item)) {
+            PyErr_Format(PyExc_TypeError,
+                         "__slots__ must be identifiers, not %R", item);
+            goto error;
+        }
+        if (PyUnicode_CompareWithASCIIString(item, "__dict__") == 0) {
+            PyErr_Format(PyExc_TypeError,
+                         "class %U: '__dict__' cannot be a SlotObj field "
+                         "(derive from Obj for dynamic attributes)", name);
+            goto error;
+        }
+        if (PyUnicode_CompareWithASCIIString(item, "__weakref__") == 0) {
+            if (plan->add_weak || base_weak) {
+                PyErr_SetString(PyExc_TypeError,
+                                "__weakref__ slot disallowed: we already got one");
+                goto error;
+            }
+            plan->add_weak = 1;
+            continue;
+        }
+        PyObject *field = mangle(name, item);
+        if (field == NULL) {
+            goto error;
+        }
+        int dup = PySequence_Contains(plan->own, field);
+        if (dup == 0 && base_fields != NULL) {
+            dup = PySequence_Contains(base_fields, field);
+            if (dup > 0) {
+                PyErr_Format(PyExc_TypeError,
+                             "class %U: field %R is already defined by a base class",
+                             name, field);
+                Py_DECREF(field);
+                goto error;
+            }
+        }
+        else if (dup > 0) {
+            PyErr_Format(PyExc_TypeError,
+                         "class %U: field %R appears twice in __slots__", name, field);
+            Py_DECREF(field);
+            goto error;
+        }
+        int clash = dup < 0 ? -1 : PyDict_Contains(ns, field);
+        if (clash > 0) {
+            PyErr_Format(PyExc_ValueError,
+                         "%R in __slots__ conflicts with class variable", field);
+        }
+        if (clash != 0 || PyList_Append(plan->own, field) < 0) {
+            Py_DECREF(field);
+            goto error;
+        }
+        Py_DECREF(field);
+    }
+    Py_DECREF(seq);
+    return 0;
+
+error:
+    Py_DECREF(seq);
+    return -1;
+}
+
+/* The most derived metaclass among `metatype` and the bases' (as type.__new__
+   computes it), so that a derived metaclass's __new__ runs before ours. */
+static PyTypeObject *
+winning_metatype(PyTypeObject *metatype, PyObject *bases)
+{
+    PyTypeObject *winner = metatype;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(bases); i++) {
+        PyTypeObject *t = Py_TYPE(PyTuple_GET_ITEM(bases, i));
+        if (PyType_IsSubtype(winner, t)) {
+            continue;
+        }
+        if (PyType_IsSubtype(t, winner)) {
+            winner = t;
+            continue;
+        }
+        PyErr_SetString(PyExc_TypeError,
+                        "metaclass conflict: the metaclass of a derived class "
+                        "must be a (non-strict) subclass of the metaclasses of "
+                        "all its bases");
+        return NULL;
+    }
+    return winner;
+}
+
+/* Turn the type that type.__new__ made into an arena type. */
+static int
+patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
+           PyObject *slots_orig)
+{
+    PyTypeObject *tp = (PyTypeObject *)t;
+    OaTypeObject *layout = plan->layout;
+    Py_ssize_t nbase = layout != NULL ? nfields(layout) : 0;
+    Py_ssize_t nown = PyList_GET_SIZE(plan->own);
+    Py_ssize_t offset = layout != NULL ? ((PyTypeObject *)layout)->tp_basicsize
+                                       : (Py_ssize_t)sizeof(PyObject);
+
+    if (tp->tp_base == NULL || tp->tp_base->tp_basicsize != offset
+        || tp->tp_dictoffset != 0 || tp->tp_itemsize != 0) {
+        PyErr_Format(PyExc_SystemError,
+                     "objarena: type.__new__ gave '%.100s' an unexpected layout",
+                     tp->tp_name);
+        return -1;
+    }
+    t->offsets = PyMem_Calloc((size_t)(nbase + nown) + 1, sizeof(Py_ssize_t));
+    t->members = PyMem_Calloc((size_t)nown + 1, sizeof(PyMemberDef));
+    t->field_index = PyDict_New();
+    t->fields = PyTuple_New(nbase + nown);
+    if (t->offsets == NULL || t->members == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (t->field_index == NULL || t->fields == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nbase; i++) {
+        PyObject *f = PyTuple_GET_ITEM(layout->fields, i);
+        PyTuple_SET_ITEM(t->fields, i, Py_NewRef(f));
+        t->offsets[i] = layout->offsets[i];
+    }
+    for (Py_ssize_t k = 0; k < nown; k++) {
+        PyObject *f = PyList_GET_ITEM(plan->own, k);
+        PyTuple_SET_ITEM(t->fields, nbase + k, Py_NewRef(f));
+        t->offsets[nbase + k] = offset;
+        const char *utf8 = PyUnicode_AsUTF8(f);   /* kept alive by t->fields */
+        if (utf8 == NULL) {
+            return -1;
+        }
+        t->members[k].name = utf8;
+        t->members[k].type = OA_T_OBJECT_EX;
+        t->members[k].offset = offset;
+        offset += (Py_ssize_t)sizeof(PyObject *);
+    }
+    for (Py_ssize_t i = 0; i < nbase + nown; i++) {
+        PyObject *idx = PyLong_FromSsize_t(i);
+        if (idx == NULL) {
+            return -1;
+        }
+        int r = PyDict_SetItem(t->field_index, PyTuple_GET_ITEM(t->fields, i), idx);
+        Py_DECREF(idx);
+        if (r < 0) {
+            return -1;
+        }
+    }
+    if (plan->add_weak) {
+        tp->tp_weaklistoffset = offset;
+        offset += (Py_ssize_t)sizeof(PyObject *);
+    }
+    else {
+        tp->tp_weaklistoffset = layout != NULL ? ((PyTypeObject *)layout)->tp_weaklistoffset : 0;
+    }
+
+    /* Descriptors: one member descriptor per own field, __weakref__. */
+    PyObject *dict = tp->tp_dict;
+    for (Py_ssize_t k = 0; k < nown; k++) {
+        PyObject *descr = PyDescr_NewMember(tp, &t->members[k]);
+        if (descr == NULL) {
+            return -1;
+        }
+        int r = PyDict_SetItem(dict, PyList_GET_ITEM(plan->own, k), descr);
+        Py_DECREF(descr);
+        if (r < 0) {
+            return -1;
+        }
+    }
+    if (plan->add_weak) {
+        PyObject *descr = PyDescr_NewGetSet(tp, &weakref_getset);
+        if (descr == NULL) {
+            return -1;
+        }
+        int r = PyDict_SetItemString(dict, "__weakref__", descr);
+        Py_DECREF(descr);
+        if (r < 0) {
+            return -1;
+        }
+    }
+    /* Keep the user's __slots__ for introspection and copyreg. */
+    if (slots_orig != NULL) {
+        if (PyDict_SetItemString(dict, "__slots__", slots_orig) < 0) {
+            return -1;
+        }
+    }
+    else if (PyDict_DelItemString(dict, "__slots__") < 0) {
+        return -1;
+    }
+
+    /* The storage: the arena, without the GC. */
+    tp->tp_flags &= ~Py_TPFLAGS_HAVE_GC;
+    tp->tp_basicsize = offset;
+    tp->tp_alloc = oa_tp_alloc;
+    tp->tp_free = oa_tp_free;
+    tp->tp_dealloc = oa_dealloc;
+    tp->tp_traverse = oa_traverse;
+    tp->tp_clear = oa_clear;
+    tp->tp_is_gc = NULL;
+    t->kind = OA_KIND_SLOT;
+    t->arena = (OaArenaObject *)Py_NewRef(plan->arena);
+    t->module = Py_NewRef(module);
+    PyType_Modified(tp);
+    t->ready = 1;
+    (void)st;
+    return 0;
+}
+
+static PyObject *
+meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
+{
+    if (PyTuple_GET_SIZE(args) != 3) {
+        return PyType_Type.tp_new(metatype, args, kwds);     /* type(x), errors */
+    }
+    PyObject *name, *bases, *ns;
+    if (!PyArg_ParseTuple(args, "UO!O!:ArenaType.__new__", &name, &PyTuple_Type,
+                          &bases, &PyDict_Type, &ns)) {
+        return NULL;
+    }
+    PyTypeObject *winner = winning_metatype(metatype, bases);
+    if (winner == NULL) {
+        return NULL;
+    }
+    if (winner != metatype && winner->tp_new != meta_new) {
+        return winner->tp_new(winner, args, kwds);
+    }
+    metatype = winner;
+    PyObject *module = module_of_type(metatype);
+    if (module == NULL) {
+        return NULL;
+    }
+    OaState *st = oa_state_of_module(module);
+
+    ClassPlan plan = {NULL, NULL, NULL, 0};
+    PyObject *kw = NULL, *slots_orig = NULL, *ns2 = NULL, *args2 = NULL;
+    PyObject *type = NULL, *all = NULL;
+
+    /* arena= is ours; the other keywords go to __init_subclass__. */
+    if (kwds != NULL) {
+        kw = PyDict_Copy(kwds);
+        if (kw == NULL) {
+            goto error;
+        }
+        PyObject *arena = PyDict_GetItemString(kw, "arena");
+        if (arena != NULL) {
+            if (!PyObject_TypeCheck(arena, st->arena_type)) {
+                PyErr_Format(PyExc_TypeError,
+                             "class %U: arena= must be an objarena.Arena, not %.100s",
+                             name, Py_TYPE(arena)->tp_name);
+                goto error;
+            }
+            plan.arena = Py_NewRef(arena);
+            if (PyDict_DelItemString(kw, "arena") < 0) {
+                goto error;
+            }
+        }
+    }
+    if (check_bases(st, name, bases, &plan) < 0) {
+        goto error;
+    }
+    if (plan.arena == NULL) {
+        plan.arena = Py_NewRef(plan.layout != NULL ? (PyObject *)plan.layout->arena
+                                                   : st->default_arena);
+    }
+    plan.own = PyList_New(0);
+    if (plan.own == NULL) {
+        goto error;
+    }
+    slots_orig = Py_XNewRef(PyDict_GetItemString(ns, "__slots__"));
+    if (slots_orig != NULL && check_slots(name, ns, slots_orig, &plan) < 0) {
+        goto error;
+    }
+
+    /* type.__new__ sees no slots, so it adds no __dict__, no pre-header. */
+    ns2 = PyDict_Copy(ns);
+    if (ns2 == NULL) {
+        goto error;
+    }
+    all = PyTuple_New(0);
+    if (all == NULL || PyDict_SetItemString(ns2, "__slots__", all) < 0) {
+        goto error;
+    }
+    if (PyDict_GetItemString(ns, "__match_args__") == NULL) {
+        PyObject *base_fields = plan.layout != NULL ? plan.layout->fields : all;
+        PyObject *own = PyList_AsTuple(plan.own);
+        if (own == NULL) {
+            goto error;
+        }
+        Py_SETREF(all, PySequence_Concat(base_fields, own));
+        Py_DECREF(own);
+        if (all == NULL || PyDict_SetItemString(ns2, "__match_args__", all) < 0) {
+            goto error;
+        }
+    }
+    args2 = PyTuple_Pack(3, name, bases, ns2);
+    if (args2 == NULL) {
+        goto error;
+    }
+    type = PyType_Type.tp_new(metatype, args2, kw);
+    if (type == NULL) {
+        goto error;
+    }
+    if (patch_type(st, module, (OaTypeObject *)type, &plan, slots_orig) < 0) {
+        goto error;
+    }
+    Py_DECREF(all);
+    Py_DECREF(args2);
+    Py_DECREF(ns2);
+    Py_XDECREF(slots_orig);
+    Py_XDECREF(kw);
+    Py_DECREF(plan.arena);
+    Py_DECREF(plan.own);
+    return type;
+
+error:
+    Py_XDECREF(type);
+    Py_XDECREF(all);
+    Py_XDECREF(args2);
+    Py_XDECREF(ns2);
+    Py_XDECREF(slots_orig);
+    Py_XDECREF(kw);
+    Py_XDECREF(plan.arena);
+    Py_XDECREF(plan.own);
+    return NULL;
+}
+
+static int
+meta_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    OaTypeObject *t = (OaTypeObject *)self;
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(t->arena);
+    Py_VISIT(t->fields);
+    Py_VISIT(t->field_index);
+    Py_VISIT(t->module);
+    return PyType_Type.tp_traverse(self, visit, arg);
+}
+
+static void
+meta_dealloc(PyObject *self)
+{
+    OaTypeObject *t = (OaTypeObject *)self;
+    PyTypeObject *metatype = Py_TYPE(self);
+    /* As subtype_dealloc does: untracked while our references go, tracked
+       again for type's own dealloc, which untracks. */
+    PyObject_GC_UnTrack(self);
+    t->ready = 0;
+    PyMem_Free(t->offsets);
+    t->offsets = NULL;
+    PyMem_Free(t->members);     /* the descriptors using them held the type */
+    t->members = NULL;
+    Py_CLEAR(t->fields);
+    Py_CLEAR(t->field_index);
+    Py_CLEAR(t->arena);
+    Py_CLEAR(t->module);
+    PyObject_GC_Track(self);
+    PyType_Type.tp_dealloc(self);
+    Py_DECREF(metatype);
+}
+
+/* inspect.signature(cls) while the generated __init__ is in use. */
+static PyObject *
+meta_get_signature(PyObject *cls, void *Py_UNUSED(closure))
+{
+    PyTypeObject *tp = (PyTypeObject *)cls;
+    OaTypeObject *t = (OaTypeObject *)cls;
+    if (!t->ready || tp->tp_init != base_init || tp->tp_new != base_new) {
+        PyErr_SetString(PyExc_AttributeError, "__signature__");
+        return NULL;
+    }
+    PyObject *inspect = NULL, *parameter = NULL, *kind = NULL, *params = NULL;
+    PyObject *result = NULL;
+    inspect = PyImport_ImportModule("inspect");
+    if (inspect == NULL) {
+        goto done;
+    }
+    parameter = PyObject_GetAttrString(inspect, "Parameter");
+    if (parameter == NULL) {
+        goto done;
+    }
+    kind = PyObject_GetAttrString(parameter, "POSITIONAL_OR_KEYWORD");
+    if (kind == NULL) {
+        goto done;
+    }
+    Py_ssize_t n = nfields(t);
+    params = PyList_New(n);
+    if (params == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *p = PyObject_CallFunctionObjArgs(parameter, PyTuple_GET_ITEM(t->fields, i),
+                                                   kind, NULL);
+        if (p == NULL) {
+            goto done;
+        }
+        PyList_SET_ITEM(params, i, p);
+    }
+    result = PyObject_CallMethod(inspect, "Signature", "O", params);
+done:
+    Py_XDECREF(params);
+    Py_XDECREF(kind);
+    Py_XDECREF(parameter);
+    Py_XDECREF(inspect);
+    return result;
+}
+
+static PyGetSetDef meta_getset[] = {
+    {"__signature__", meta_get_signature, NULL,
+     "the generated __init__'s signature: the fields, in order", NULL},
+    {0},
+};
+
+static PyType_Slot meta_slots[] = {
+    {Py_tp_new, meta_new},
+    {Py_tp_dealloc, meta_dealloc},
+    {Py_tp_traverse, meta_traverse},
+    {Py_tp_getset, meta_getset},
+    {Py_tp_doc, "The metaclass of objarena classes: lays out their instances "
+                "in an arena, without a GC header."},
+    {0, NULL},
+};
+
+static PyType_Spec meta_spec = {
+    .name = "objarena.ArenaType",
+    .basicsize = sizeof(OaTypeObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .slots = meta_slots,
+};
+
+/* SlotObj is made by ArenaType itself, from the C base. */
+static PyObject *
+make_root(OaState *st, const char *name, const char *doc)
+{
+    PyObject *ns = NULL, *args = NULL, *root = NULL, *empty = NULL;
+    ns = Py_BuildValue("{s:s,s:s,s:s}", "__module__", "objarena",
+                       "__qualname__", name, "__doc__", doc);
+    empty = PyTuple_New(0);
+    if (ns == NULL || empty == NULL
+        || PyDict_SetItemString(ns, "__slots__", empty) < 0) {
+        goto done;
+    }
+    args = Py_BuildValue("(s(O)O)", name, (PyObject *)st->base_type, ns);
+    if (args == NULL) {
+        goto done;
+    }
+    st->creating_root = 1;
+    root = PyObject_Call((PyObject *)st->meta_type, args, NULL);
+    st->creating_root = 0;
+done:
+    Py_XDECREF(empty);
+    Py_XDECREF(args);
+    Py_XDECREF(ns);
+    return root;
+}
+
+int
+oa_types_module_init(PyObject *mod, OaState *st)
+{
+    st->meta_type = (PyTypeObject *)PyType_FromModuleAndSpec(
+        mod, &meta_spec, (PyObject *)&PyType_Type);
+    if (st->meta_type == NULL) {
+        return -1;
+    }
+    st->base_type = (PyTypeObject *)PyType_FromModuleAndSpec(mod, &base_spec, NULL);
+    if (st->base_type == NULL) {
+        return -1;
+    }
+    st->slotobj = make_root(st, "SlotObj",
+        "Base class of fixed-field records that live in an arena.\n\n"
+        "    class User(SlotObj):\n"
+        "        __slots__ = (\"id\", \"name\")\n\n"
+        "Instances take positional or keyword arguments in field order, carry\n"
+        "no GC header and cost 16 bytes plus 8 per field.");
+    if (st->slotobj == NULL) {
+        return -1;
+    }
+    if (PyModule_AddObjectRef(mod, "ArenaType", (PyObject *)st->meta_type) < 0
+        || PyModule_AddObjectRef(mod, "SlotObj", st->slotobj) < 0
+        || PyModule_AddObjectRef(mod, "_ArenaBase", (PyObject *)st->base_type) < 0) {
+        return -1;
+    }
+    return 0;
+}

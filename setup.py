@@ -1,0 +1,29 @@
+"""Build the C extension objarena._objarena.
+
+Extra compiler and linker flags (sanitizers, -Werror, -O0 -g for valgrind) come
+from the environment variables OBJARENA_CFLAGS and OBJARENA_LDFLAGS, so that the
+reliability stages of .ci/run build the same sources with other settings.
+"""
+import os
+import shlex
+
+from setuptools import Extension, setup
+
+SOURCES = ["csrc/arena.c", "csrc/module.c", "csrc/types.c"]
+
+cflags = ["-Wall", "-Wextra", "-std=c11", "-fno-strict-aliasing"]
+cflags += shlex.split(os.environ.get("OBJARENA_CFLAGS", ""))
+ldflags = shlex.split(os.environ.get("OBJARENA_LDFLAGS", ""))
+
+setup(
+    ext_modules=[
+        Extension(
+            "objarena._objarena",
+            sources=SOURCES,
+            include_dirs=["csrc"],
+            depends=["csrc/arena.h", "csrc/objarena.h"],
+            extra_compile_args=cflags,
+            extra_link_args=ldflags,
+        )
+    ],
+)
