@@ -288,64 +288,142 @@ set_field(PyObject *self, Py_ssize_t offset, PyObject *value)
 }
 
 static int
+too_many_positional(OaTypeObject *t, Py_ssize_t nargs)
+{
+    PyObject *qualname = ((PyHeapTypeObject *)t)->ht_qualname;
+    Py_ssize_t n = nfields(t);
+    if (n == 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "%U.__init__() takes 1 positional argument but %zd were given",
+                     qualname, nargs + 1);
+    }
+    else {
+        PyErr_Format(PyExc_TypeError,
+                     "%U.__init__() takes from 1 to %zd positional arguments "
+                     "but %zd were given", qualname, n + 1, nargs + 1);
+    }
+    return -1;
+}
+
+/* Index of the field that keyword `key` sets, after `nargs` positional
+   arguments; -1 with TypeError if there is none or it is set already. */
+static Py_ssize_t
+keyword_field(OaTypeObject *t, PyObject *key, Py_ssize_t nargs)
+{
+    PyObject *qualname = ((PyHeapTypeObject *)t)->ht_qualname;
+    Py_ssize_t i = field_lookup(t, key);
+    if (i == -1) {
+        PyErr_Format(PyExc_TypeError,
+                     "%U.__init__() got an unexpected keyword argument '%S'",
+                     qualname, key);
+    }
+    else if (i >= 0 && i < nargs) {
+        PyErr_Format(PyExc_TypeError,
+                     "%U.__init__() got multiple values for argument '%S'",
+                     qualname, key);
+        i = -1;
+    }
+    return i < 0 ? -1 : i;
+}
+
+static int
 base_init(PyObject *self, PyObject *args, PyObject *kwds)
 {
     OaTypeObject *t = oa_type(self);
-    PyObject *qualname = ((PyHeapTypeObject *)t)->ht_qualname;
-    Py_ssize_t n = nfields(t);
     Py_ssize_t nargs = PyTuple_GET_SIZE(args);
-    if (nargs > n) {
-        if (n == 0) {
-            PyErr_Format(PyExc_TypeError,
-                         "%U.__init__() takes 1 positional argument but %zd were given",
-                         qualname, nargs + 1);
-        }
-        else {
-            PyErr_Format(PyExc_TypeError,
-                         "%U.__init__() takes from 1 to %zd positional arguments "
-                         "but %zd were given", qualname, n + 1, nargs + 1);
-        }
-        return -1;
+    if (nargs > nfields(t)) {
+        return too_many_positional(t, nargs);
     }
     int has_kw = kwds != NULL && PyDict_GET_SIZE(kwds) != 0;
-    if (has_kw) {
-        /* Check every keyword before storing anything. */
-        Py_ssize_t pos = 0;
-        PyObject *key, *value;
-        while (PyDict_Next(kwds, &pos, &key, &value)) {
-            Py_ssize_t i = field_lookup(t, key);
-            if (i == -2) {
-                return -1;
-            }
-            if (i == -1) {
-                PyErr_Format(PyExc_TypeError,
-                             "%U.__init__() got an unexpected keyword argument '%S'",
-                             qualname, key);
-                return -1;
-            }
-            if (i < nargs) {
-                PyErr_Format(PyExc_TypeError,
-                             "%U.__init__() got multiple values for argument '%S'",
-                             qualname, key);
-                return -1;
-            }
+    Py_ssize_t pos;
+    PyObject *key, *value;
+    /* Check every keyword before storing anything. */
+    for (pos = 0; has_kw && PyDict_Next(kwds, &pos, &key, &value);) {
+        if (keyword_field(t, key, nargs) < 0) {
+            return -1;
         }
     }
     for (Py_ssize_t i = 0; i < nargs; i++) {
         set_field(self, t->offsets[i], PyTuple_GET_ITEM(args, i));
     }
-    if (has_kw) {
-        Py_ssize_t pos = 0;
-        PyObject *key, *value;
-        while (PyDict_Next(kwds, &pos, &key, &value)) {
-            Py_ssize_t i = field_lookup(t, key);
-            if (i < 0) {
-                return -1;      /* only if the dict changed under us */
-            }
-            set_field(self, t->offsets[i], value);
+    for (pos = 0; has_kw && PyDict_Next(kwds, &pos, &key, &value);) {
+        Py_ssize_t i = keyword_field(t, key, nargs);
+        if (i < 0) {
+            return -1;
         }
+        set_field(self, t->offsets[i], value);
     }
     return 0;
+}
+
+/* Calling an arena class.  While the class uses the generated __new__ and
+   __init__, the call fills the fields straight from the argument vector:
+   no argument tuple, no keyword dict, no second dispatch. */
+static PyObject *
+type_call_generic(PyObject *callable, PyObject *const *args, Py_ssize_t nargs,
+                  PyObject *kwnames)
+{
+    PyObject *tuple = PyTuple_New(nargs);
+    if (tuple == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        PyTuple_SET_ITEM(tuple, i, Py_NewRef(args[i]));
+    }
+    PyObject *kwargs = NULL;
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nkw) {
+        kwargs = PyDict_New();
+        if (kwargs == NULL) {
+            Py_DECREF(tuple);
+            return NULL;
+        }
+        for (Py_ssize_t k = 0; k < nkw; k++) {
+            if (PyDict_SetItem(kwargs, PyTuple_GET_ITEM(kwnames, k), args[nargs + k]) < 0) {
+                Py_DECREF(kwargs);
+                Py_DECREF(tuple);
+                return NULL;
+            }
+        }
+    }
+    PyObject *res = PyType_Type.tp_call(callable, tuple, kwargs);
+    Py_XDECREF(kwargs);
+    Py_DECREF(tuple);
+    return res;
+}
+
+static PyObject *
+oa_type_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                   PyObject *kwnames)
+{
+    PyTypeObject *tp = (PyTypeObject *)callable;
+    OaTypeObject *t = (OaTypeObject *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (tp->tp_new != base_new || tp->tp_init != base_init || !t->ready) {
+        return type_call_generic(callable, args, nargs, kwnames);
+    }
+    if (nargs > nfields(t)) {
+        too_many_positional(t, nargs);
+        return NULL;
+    }
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        if (keyword_field(t, PyTuple_GET_ITEM(kwnames, k), nargs) < 0) {
+            return NULL;
+        }
+    }
+    PyObject *self = oa_object_alloc(t);
+    if (self == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        *field_ptr(self, t->offsets[i]) = Py_NewRef(args[i]);
+    }
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        Py_ssize_t i = field_lookup(t, PyTuple_GET_ITEM(kwnames, k));
+        set_field(self, t->offsets[i], args[nargs + k]);
+    }
+    return self;
 }
 
 static PyObject *
@@ -871,6 +949,7 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
     tp->tp_traverse = oa_traverse;
     tp->tp_clear = oa_clear;
     tp->tp_is_gc = NULL;
+    tp->tp_vectorcall = oa_type_vectorcall;
     t->kind = OA_KIND_SLOT;
     t->arena = (OaArenaObject *)Py_NewRef(plan->arena);
     t->module = Py_NewRef(module);
@@ -1135,6 +1214,9 @@ oa_types_module_init(PyObject *mod, OaState *st)
     if (st->meta_type == NULL) {
         return -1;
     }
+    /* Calls of arena classes go through their tp_vectorcall; before 3.12
+       a heap metaclass does not inherit type's flag for it. */
+    st->meta_type->tp_flags |= Py_TPFLAGS_HAVE_VECTORCALL;
     st->base_type = (PyTypeObject *)PyType_FromModuleAndSpec(mod, &base_spec, NULL);
     if (st->base_type == NULL) {
         return -1;
