@@ -66,6 +66,8 @@ struct oa_arena {
     oa_class classes[OA_NCLASSES];
     oa_chunk *chunks;       /* chunks of pages */
     oa_chunk *large;        /* one descriptor per large object */
+    oa_page *young;         /* pages with a block of generation 0 or 1 */
+    size_t gen_objects[4];
     size_t nchunks;
     size_t empty_chunks;    /* chunks with every page free */
     size_t npages;
@@ -248,6 +250,57 @@ avail_remove(oa_class *c, oa_page *pg)
     pg->on_avail = 0;
 }
 
+static void
+young_add(oa_arena *a, oa_page *pg)
+{
+    if (pg->young++ == 0) {
+        pg->yprev = NULL;
+        pg->ynext = a->young;
+        if (a->young) {
+            a->young->yprev = pg;
+        }
+        a->young = pg;
+    }
+}
+
+static void
+young_remove(oa_arena *a, oa_page *pg)
+{
+    if (--pg->young == 0) {
+        if (pg->yprev) {
+            pg->yprev->ynext = pg->ynext;
+        }
+        else {
+            a->young = pg->ynext;
+        }
+        if (pg->ynext) {
+            pg->ynext->yprev = pg->yprev;
+        }
+        pg->ynext = pg->yprev = NULL;
+    }
+}
+
+/* Bookkeeping of a block entering (delta 1) or leaving (-1) generation gen. */
+static inline void
+gen_account(oa_arena *a, oa_page *pg, unsigned gen, int delta)
+{
+    a->gen_objects[gen] += (size_t)(ptrdiff_t)delta;
+    if (gen <= 1) {
+        if (delta > 0) {
+            young_add(a, pg);
+        }
+        else {
+            young_remove(a, pg);
+        }
+    }
+}
+
+static inline uint32_t
+reciprocal(size_t size)
+{
+    return (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Chunks and pages                                                           */
 
@@ -336,6 +389,7 @@ page_new(oa_arena *a, uint32_t cls)
     pg->chunk = ch;
     pg->blocks = (char *)pg + blocks_offset(cap);
     pg->block_size = (uint32_t)size;
+    pg->recip = reciprocal(size);
     pg->capacity = cap;
     pg->cls = cls;
     oa_class *c = &a->classes[cls];
@@ -405,12 +459,14 @@ large_alloc(oa_arena *a, size_t size)
     pg->chunk = ch;
     pg->blocks = (char *)pg + offset;
     pg->block_size = (uint32_t)rounded;
+    pg->recip = 0;          /* one block: index 0 */
     pg->capacity = 1;
     pg->used = 1;
     pg->fresh = 1;
     pg->cls = OA_LARGE;
     pg->map_size = map_size;
     pg->meta[0] = OA_META_LIVE;
+    gen_account(a, pg, 0, 1);
 
     a->large_objects++;
     a->large_bytes += map_size;
@@ -427,6 +483,7 @@ large_free(oa_page *pg)
 {
     oa_chunk *ch = pg->chunk;
     oa_arena *a = ch->arena;
+    gen_account(a, pg, oa_meta_gen(pg->meta[0]), -1);
     a->large_objects--;
     a->large_bytes -= ch->map_size;
     a->objects--;
@@ -524,6 +581,7 @@ oa_alloc(oa_arena *a, size_t size)
     UNPOISON(block, bsize);
     pg->used++;
     pg->meta[idx] = OA_META_LIVE;
+    gen_account(a, pg, 0, 1);
     if (pg->free == NULL && pg->fresh == pg->capacity) {
         avail_remove(c, pg);
     }
@@ -546,7 +604,9 @@ oa_free(void *p)
     }
     oa_arena *a = pg->chunk->arena;
     oa_class *c = &a->classes[pg->cls];
-    pg->meta[oa_block_index(pg, p)] = 0;
+    uint8_t *meta = &pg->meta[oa_block_index(pg, p)];
+    gen_account(a, pg, oa_meta_gen(*meta), -1);
+    *meta = 0;
     POISON(p, pg->block_size);
     write_link(p, pg->free);
     pg->free = p;
@@ -560,6 +620,27 @@ oa_free(void *p)
     if (pg->used == 0 && !(c->avail == pg && pg->next == NULL)) {
         page_release(a, pg);
     }
+}
+
+void
+oa_set_generation(void *p, unsigned gen)
+{
+    oa_page *pg = oa_page_of(p);
+    oa_arena *a = pg->chunk->arena;
+    uint8_t *meta = &pg->meta[oa_block_index(pg, p)];
+    unsigned old = oa_meta_gen(*meta);
+    if (old == gen) {
+        return;
+    }
+    gen_account(a, pg, old, -1);
+    gen_account(a, pg, gen, 1);
+    *meta = (uint8_t)((*meta & ~OA_META_GEN_MASK) | (gen << OA_META_GEN_SHIFT));
+}
+
+size_t
+oa_gen_objects(const oa_arena *a, unsigned gen)
+{
+    return gen < 4 ? a->gen_objects[gen] : 0;
 }
 
 oa_arena *
@@ -672,6 +753,39 @@ oa_visit_live(oa_arena *a, oa_visit_fn fn, void *arg)
     return 0;
 }
 
+int
+oa_visit_pages(oa_arena *a, unsigned maxgen, oa_page_fn fn, void *arg)
+{
+    if (maxgen <= 1) {
+        for (oa_page *pg = a->young, *next; pg; pg = next) {
+            next = pg->ynext;
+            int r = fn(pg, arg);
+            if (r) {
+                return r;
+            }
+        }
+        return 0;
+    }
+    for (oa_chunk *ch = a->chunks; ch; ch = ch->next) {
+        for (unsigned i = 0; i < OA_PAGES_PER_CHUNK; i++) {
+            if (ch->free_mask & ((uint64_t)1 << i)) {
+                continue;
+            }
+            int r = fn((oa_page *)(ch->base + (size_t)i * OA_PAGE_SIZE), arg);
+            if (r) {
+                return r;
+            }
+        }
+    }
+    for (oa_chunk *ch = a->large; ch; ch = ch->next) {
+        int r = fn((oa_page *)ch->base, arg);
+        if (r) {
+            return r;
+        }
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* The validator                                                              */
 
@@ -696,9 +810,10 @@ validate_page(const oa_arena *a, const oa_chunk *ch, const oa_page *pg,
         FAIL("page %p: used %u, fresh %u, capacity %u", (void *)pg,
              pg->used, pg->fresh, pg->capacity);
     }
-    uint32_t live = 0;
+    uint32_t live = 0, young = 0;
     for (uint32_t b = 0; b < pg->capacity; b++) {
         if (pg->meta[b] & OA_META_LIVE) {
+            young += oa_meta_gen(pg->meta[b]) <= 1;
             if (b >= pg->fresh) {
                 FAIL("page %p: block %u is live but was never handed out",
                      (void *)pg, b);
@@ -713,6 +828,10 @@ validate_page(const oa_arena *a, const oa_chunk *ch, const oa_page *pg,
     if (live != pg->used) {
         FAIL("page %p: %u live blocks in the side table, used says %u",
              (void *)pg, live, pg->used);
+    }
+    if (young != pg->young) {
+        FAIL("page %p: %u young blocks in the side table, young says %u",
+             (void *)pg, young, pg->young);
     }
     uint32_t nfree = 0;
     for (void *f = pg->free; f; f = read_link(f)) {
@@ -824,6 +943,49 @@ oa_arena_validate(const oa_arena *a, char *msg, size_t msg_size)
     if (objects != a->objects || in_use != a->in_use) {
         FAIL("arena counts %zu objects / %zu bytes; pages hold %zu / %zu",
              a->objects, a->in_use, objects, in_use);
+    }
+    size_t young_pages = 0, young_blocks = 0, listed = 0;
+    size_t gens[4] = {0, 0, 0, 0};
+    for (const oa_chunk *ch = a->chunks; ch; ch = ch->next) {
+        for (unsigned i = 0; i < OA_PAGES_PER_CHUNK; i++) {
+            if (ch->free_mask & ((uint64_t)1 << i)) {
+                continue;
+            }
+            const oa_page *pg = (const oa_page *)(ch->base + (size_t)i * OA_PAGE_SIZE);
+            young_pages += pg->young > 0;
+            young_blocks += pg->young;
+            for (uint32_t b = 0; b < pg->fresh; b++) {
+                if (pg->meta[b] & OA_META_LIVE) {
+                    gens[oa_meta_gen(pg->meta[b])]++;
+                }
+            }
+        }
+    }
+    for (const oa_chunk *ch = a->large; ch; ch = ch->next) {
+        const oa_page *pg = (const oa_page *)ch->base;
+        young_pages += pg->young > 0;
+        young_blocks += pg->young;
+        gens[oa_meta_gen(pg->meta[0])]++;
+    }
+    for (const oa_page *pg = a->young; pg; pg = pg->ynext) {
+        if (pg->young == 0 || ++listed > young_pages) {
+            FAIL("young list holds page %p with %u young blocks (or loops)",
+                 (const void *)pg, pg->young);
+        }
+    }
+    if (listed != young_pages) {
+        FAIL("young list holds %zu pages, %zu pages have young blocks",
+             listed, young_pages);
+    }
+    for (unsigned g = 0; g < 4; g++) {
+        if (gens[g] != a->gen_objects[g]) {
+            FAIL("generation %u: counted %zu, blocks say %zu", g,
+                 a->gen_objects[g], gens[g]);
+        }
+    }
+    if (gens[0] + gens[1] != young_blocks) {
+        FAIL("young blocks %zu != generations 0 and 1 (%zu)", young_blocks,
+             gens[0] + gens[1]);
     }
     if (a->high_water < a->in_use) {
         FAIL("high water %zu below bytes in use %zu", a->high_water, a->in_use);

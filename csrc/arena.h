@@ -24,12 +24,20 @@
  * while the block holds an object; the generation and the finalized bit are
  * kept for the layers above; a free block's byte is 0.
  *
+ * Generations: a new block is in generation 0; oa_set_generation moves it.
+ * Pages holding a block of generation 0 or 1 are linked on the arena's young
+ * list, so a young collection visits those pages only, whatever the size of
+ * the old heap.
+ *
  * Invariants (checked by oa_arena_validate):
  *   - page.used == number of blocks with OA_META_LIVE;
  *   - page.used + length(page.free) == page.fresh <= page.capacity;
  *   - a page is on its class's `avail` list iff it has a free or fresh block;
  *   - chunk.free_mask has bit i set iff page i of the chunk serves no class;
- *   - the arena's counters are the sums of the pages'.
+ *   - page.young == live blocks of generation 0 or 1; a page is on the
+ *     arena's young list iff page.young > 0;
+ *   - the arena's counters (objects, bytes, per generation) are the sums of
+ *     the pages'.
  */
 #ifndef OBJARENA_ARENA_H
 #define OBJARENA_ARENA_H
@@ -81,6 +89,8 @@ struct oa_page {
     oa_chunk *chunk;        /* owner; for a large object, its own descriptor */
     oa_page *next;          /* the class's avail list */
     oa_page *prev;
+    oa_page *ynext;         /* the arena's young list */
+    oa_page *yprev;
     void *free;             /* released blocks, linked through their first word */
     char *blocks;           /* block 0 */
     uint32_t block_size;
@@ -89,7 +99,10 @@ struct oa_page {
     uint32_t fresh;         /* blocks [fresh, capacity) were never handed out */
     uint32_t cls;           /* size class index, or OA_LARGE */
     uint32_t on_avail;      /* 1 while linked on the avail list */
+    uint32_t young;         /* live blocks of generation 0 or 1 */
+    uint32_t recip;         /* ceil(2**32 / block_size): index by multiply */
     size_t map_size;        /* large objects: bytes of the mapping */
+    size_t user;            /* free for the layers above (the collector) */
     uint8_t meta[];         /* capacity side-table bytes */
 };
 
@@ -130,10 +143,19 @@ oa_page_of(const void *p)
     return (oa_page *)((uintptr_t)p & ~(uintptr_t)(OA_PAGE_SIZE - 1));
 }
 
+/* Exact for offsets below 2**14 and blocks of 16 bytes or more (the offset
+   times recip stays below 2**46 and the error below one block). */
 static inline uint32_t
 oa_block_index(const oa_page *pg, const void *p)
 {
-    return (uint32_t)(((const char *)p - pg->blocks) / pg->block_size);
+    uint64_t off = (uint64_t)((const char *)p - pg->blocks);
+    return (uint32_t)((off * pg->recip) >> 32);
+}
+
+static inline unsigned
+oa_meta_gen(uint8_t meta)
+{
+    return (meta & OA_META_GEN_MASK) >> OA_META_GEN_SHIFT;
 }
 
 static inline uint8_t *
@@ -162,6 +184,10 @@ void oa_stats_get(const oa_arena *a, oa_stats *out);
 size_t oa_class_stats_get(const oa_arena *a, oa_class_stats *out, size_t n);
 size_t oa_max_bytes(const oa_arena *a);
 
+/* Generations 0..3 (3: permanent).  oa_gen_objects counts live blocks. */
+void oa_set_generation(void *p, unsigned gen);
+size_t oa_gen_objects(const oa_arena *a, unsigned gen);
+
 /* Give empty pages and chunks back to the OS; returns the bytes released. */
 size_t oa_trim(oa_arena *a);
 
@@ -169,6 +195,11 @@ size_t oa_trim(oa_arena *a);
    walk and is returned.  The visitor must not allocate or free in `a`. */
 typedef int (*oa_visit_fn)(void *block, uint8_t *meta, void *arg);
 int oa_visit_live(oa_arena *a, oa_visit_fn fn, void *arg);
+
+/* Visit the pages that may hold a block of generation <= maxgen (the young
+   list when maxgen <= 1, else every page): fn(page, arg). */
+typedef int (*oa_page_fn)(oa_page *page, void *arg);
+int oa_visit_pages(oa_arena *a, unsigned maxgen, oa_page_fn fn, void *arg);
 
 /* Check every invariant listed above.  Returns 0 when all hold, else -1 with
    the first broken one described in msg. */

@@ -35,9 +35,9 @@ oa_raise_alloc_error(OaArenaObject *arena, size_t size)
 }
 
 PyObject *
-oa_arena_create(OaState *st, PyObject *name, size_t max_bytes)
+oa_arena_create(OaState *st, PyObject *module, PyObject *name, size_t max_bytes)
 {
-    OaArenaObject *self = PyObject_New(OaArenaObject, st->arena_type);
+    OaArenaObject *self = PyObject_GC_New(OaArenaObject, st->arena_type);
     if (self == NULL) {
         return NULL;
     }
@@ -46,12 +46,26 @@ oa_arena_create(OaState *st, PyObject *name, size_t max_bytes)
     self->weakreflist = NULL;
     self->dealloc_depth = 0;
     self->deferred = NULL;
+    self->module = Py_NewRef(module);
+    self->next_arena = self->prev_arena = NULL;
+    memset(&self->gc, 0, sizeof(self->gc));
+    /* Linked first, so that dealloc can always unlink. */
+    self->next_arena = st->arenas;
+    if (st->arenas != NULL) {
+        st->arenas->prev_arena = self;
+    }
+    st->arenas = self;
+    if (oa_gc_init(self) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
     self->core = oa_arena_new(max_bytes);
     if (self->core == NULL) {
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
     oa_arena_set_owner(self->core, self);
+    PyObject_GC_Track(self);
     return (PyObject *)self;
 }
 
@@ -92,24 +106,58 @@ arena_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         max_bytes = (overflow > 0 || (unsigned long long)v > SIZE_MAX)
                     ? 0 : (size_t)v;
     }
-    OaState *st = oa_state_from_type(type);
-    if (st == NULL) {
+    PyObject *module = PyType_GetModule(type);
+    if (module == NULL) {
         return NULL;
     }
-    return oa_arena_create(st, name, max_bytes);
+    return oa_arena_create(oa_state_of_module(module), module, name, max_bytes);
 }
 
 static void
 arena_dealloc(OaArenaObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
     if (self->weakreflist != NULL) {
         PyObject_ClearWeakRefs((PyObject *)self);
     }
+    OaState *st = oa_state_of_module(self->module);
+    if (self->prev_arena != NULL) {
+        self->prev_arena->next_arena = self->next_arena;
+    }
+    else if (st->arenas == self) {
+        st->arenas = self->next_arena;
+    }
+    if (self->next_arena != NULL) {
+        self->next_arena->prev_arena = self->prev_arena;
+    }
+    /* Every object of the arena held its type, and every type this Arena:
+       no object is left in the memory given back here. */
     oa_arena_destroy(self->core);
     Py_XDECREF(self->name);
+    Py_CLEAR(self->gc.callbacks);
+    Py_CLEAR(self->gc.garbage);
+    Py_XDECREF(self->module);
     tp->tp_free(self);
     Py_DECREF(tp);
+}
+
+static int
+arena_traverse(OaArenaObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->module);
+    Py_VISIT(self->gc.callbacks);
+    Py_VISIT(self->gc.garbage);
+    return 0;
+}
+
+static int
+arena_clear(OaArenaObject *self)
+{
+    Py_CLEAR(self->gc.callbacks);
+    Py_CLEAR(self->gc.garbage);
+    return 0;
 }
 
 static PyObject *
@@ -223,7 +271,58 @@ arena_get_max_bytes(OaArenaObject *self, void *Py_UNUSED(closure))
     return PyLong_FromSize_t(m);
 }
 
+#define GC_DOC(name, text) name "\n\n" text
+
 static PyMethodDef arena_methods[] = {
+    {"collect", (PyCFunction)(void (*)(void))oa_arena_collect, METH_VARARGS | METH_KEYWORDS,
+     GC_DOC("collect(generation=2) -> int", "Collect generations 0..generation of "
+            "this arena; return the number of unreachable objects found.")},
+    {"get_count", (PyCFunction)oa_arena_get_count, METH_NOARGS,
+     GC_DOC("get_count() -> (count0, count1, count2)", "As gc.get_count().")},
+    {"get_threshold", (PyCFunction)oa_arena_get_threshold, METH_NOARGS,
+     GC_DOC("get_threshold() -> (t0, t1, t2)", "As gc.get_threshold().")},
+    {"set_threshold", (PyCFunction)oa_arena_set_threshold, METH_VARARGS,
+     GC_DOC("set_threshold(threshold0[, threshold1[, threshold2]])",
+            "As gc.set_threshold().")},
+    {"enable", (PyCFunction)oa_arena_enable, METH_NOARGS,
+     GC_DOC("enable()", "Enable automatic collection.")},
+    {"disable", (PyCFunction)oa_arena_disable, METH_NOARGS,
+     GC_DOC("disable()", "Disable automatic collection.")},
+    {"isenabled", (PyCFunction)oa_arena_isenabled, METH_NOARGS,
+     GC_DOC("isenabled() -> bool", "Is automatic collection enabled?")},
+    {"get_stats", (PyCFunction)oa_arena_get_stats, METH_NOARGS,
+     GC_DOC("get_stats() -> list of 3 dicts", "collections, collected and "
+            "uncollectable per generation.")},
+    {"set_debug", (PyCFunction)oa_arena_set_debug, METH_O,
+     GC_DOC("set_debug(flags)", "DEBUG_STATS, DEBUG_COLLECTABLE, DEBUG_SAVEALL...")},
+    {"get_debug", (PyCFunction)oa_arena_get_debug, METH_NOARGS,
+     GC_DOC("get_debug() -> int", "The debug flags.")},
+    {"get_objects", (PyCFunction)(void (*)(void))oa_arena_get_objects,
+     METH_VARARGS | METH_KEYWORDS,
+     GC_DOC("get_objects(generation=None) -> list", "The arena's objects, of one "
+            "generation or of generations 0..2.")},
+    {"is_tracked", (PyCFunction)oa_arena_is_tracked, METH_O,
+     GC_DOC("is_tracked(obj) -> bool", "Is obj an object of this arena?")},
+    {"is_finalized", (PyCFunction)oa_arena_is_finalized, METH_O,
+     GC_DOC("is_finalized(obj) -> bool", "Has obj's __del__ run?")},
+    {"generation_of", (PyCFunction)oa_arena_generation_of, METH_O,
+     GC_DOC("generation_of(obj) -> int", "0, 1, 2, or 3 when frozen.")},
+    {"get_referents", (PyCFunction)oa_arena_get_referents, METH_VARARGS,
+     GC_DOC("get_referents(*objs) -> list", "What the arena objects among objs "
+            "refer to.")},
+    {"get_referrers", (PyCFunction)oa_arena_get_referrers, METH_VARARGS,
+     GC_DOC("get_referrers(*objs) -> list", "Arena objects, and containers "
+            "reachable from them, that refer to any of objs.")},
+    {"freeze", (PyCFunction)oa_arena_freeze, METH_NOARGS,
+     GC_DOC("freeze()", "Move every object to the permanent generation.")},
+    {"unfreeze", (PyCFunction)oa_arena_unfreeze, METH_NOARGS,
+     GC_DOC("unfreeze()", "Move the permanent generation back into generation 2.")},
+    {"get_freeze_count", (PyCFunction)oa_arena_get_freeze_count, METH_NOARGS,
+     GC_DOC("get_freeze_count() -> int", "Objects in the permanent generation.")},
+    {"refinfo", (PyCFunction)oa_arena_refinfo, METH_O,
+     GC_DOC("refinfo(obj) -> RefInfo(refcount, internal, external)",
+            "obj's true reference count (no temporary reference counted), the "
+            "references held by arena objects, and the rest.")},
     {"stats", (PyCFunction)arena_stats, METH_NOARGS,
      "stats() -> dict\n\nCounters of the arena: objects, bytes_in_use, "
      "bytes_reserved, chunks, pages, high_water, large_objects, size_classes."},
@@ -233,7 +332,23 @@ static PyMethodDef arena_methods[] = {
     {0}
 };
 
+static PyObject *
+arena_get_callbacks(OaArenaObject *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(self->gc.callbacks != NULL ? self->gc.callbacks : Py_None);
+}
+
+static PyObject *
+arena_get_garbage(OaArenaObject *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(self->gc.garbage != NULL ? self->gc.garbage : Py_None);
+}
+
 static PyGetSetDef arena_getset[] = {
+    {"callbacks", (getter)arena_get_callbacks, NULL,
+     "callables (phase, info) called at the start and stop of each collection", NULL},
+    {"garbage", (getter)arena_get_garbage, NULL,
+     "unreachable objects kept by DEBUG_SAVEALL", NULL},
     {"name", (getter)arena_get_name, NULL, "the arena's name, or None", NULL},
     {"max_bytes", (getter)arena_get_max_bytes, NULL,
      "the bound on bytes_in_use, or None", NULL},
@@ -248,6 +363,8 @@ static PyMemberDef arena_members[] = {
 static PyType_Slot arena_slots[] = {
     {Py_tp_new, arena_new},
     {Py_tp_dealloc, arena_dealloc},
+    {Py_tp_traverse, arena_traverse},
+    {Py_tp_clear, arena_clear},
     {Py_tp_repr, arena_repr},
     {Py_tp_methods, arena_methods},
     {Py_tp_getset, arena_getset},
@@ -260,13 +377,57 @@ static PyType_Slot arena_slots[] = {
 static PyType_Spec arena_spec = {
     .name = "objarena.Arena",
     .basicsize = sizeof(OaArenaObject),
-    .flags = Py_TPFLAGS_DEFAULT,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .slots = arena_slots,
 };
+
+static PyStructSequence_Field refinfo_fields[] = {
+    {"refcount", "the true reference count"},
+    {"internal", "references held by arena objects"},
+    {"external", "the other references"},
+    {NULL, NULL},
+};
+
+static PyStructSequence_Desc refinfo_desc = {
+    "objarena.RefInfo",
+    "refinfo(obj): (refcount, internal, external)",
+    refinfo_fields,
+    3,
+};
+
+/* The tp_traverse CPython gives instances of Python classes (not an API:
+   read off a throwaway class). */
+static int
+probe_heap_traverse(OaState *st)
+{
+    PyObject *cls = PyObject_CallFunction((PyObject *)&PyType_Type, "s()N", "_probe",
+                                          PyDict_New());
+    if (cls == NULL) {
+        return -1;
+    }
+    st->heap_traverse = ((PyTypeObject *)cls)->tp_traverse;
+    Py_DECREF(cls);
+    return 0;
+}
 
 int
 oa_arena_module_init(PyObject *mod, OaState *st)
 {
+    if (probe_heap_traverse(st) < 0) {
+        return -1;
+    }
+    st->refinfo_type = PyStructSequence_NewType(&refinfo_desc);
+    if (st->refinfo_type == NULL
+        || PyModule_AddObjectRef(mod, "RefInfo", (PyObject *)st->refinfo_type) < 0) {
+        return -1;
+    }
+    if (PyModule_AddIntConstant(mod, "DEBUG_STATS", OA_DEBUG_STATS) < 0
+        || PyModule_AddIntConstant(mod, "DEBUG_COLLECTABLE", OA_DEBUG_COLLECTABLE) < 0
+        || PyModule_AddIntConstant(mod, "DEBUG_UNCOLLECTABLE", OA_DEBUG_UNCOLLECTABLE) < 0
+        || PyModule_AddIntConstant(mod, "DEBUG_SAVEALL", OA_DEBUG_SAVEALL) < 0
+        || PyModule_AddIntConstant(mod, "DEBUG_LEAK", OA_DEBUG_LEAK) < 0) {
+        return -1;
+    }
     st->arena_type = (PyTypeObject *)PyType_FromModuleAndSpec(mod, &arena_spec, NULL);
     if (st->arena_type == NULL) {
         return -1;
@@ -274,7 +435,7 @@ oa_arena_module_init(PyObject *mod, OaState *st)
     if (PyModule_AddObjectRef(mod, "Arena", (PyObject *)st->arena_type) < 0) {
         return -1;
     }
-    st->default_arena = oa_arena_create(st, Py_None, 0);
+    st->default_arena = oa_arena_create(st, mod, Py_None, 0);
     if (st->default_arena == NULL) {
         return -1;
     }
@@ -389,6 +550,7 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->base_type);
     Py_VISIT(st->slotobj);
     Py_VISIT(st->default_arena);
+    Py_VISIT(st->refinfo_type);
     return 0;
 }
 
@@ -399,6 +561,25 @@ module_clear(PyObject *mod)
     if (st == NULL) {
         return 0;
     }
+    /* Teardown: collect every arena, then release what its objects hold,
+       while the interpreter can still run their deallocs. */
+    if (!st->torn_down) {
+        st->torn_down = 1;
+        PyObject *arenas = PyList_New(0);
+        for (OaArenaObject *a = st->arenas; arenas != NULL && a != NULL; a = a->next_arena) {
+            if (PyList_Append(arenas, (PyObject *)a) < 0) {
+                Py_CLEAR(arenas);
+            }
+        }
+        if (arenas == NULL) {
+            PyErr_Clear();
+        }
+        for (Py_ssize_t i = 0; arenas != NULL && i < PyList_GET_SIZE(arenas); i++) {
+            oa_arena_teardown((OaArenaObject *)PyList_GET_ITEM(arenas, i));
+        }
+        Py_XDECREF(arenas);
+    }
+    Py_CLEAR(st->refinfo_type);
     Py_CLEAR(st->slotobj);
     Py_CLEAR(st->base_type);
     Py_CLEAR(st->meta_type);

@@ -32,7 +32,53 @@
 /* The Arena object: a Python handle on one allocator-core arena.  Every
    arena type holds a strong reference to its Arena, and every instance to
    its type, so the Arena outlives its objects. */
+static inline int
+oa_as_int(PyObject *o)
+{
+    long v = PyLong_AsLong(o);
+    if (v == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (v > INT_MAX || v < INT_MIN) {
+        PyErr_SetString(PyExc_OverflowError, "Python int too large to convert to C int");
+        return -1;
+    }
+    return (int)v;
+}
+
+/* The collector's state of one arena: CPython's GCState, per arena. */
 typedef struct {
+    Py_ssize_t collections;
+    Py_ssize_t collected;
+    Py_ssize_t uncollectable;
+} OaGenStats;
+
+typedef struct {
+    int threshold[3];
+    Py_ssize_t count[3];
+    int enabled;
+    int debug;
+    int collecting;
+    Py_ssize_t long_lived_total;
+    Py_ssize_t long_lived_pending;
+    OaGenStats stats[3];
+    PyObject *callbacks;        /* list of callables (phase, info) */
+    PyObject *garbage;          /* list: DEBUG_SAVEALL keeps garbage here */
+} OaGC;
+
+#define OA_DEBUG_STATS 1
+#define OA_DEBUG_COLLECTABLE 2
+#define OA_DEBUG_UNCOLLECTABLE 4
+#define OA_DEBUG_SAVEALL 32
+#define OA_DEBUG_LEAK (OA_DEBUG_COLLECTABLE | OA_DEBUG_UNCOLLECTABLE | OA_DEBUG_SAVEALL)
+
+/* Side-table bits the collector uses while it runs (arena.h: USER bits). */
+#define OA_META_COLLECTING OA_META_USER1    /* in the set being collected */
+#define OA_META_REACHED OA_META_USER2       /* marked reachable */
+
+typedef struct OaArenaObject OaArenaObject;
+
+struct OaArenaObject {
     PyObject_HEAD
     oa_arena *core;
     PyObject *name;             /* str or None */
@@ -40,7 +86,11 @@ typedef struct {
     int dealloc_depth;          /* nesting of arena deallocs in progress */
     PyObject *deferred;         /* objects whose dealloc waits; linked
                                    through their ob_refcnt word */
-} OaArenaObject;
+    PyObject *module;           /* strong: the objarena module */
+    OaArenaObject *next_arena;  /* the module's list of live arenas */
+    OaArenaObject *prev_arena;
+    OaGC gc;
+};
 
 /* What kind of storage an arena type's instances have. */
 typedef enum {
@@ -68,6 +118,10 @@ typedef struct {
     PyObject *slotobj;          /* objarena.SlotObj */
     PyObject *default_arena;
     int creating_root;          /* set while the module builds SlotObj */
+    int torn_down;              /* the arenas were cleared at teardown */
+    OaArenaObject *arenas;      /* every live Arena (borrowed) */
+    traverseproc heap_traverse; /* tp_traverse of a Python class's instances */
+    PyTypeObject *refinfo_type; /* objarena.RefInfo */
 } OaState;
 
 extern PyModuleDef oa_moduledef;
@@ -80,12 +134,56 @@ oa_state_of_module(PyObject *mod)
 
 /* module.c */
 int oa_arena_module_init(PyObject *mod, OaState *st);
-PyObject *oa_arena_create(OaState *st, PyObject *name, size_t max_bytes);
+PyObject *oa_arena_create(OaState *st, PyObject *module, PyObject *name,
+                          size_t max_bytes);
 PyObject *oa_raise_alloc_error(OaArenaObject *arena, size_t size);
 
 /* types.c */
+void oa_meta_dealloc(PyObject *self);
+
+/* A ready arena type, recognised by its metaclass's dealloc, so that no
+   module state is needed on the hot paths. */
+static inline int
+oa_is_arena_type(PyTypeObject *type)
+{
+    for (PyTypeObject *m = Py_TYPE(type); m != NULL; m = m->tp_base) {
+        if (m->tp_dealloc == oa_meta_dealloc) {
+            return ((OaTypeObject *)type)->ready;
+        }
+    }
+    return 0;
+}
+
 int oa_types_module_init(PyObject *mod, OaState *st);
 int oa_is_arena_object(PyObject *obj);
+int oa_traverse_fields(PyObject *self, visitproc visit, void *arg);
+void oa_clear_fields(PyObject *self);
+extern int oa_dealloc_nesting;
+
+/* gc.c */
+int oa_gc_init(OaArenaObject *arena);
+void oa_gc_maybe_collect(OaArenaObject *arena);
+void oa_arena_teardown(OaArenaObject *arena);
+PyObject *oa_arena_collect(OaArenaObject *self, PyObject *args, PyObject *kwds);
+PyObject *oa_arena_get_count(OaArenaObject *self, PyObject *ignored);
+PyObject *oa_arena_get_threshold(OaArenaObject *self, PyObject *ignored);
+PyObject *oa_arena_set_threshold(OaArenaObject *self, PyObject *args);
+PyObject *oa_arena_enable(OaArenaObject *self, PyObject *ignored);
+PyObject *oa_arena_disable(OaArenaObject *self, PyObject *ignored);
+PyObject *oa_arena_isenabled(OaArenaObject *self, PyObject *ignored);
+PyObject *oa_arena_get_stats(OaArenaObject *self, PyObject *ignored);
+PyObject *oa_arena_set_debug(OaArenaObject *self, PyObject *arg);
+PyObject *oa_arena_get_debug(OaArenaObject *self, PyObject *ignored);
+PyObject *oa_arena_get_objects(OaArenaObject *self, PyObject *args, PyObject *kwds);
+PyObject *oa_arena_is_tracked(OaArenaObject *self, PyObject *obj);
+PyObject *oa_arena_is_finalized(OaArenaObject *self, PyObject *obj);
+PyObject *oa_arena_generation_of(OaArenaObject *self, PyObject *obj);
+PyObject *oa_arena_get_referents(OaArenaObject *self, PyObject *args);
+PyObject *oa_arena_get_referrers(OaArenaObject *self, PyObject *args);
+PyObject *oa_arena_freeze(OaArenaObject *self, PyObject *ignored);
+PyObject *oa_arena_unfreeze(OaArenaObject *self, PyObject *ignored);
+PyObject *oa_arena_get_freeze_count(OaArenaObject *self, PyObject *ignored);
+PyObject *oa_arena_refinfo(OaArenaObject *self, PyObject *obj);
 OaState *oa_state_from_type(PyTypeObject *type);
 PyObject *oa_object_alloc(OaTypeObject *type);
 

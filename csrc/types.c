@@ -33,7 +33,6 @@
 
 #define OA_DEALLOC_LIMIT 64
 
-static void meta_dealloc(PyObject *self);
 static PyObject *base_new(PyTypeObject *type, PyObject *args, PyObject *kwds);
 static int base_init(PyObject *self, PyObject *args, PyObject *kwds);
 
@@ -55,23 +54,10 @@ nfields(OaTypeObject *t)
     return PyTuple_GET_SIZE(t->fields);
 }
 
-/* A ready arena type, recognised by its metaclass's dealloc, so that no
-   module state is needed on the hot paths. */
-static int
-is_arena_type(PyTypeObject *type)
-{
-    for (PyTypeObject *m = Py_TYPE(type); m != NULL; m = m->tp_base) {
-        if (m->tp_dealloc == meta_dealloc) {
-            return ((OaTypeObject *)type)->ready;
-        }
-    }
-    return 0;
-}
-
 int
 oa_is_arena_object(PyObject *obj)
 {
-    return is_arena_type(Py_TYPE(obj));
+    return oa_is_arena_type(Py_TYPE(obj));
 }
 
 /* The objarena module that made `type` or one of its bases (borrowed). */
@@ -108,11 +94,17 @@ PyObject *
 oa_object_alloc(OaTypeObject *t)
 {
     PyTypeObject *tp = (PyTypeObject *)t;
+    OaArenaObject *arena = t->arena;
     size_t size = (size_t)tp->tp_basicsize;
-    void *mem = oa_alloc(t->arena->core, size);
-    if (mem == NULL) {
-        return oa_raise_alloc_error(t->arena, size);
+    OaGC *gc = &arena->gc;
+    if (gc->count[0] >= gc->threshold[0] && gc->enabled && gc->threshold[0] > 0) {
+        oa_gc_maybe_collect(arena);
     }
+    void *mem = oa_alloc(arena->core, size);
+    if (mem == NULL) {
+        return oa_raise_alloc_error(arena, size);
+    }
+    gc->count[0]++;
     memset(mem, 0, size);
     PyObject *op = PyObject_Init((PyObject *)mem, tp);     /* increfs tp */
     /* Best effort, as for CPython's own allocators: -2 means tracemalloc
@@ -124,7 +116,7 @@ oa_object_alloc(OaTypeObject *t)
 static PyObject *
 oa_tp_alloc(PyTypeObject *type, Py_ssize_t Py_UNUSED(nitems))
 {
-    if (!is_arena_type(type)) {
+    if (!oa_is_arena_type(type)) {
         PyErr_Format(PyExc_TypeError, "cannot allocate %.100s in an arena",
                      type->tp_name);
         return NULL;
@@ -135,12 +127,16 @@ oa_tp_alloc(PyTypeObject *type, Py_ssize_t Py_UNUSED(nitems))
 static void
 oa_tp_free(void *p)
 {
+    OaArenaObject *arena = (OaArenaObject *)oa_owner_of(p);
+    if (arena->gc.count[0] > 0) {
+        arena->gc.count[0]--;
+    }
     (void)PyTraceMalloc_Untrack(0, (uintptr_t)p);
     oa_free(p);
 }
 
-static void
-clear_fields(PyObject *self)
+void
+oa_clear_fields(PyObject *self)
 {
     OaTypeObject *t = oa_type(self);
     Py_ssize_t n = nfields(t);
@@ -171,7 +167,7 @@ dealloc_body(PyObject *self)
             PyObject_ClearWeakRefs(self);
         }
     }
-    clear_fields(self);
+    oa_clear_fields(self);
     oa_tp_free(self);
     Py_DECREF(tp);
 }
@@ -203,6 +199,10 @@ defer_pop(OaArenaObject *arena)
     return op;
 }
 
+/* Deallocs of arena objects in progress, in every arena: no automatic
+   collection starts inside one.  GIL builds, one interpreter. */
+int oa_dealloc_nesting;
+
 static void
 oa_dealloc(PyObject *self)
 {
@@ -212,6 +212,7 @@ oa_dealloc(PyObject *self)
         return;
     }
     Py_INCREF(arena);   /* the last object may hold the last reference */
+    oa_dealloc_nesting++;
     arena->dealloc_depth++;
     dealloc_body(self);
     if (arena->dealloc_depth == 1) {
@@ -220,14 +221,15 @@ oa_dealloc(PyObject *self)
         }
     }
     arena->dealloc_depth--;
+    oa_dealloc_nesting--;
     Py_DECREF(arena);
 }
 
-static int
-oa_traverse(PyObject *self, visitproc visit, void *arg)
+/* The references an arena object owns, but for its type. */
+int
+oa_traverse_fields(PyObject *self, visitproc visit, void *arg)
 {
     OaTypeObject *t = oa_type(self);
-    Py_VISIT(Py_TYPE(self));
     Py_ssize_t n = nfields(t);
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_VISIT(*field_ptr(self, t->offsets[i]));
@@ -236,9 +238,16 @@ oa_traverse(PyObject *self, visitproc visit, void *arg)
 }
 
 static int
+oa_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    return oa_traverse_fields(self, visit, arg);
+}
+
+static int
 oa_clear(PyObject *self)
 {
-    clear_fields(self);
+    oa_clear_fields(self);
     return 0;
 }
 
@@ -248,7 +257,7 @@ oa_clear(PyObject *self)
 static PyObject *
 base_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kwds))
 {
-    if (!is_arena_type(type)) {
+    if (!oa_is_arena_type(type)) {
         PyErr_Format(PyExc_TypeError,
                      "cannot create '%.100s' instances: the class is not a "
                      "finished objarena class", type->tp_name);
@@ -522,7 +531,7 @@ base_set_class(PyObject *self, PyObject *value, void *Py_UNUSED(closure))
     }
     PyTypeObject *newto = (PyTypeObject *)value;
     PyTypeObject *oldto = Py_TYPE(self);
-    if (!is_arena_type(newto)) {
+    if (!oa_is_arena_type(newto)) {
         PyErr_Format(PyExc_TypeError,
                      "__class__ assignment: '%.100s' is not an objarena class, "
                      "and '%.100s' objects live in an arena",
@@ -664,7 +673,7 @@ has_instance_state(PyTypeObject *b)
 static PyTypeObject *
 solid_base(PyTypeObject *t)
 {
-    while (t->tp_base != NULL && is_arena_type(t->tp_base)
+    while (t->tp_base != NULL && oa_is_arena_type(t->tp_base)
            && t->tp_base->tp_basicsize == t->tp_basicsize) {
         t = t->tp_base;
     }
@@ -690,7 +699,7 @@ check_bases(OaState *st, PyObject *name, PyObject *bases, ClassPlan *plan)
             continue;           /* type.__new__ says what is wrong */
         }
         PyTypeObject *bt = (PyTypeObject *)b;
-        if (is_arena_type(bt)) {
+        if (oa_is_arena_type(bt)) {
             has_arena_base = 1;
             if (plan->layout == NULL
                 || bt->tp_basicsize > ((PyTypeObject *)plan->layout)->tp_basicsize) {
@@ -720,7 +729,7 @@ check_bases(OaState *st, PyObject *name, PyObject *bases, ClassPlan *plan)
     }
     for (Py_ssize_t i = 0; i < nb; i++) {
         PyObject *b = PyTuple_GET_ITEM(bases, i);
-        if (!PyType_Check(b) || !is_arena_type((PyTypeObject *)b)) {
+        if (!PyType_Check(b) || !oa_is_arena_type((PyTypeObject *)b)) {
             continue;
         }
         PyTypeObject *solid = solid_base((PyTypeObject *)b);
@@ -1089,8 +1098,8 @@ meta_traverse(PyObject *self, visitproc visit, void *arg)
     return PyType_Type.tp_traverse(self, visit, arg);
 }
 
-static void
-meta_dealloc(PyObject *self)
+void
+oa_meta_dealloc(PyObject *self)
 {
     OaTypeObject *t = (OaTypeObject *)self;
     PyTypeObject *metatype = Py_TYPE(self);
@@ -1165,7 +1174,7 @@ static PyGetSetDef meta_getset[] = {
 
 static PyType_Slot meta_slots[] = {
     {Py_tp_new, meta_new},
-    {Py_tp_dealloc, meta_dealloc},
+    {Py_tp_dealloc, oa_meta_dealloc},
     {Py_tp_traverse, meta_traverse},
     {Py_tp_getset, meta_getset},
     {Py_tp_doc, "The metaclass of objarena classes: lays out their instances "

@@ -271,6 +271,61 @@ test_visit_live(void)
     oa_arena_destroy(a);
 }
 
+static int
+count_page(oa_page *pg, void *arg)
+{
+    (void)pg;
+    (*(size_t *)arg)++;
+    return 0;
+}
+
+static void
+test_generations(void)
+{
+    oa_arena *a = oa_arena_new(0);
+    CHECK(a != NULL, "arena");
+    enum { N = 4000 };
+    void *ps[N];
+    for (int i = 0; i < N; i++) {
+        ps[i] = oa_alloc(a, i % 50 == 0 ? 5000 : 40);
+        CHECK(ps[i] != NULL, "alloc");
+    }
+    CHECK(oa_gen_objects(a, 0) == N, "all young");
+    size_t young_pages = 0, all_pages = 0;
+    oa_visit_pages(a, 0, count_page, &young_pages);
+    oa_visit_pages(a, 2, count_page, &all_pages);
+    CHECK(young_pages == all_pages && all_pages > 0, "young %zu all %zu",
+          young_pages, all_pages);
+    for (int i = 0; i < N; i++) {
+        oa_set_generation(ps[i], 2);
+    }
+    VALID(a);
+    young_pages = 0;
+    oa_visit_pages(a, 1, count_page, &young_pages);
+    CHECK(young_pages == 0 && oa_gen_objects(a, 2) == N, "promoted: %zu young pages",
+          young_pages);
+    void *p = oa_alloc(a, 40);
+    CHECK(p != NULL, "alloc");
+    young_pages = 0;
+    oa_visit_pages(a, 1, count_page, &young_pages);
+    CHECK(young_pages == 1, "one young page, got %zu", young_pages);
+    oa_set_generation(p, 3);
+    CHECK(oa_gen_objects(a, 3) == 1 && (*oa_meta_of(p) & OA_META_LIVE), "frozen");
+    VALID(a);
+    oa_free(p);
+    for (int i = 0; i < N; i += 2) {
+        oa_set_generation(ps[i], 1);
+    }
+    VALID(a);
+    for (int i = 0; i < N; i++) {
+        oa_free(ps[i]);
+    }
+    VALID(a);
+    CHECK(oa_gen_objects(a, 0) + oa_gen_objects(a, 1) + oa_gen_objects(a, 2)
+          + oa_gen_objects(a, 3) == 0, "no objects left");
+    oa_arena_destroy(a);
+}
+
 int
 main(void)
 {
@@ -281,6 +336,7 @@ main(void)
     test_fault_injection();
     test_random_workload();
     test_visit_live();
+    test_generations();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;
