@@ -185,7 +185,8 @@ static PyObject *
 size_classes_list(OaArenaObject *self)
 {
     size_t n = oa_class_stats_get(self->core, NULL, 0);
-    oa_class_stats *cs = PyMem_New(oa_class_stats, n ? n : 1);
+    /* Work memory of the core: the fault injector reaches it too. */
+    oa_class_stats *cs = oa_work_alloc((n ? n : 1) * sizeof(oa_class_stats));
     if (cs == NULL) {
         return PyErr_NoMemory();
     }
@@ -208,11 +209,11 @@ size_classes_list(OaArenaObject *self)
         }
         Py_DECREF(d);
     }
-    PyMem_Free(cs);
+    oa_work_free(cs);
     return list;
 
 error:
-    PyMem_Free(cs);
+    oa_work_free(cs);
     Py_XDECREF(list);
     return NULL;
 }
