@@ -501,7 +501,37 @@ mod_validate(PyObject *mod, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* atexit: a last full collection of every arena, as CPython collects before
+   it tears modules down, so that garbage cycles of arena objects have their
+   finalizers run while the interpreter is whole. */
+static PyObject *
+mod_shutdown(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    OaState *st = oa_state_of_module(mod);
+    PyObject *arenas = PyList_New(0);
+    if (arenas == NULL) {
+        return NULL;
+    }
+    for (OaArenaObject *a = st->arenas; a != NULL; a = a->next_arena) {
+        if (PyList_Append(arenas, (PyObject *)a) < 0) {
+            Py_DECREF(arenas);
+            return NULL;
+        }
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(arenas); i++) {
+        PyObject *r = PyObject_CallMethod(PyList_GET_ITEM(arenas, i), "collect", NULL);
+        if (r == NULL) {
+            PyErr_WriteUnraisable(PyList_GET_ITEM(arenas, i));
+        }
+        Py_XDECREF(r);
+    }
+    Py_DECREF(arenas);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
+    {"_shutdown", mod_shutdown, METH_NOARGS,
+     "Collect every arena; registered with atexit."},
     {"arena_footprint", mod_arena_footprint, METH_O,
      "arena_footprint(obj) -> int or None\n\nBytes one arena object really "
      "costs (its page divided among the page's blocks); None for other objects."},
@@ -536,7 +566,17 @@ module_exec(PyObject *mod)
     if (oa_types_module_init(mod, st) < 0) {
         return -1;
     }
-    return 0;
+    PyObject *atexit = PyImport_ImportModule("atexit");
+    if (atexit == NULL) {
+        return -1;
+    }
+    PyObject *shutdown = PyObject_GetAttrString(mod, "_shutdown");
+    PyObject *r = shutdown != NULL
+                  ? PyObject_CallMethod(atexit, "register", "O", shutdown) : NULL;
+    Py_XDECREF(r);
+    Py_XDECREF(shutdown);
+    Py_DECREF(atexit);
+    return r == NULL ? -1 : 0;
 }
 
 static int
