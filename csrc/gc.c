@@ -375,7 +375,8 @@ propagate(Collector *c)
 {
     while (c->stack.n > 0 && !c->nomem) {
         PyObject *op = c->stack.items[--c->stack.n];
-        if (c->use_pages && is_own_type(c, Py_TYPE(op))) {
+        if (c->use_pages && is_own_type(c, Py_TYPE(op))
+            && ((OaTypeObject *)Py_TYPE(op))->kind == OA_KIND_SLOT) {
             FOR_EACH_FIELD(op, v, visit_reach(v, c));
         }
         else {
@@ -438,6 +439,10 @@ member_subtract(Collector *c, oa_page *pg, uint32_t b, PyObject *op)
 {
     (void)pg;
     (void)b;
+    if (((OaTypeObject *)Py_TYPE(op))->kind != OA_KIND_SLOT) {
+        oa_traverse_fields(op, visit_decref, c);
+        return;
+    }
     FOR_EACH_FIELD(op, v, {
         Py_ssize_t *refs = node_refs(c, v);
         if (refs != NULL) {
@@ -453,7 +458,12 @@ member_root(Collector *c, oa_page *pg, uint32_t b, PyObject *op)
 {
     if (c->counters[pg->user + b] > 0 && !(pg->meta[b] & OA_META_REACHED)) {
         pg->meta[b] |= OA_META_REACHED;
-        FOR_EACH_FIELD(op, v, visit_reach(v, c));
+        if (((OaTypeObject *)Py_TYPE(op))->kind != OA_KIND_SLOT) {
+            oa_traverse_fields(op, visit_reach, c);
+        }
+        else {
+            FOR_EACH_FIELD(op, v, visit_reach(v, c));
+        }
         propagate(c);
     }
 }

@@ -589,6 +589,9 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->arena_type);
     Py_VISIT(st->meta_type);
     Py_VISIT(st->base_type);
+    Py_VISIT(st->slot_base);
+    Py_VISIT(st->obj_base);
+    Py_VISIT(st->obj);
     Py_VISIT(st->slotobj);
     Py_VISIT(st->default_arena);
     Py_VISIT(st->refinfo_type);
@@ -622,6 +625,9 @@ module_clear(PyObject *mod)
     }
     Py_CLEAR(st->refinfo_type);
     Py_CLEAR(st->slotobj);
+    Py_CLEAR(st->obj);
+    Py_CLEAR(st->slot_base);
+    Py_CLEAR(st->obj_base);
     Py_CLEAR(st->base_type);
     Py_CLEAR(st->meta_type);
     Py_CLEAR(st->default_arena);

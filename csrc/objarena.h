@@ -95,7 +95,10 @@ struct OaArenaObject {
 /* What kind of storage an arena type's instances have. */
 typedef enum {
     OA_KIND_SLOT = 1,           /* SlotObj: fixed fields only */
+    OA_KIND_OBJ = 2,            /* Obj: dynamic attributes (+ fixed fields) */
 } OaKind;
+
+typedef struct OaShape OaShape;
 
 /* An arena type: a heap type with the layout facts the C code needs on the
    hot paths.  Instances of ArenaType have this layout. */
@@ -109,12 +112,22 @@ typedef struct {
     PyMemberDef *members;       /* this class's own member descriptors' defs */
     PyObject *field_index;      /* dict: field name -> index */
     PyObject *module;           /* strong: the objarena module */
+    /* Obj classes only (obj.c): */
+    OaShape *root_shape;        /* the empty shape; the class's shape tree */
+    Py_ssize_t nshapes;         /* shapes alive in the tree */
+    Py_ssize_t learned;         /* inline values new instances get */
+    PyObject *kw_names;         /* last keyword-names tuple of a call ... */
+    OaShape *kw_shape;          /* ... and the shape it leads to */
+    unsigned int kw_tag;        /* ... valid for this tp_version_tag */
 } OaTypeObject;
 
 typedef struct {
     PyTypeObject *arena_type;   /* objarena.Arena */
     PyTypeObject *meta_type;    /* objarena.ArenaType */
-    PyTypeObject *base_type;    /* the C base of every arena class */
+    PyTypeObject *base_type;    /* _ArenaBase: the C base of every arena class */
+    PyTypeObject *slot_base;    /* _SlotBase: SlotObj's C base */
+    PyTypeObject *obj_base;     /* _ObjBase: Obj's C base */
+    PyObject *obj;              /* objarena.Obj */
     PyObject *slotobj;          /* objarena.SlotObj */
     PyObject *default_arena;
     int creating_root;          /* set while the module builds SlotObj */
@@ -155,6 +168,25 @@ oa_is_arena_type(PyTypeObject *type)
 }
 
 int oa_types_module_init(PyObject *mod, OaState *st);
+PyObject *oa_object_alloc_size(OaTypeObject *type, size_t size);
+int oa_type_call_fallback_needed(PyTypeObject *tp);
+PyObject *oa_type_call_generic(PyObject *callable, PyObject *const *args,
+                               Py_ssize_t nargs, PyObject *kwnames);
+
+/* obj.c: the dynamic attributes of Obj instances.  The word after the object
+   header holds NULL (none), an OaShape* (values inline after the fixed
+   fields) or a dict pointer with bit 0 set (the object asked for __dict__). */
+#define OA_OBJ_ATTRS(op) (*(uintptr_t *)((char *)(op) + sizeof(PyObject)))
+PyTypeObject *oa_obj_base_create(PyObject *mod, PyTypeObject *base);
+int oa_obj_init(PyObject *self, PyObject *args, PyObject *kwds);
+PyObject *oa_obj_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                            PyObject *kwnames);
+int oa_obj_traverse_attrs(PyObject *self, visitproc visit, void *arg);
+void oa_obj_clear_attrs(PyObject *self);
+int oa_obj_type_init(OaTypeObject *t);
+void oa_obj_type_free(OaTypeObject *t);
+Py_ssize_t oa_obj_owned_size(PyObject *self);
+int oa_obj_materialize(PyObject *self);
 int oa_is_arena_object(PyObject *obj);
 int oa_traverse_fields(PyObject *self, visitproc visit, void *arg);
 void oa_clear_fields(PyObject *self);

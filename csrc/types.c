@@ -93,9 +93,18 @@ oa_state_from_type(PyTypeObject *type)
 PyObject *
 oa_object_alloc(OaTypeObject *t)
 {
+    size_t size = (size_t)((PyTypeObject *)t)->tp_basicsize;
+    if (t->kind == OA_KIND_OBJ) {
+        size += (size_t)t->learned * sizeof(PyObject *);
+    }
+    return oa_object_alloc_size(t, size);
+}
+
+PyObject *
+oa_object_alloc_size(OaTypeObject *t, size_t size)
+{
     PyTypeObject *tp = (PyTypeObject *)t;
     OaArenaObject *arena = t->arena;
-    size_t size = (size_t)tp->tp_basicsize;
     OaGC *gc = &arena->gc;
     if (gc->count[0] >= gc->threshold[0] && gc->enabled && gc->threshold[0] > 0) {
         oa_gc_maybe_collect(arena);
@@ -142,6 +151,9 @@ oa_clear_fields(PyObject *self)
     Py_ssize_t n = nfields(t);
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_CLEAR(*field_ptr(self, t->offsets[i]));
+    }
+    if (t->kind == OA_KIND_OBJ) {
+        oa_obj_clear_attrs(self);
     }
 }
 
@@ -233,6 +245,9 @@ oa_traverse_fields(PyObject *self, visitproc visit, void *arg)
     Py_ssize_t n = nfields(t);
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_VISIT(*field_ptr(self, t->offsets[i]));
+    }
+    if (t->kind == OA_KIND_OBJ) {
+        return oa_obj_traverse_attrs(self, visit, arg);
     }
     return 0;
 }
@@ -368,8 +383,14 @@ base_init(PyObject *self, PyObject *args, PyObject *kwds)
 /* Calling an arena class.  While the class uses the generated __new__ and
    __init__, the call fills the fields straight from the argument vector:
    no argument tuple, no keyword dict, no second dispatch. */
-static PyObject *
-type_call_generic(PyObject *callable, PyObject *const *args, Py_ssize_t nargs,
+int
+oa_type_call_fallback_needed(PyTypeObject *tp)
+{
+    return tp->tp_new != base_new || !((OaTypeObject *)tp)->ready;
+}
+
+PyObject *
+oa_type_call_generic(PyObject *callable, PyObject *const *args, Py_ssize_t nargs,
                   PyObject *kwnames)
 {
     PyObject *tuple = PyTuple_New(nargs);
@@ -409,7 +430,7 @@ oa_type_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
     OaTypeObject *t = (OaTypeObject *)callable;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (tp->tp_new != base_new || tp->tp_init != base_init || !t->ready) {
-        return type_call_generic(callable, args, nargs, kwnames);
+        return oa_type_call_generic(callable, args, nargs, kwnames);
     }
     if (nargs > nfields(t)) {
         too_many_positional(t, nargs);
@@ -549,6 +570,12 @@ base_set_class(PyObject *self, PyObject *value, void *Py_UNUSED(closure))
                      newto->tp_name, oldto->tp_name);
         return -1;
     }
+    /* An Obj's shape belongs to its class: its attributes move to a dict,
+       which belongs to no class. */
+    if (((OaTypeObject *)oldto)->kind == OA_KIND_OBJ && oldto != newto
+        && oa_obj_materialize(self) < 0) {
+        return -1;
+    }
     Py_INCREF(newto);
     Py_SET_TYPE(self, newto);
     Py_DECREF(oldto);
@@ -558,7 +585,14 @@ base_set_class(PyObject *self, PyObject *value, void *Py_UNUSED(closure))
 static PyObject *
 base_sizeof(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    return PyLong_FromSize_t(oa_block_size(self));
+    Py_ssize_t owned = 0;
+    if (oa_type(self)->kind == OA_KIND_OBJ) {
+        owned = oa_obj_owned_size(self);
+        if (owned < 0) {
+            return NULL;
+        }
+    }
+    return PyLong_FromSize_t(oa_block_size(self) + (size_t)owned);
 }
 
 /* Every protocol reduces as protocol 2 does (copyreg.__newobj__ and the
@@ -608,8 +642,6 @@ static PyMethodDef base_methods[] = {
 
 static PyType_Slot base_slots[] = {
     {Py_tp_new, base_new},
-    {Py_tp_init, base_init},
-    {Py_tp_repr, base_repr},
     {Py_tp_dealloc, oa_dealloc},
     {Py_tp_getset, base_getset},
     {Py_tp_methods, base_methods},
@@ -622,6 +654,20 @@ static PyType_Spec base_spec = {
     .basicsize = sizeof(PyObject),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .slots = base_slots,
+};
+
+static PyType_Slot slot_base_slots[] = {
+    {Py_tp_init, base_init},
+    {Py_tp_repr, base_repr},
+    {Py_tp_doc, "The C base of SlotObj."},
+    {0, NULL},
+};
+
+static PyType_Spec slot_base_spec = {
+    .name = "objarena._SlotBase",
+    .basicsize = sizeof(PyObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .slots = slot_base_slots,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -686,6 +732,8 @@ typedef struct {
     PyObject *arena;            /* the Arena, strong */
     PyObject *own;              /* list: this class's own (mangled) fields */
     int add_weak;
+    OaKind kind;
+    Py_ssize_t base_size;       /* where this class's own fields start */
 } ClassPlan;
 
 static int
@@ -706,12 +754,15 @@ check_bases(OaState *st, PyObject *name, PyObject *bases, ClassPlan *plan)
                 plan->layout = (OaTypeObject *)bt;
             }
         }
-        else if (bt == st->base_type) {
+        else if (bt == st->base_type || bt == st->slot_base || bt == st->obj_base) {
             if (!st->creating_root) {
                 PyErr_SetString(PyExc_TypeError,
-                                "derive from objarena.SlotObj, not from its C base");
+                                "derive from objarena.SlotObj or objarena.Obj, "
+                                "not from their C bases");
                 return -1;
             }
+            plan->kind = bt == st->obj_base ? OA_KIND_OBJ : OA_KIND_SLOT;
+            plan->base_size = bt->tp_basicsize;
         }
         else if (has_instance_state(bt)) {
             PyErr_Format(PyExc_TypeError,
@@ -723,14 +774,24 @@ check_bases(OaState *st, PyObject *name, PyObject *bases, ClassPlan *plan)
     }
     if (!has_arena_base && !st->creating_root) {
         PyErr_Format(PyExc_TypeError,
-                     "class %U: ArenaType classes must derive from objarena.SlotObj",
-                     name);
+                     "class %U: ArenaType classes must derive from objarena.SlotObj "
+                     "or objarena.Obj", name);
         return -1;
+    }
+    if (plan->layout != NULL) {
+        plan->kind = plan->layout->kind;
+        plan->base_size = ((PyTypeObject *)plan->layout)->tp_basicsize;
     }
     for (Py_ssize_t i = 0; i < nb; i++) {
         PyObject *b = PyTuple_GET_ITEM(bases, i);
         if (!PyType_Check(b) || !oa_is_arena_type((PyTypeObject *)b)) {
             continue;
+        }
+        if (((OaTypeObject *)b)->kind != plan->kind) {
+            PyErr_Format(PyExc_TypeError,
+                         "class %U cannot derive from both SlotObj and Obj classes",
+                         name);
+            return -1;
         }
         PyTypeObject *solid = solid_base((PyTypeObject *)b);
         if (!PyType_IsSubtype((PyTypeObject *)plan->layout, solid)) {
@@ -770,9 +831,15 @@ check_slots(PyObject *name, PyObject *ns, PyObject *slots, ClassPlan *plan)
             goto error;
         }
         if (PyUnicode_CompareWithASCIIString(item, "__dict__") == 0) {
-            PyErr_Format(PyExc_TypeError,
-                         "class %U: '__dict__' cannot be a SlotObj field "
-                         "(derive from Obj for dynamic attributes)", name);
+            if (plan->kind == OA_KIND_OBJ) {
+                PyErr_SetString(PyExc_TypeError,
+                                "__dict__ slot disallowed: we already got one");
+            }
+            else {
+                PyErr_Format(PyExc_TypeError,
+                             "class %U: '__dict__' cannot be a SlotObj field "
+                             "(derive from Obj for dynamic attributes)", name);
+            }
             goto error;
         }
         if (PyUnicode_CompareWithASCIIString(item, "__weakref__") == 0) {
@@ -857,8 +924,7 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
     OaTypeObject *layout = plan->layout;
     Py_ssize_t nbase = layout != NULL ? nfields(layout) : 0;
     Py_ssize_t nown = PyList_GET_SIZE(plan->own);
-    Py_ssize_t offset = layout != NULL ? ((PyTypeObject *)layout)->tp_basicsize
-                                       : (Py_ssize_t)sizeof(PyObject);
+    Py_ssize_t offset = plan->base_size;
 
     if (tp->tp_base == NULL || tp->tp_base->tp_basicsize != offset
         || tp->tp_dictoffset != 0 || tp->tp_itemsize != 0) {
@@ -958,8 +1024,17 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
     tp->tp_traverse = oa_traverse;
     tp->tp_clear = oa_clear;
     tp->tp_is_gc = NULL;
-    tp->tp_vectorcall = oa_type_vectorcall;
-    t->kind = OA_KIND_SLOT;
+    t->kind = plan->kind;
+    if (t->kind == OA_KIND_OBJ) {
+        tp->tp_vectorcall = oa_obj_vectorcall;
+        if (oa_obj_type_init(t) < 0) {
+            return -1;
+        }
+        t->learned = layout != NULL ? layout->learned : 0;
+    }
+    else {
+        tp->tp_vectorcall = oa_type_vectorcall;
+    }
     t->arena = (OaArenaObject *)Py_NewRef(plan->arena);
     t->module = Py_NewRef(module);
     PyType_Modified(tp);
@@ -993,7 +1068,7 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
     }
     OaState *st = oa_state_of_module(module);
 
-    ClassPlan plan = {NULL, NULL, NULL, 0};
+    ClassPlan plan = {NULL, NULL, NULL, 0, OA_KIND_SLOT, (Py_ssize_t)sizeof(PyObject)};
     PyObject *kw = NULL, *slots_orig = NULL, *ns2 = NULL, *args2 = NULL;
     PyObject *type = NULL, *all = NULL;
 
@@ -1042,7 +1117,7 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
     if (all == NULL || PyDict_SetItemString(ns2, "__slots__", all) < 0) {
         goto error;
     }
-    if (PyDict_GetItemString(ns, "__match_args__") == NULL) {
+    if (plan.kind == OA_KIND_SLOT && PyDict_GetItemString(ns, "__match_args__") == NULL) {
         PyObject *base_fields = plan.layout != NULL ? plan.layout->fields : all;
         PyObject *own = PyList_AsTuple(plan.own);
         if (own == NULL) {
@@ -1111,6 +1186,7 @@ oa_meta_dealloc(PyObject *self)
     t->offsets = NULL;
     PyMem_Free(t->members);     /* the descriptors using them held the type */
     t->members = NULL;
+    oa_obj_type_free(t);
     Py_CLEAR(t->fields);
     Py_CLEAR(t->field_index);
     Py_CLEAR(t->arena);
@@ -1189,9 +1265,9 @@ static PyType_Spec meta_spec = {
     .slots = meta_slots,
 };
 
-/* SlotObj is made by ArenaType itself, from the C base. */
+/* SlotObj and Obj are made by ArenaType itself, from their C bases. */
 static PyObject *
-make_root(OaState *st, const char *name, const char *doc)
+make_root(OaState *st, const char *name, PyTypeObject *base, const char *doc)
 {
     PyObject *ns = NULL, *args = NULL, *root = NULL, *empty = NULL;
     ns = Py_BuildValue("{s:s,s:s,s:s}", "__module__", "objarena",
@@ -1201,7 +1277,7 @@ make_root(OaState *st, const char *name, const char *doc)
         || PyDict_SetItemString(ns, "__slots__", empty) < 0) {
         goto done;
     }
-    args = Py_BuildValue("(s(O)O)", name, (PyObject *)st->base_type, ns);
+    args = Py_BuildValue("(s(O)O)", name, (PyObject *)base, ns);
     if (args == NULL) {
         goto done;
     }
@@ -1230,7 +1306,27 @@ oa_types_module_init(PyObject *mod, OaState *st)
     if (st->base_type == NULL) {
         return -1;
     }
-    st->slotobj = make_root(st, "SlotObj",
+    st->slot_base = (PyTypeObject *)PyType_FromModuleAndSpec(mod, &slot_base_spec,
+                                                             (PyObject *)st->base_type);
+    if (st->slot_base == NULL) {
+        return -1;
+    }
+    st->obj_base = oa_obj_base_create(mod, st->base_type);
+    if (st->obj_base == NULL) {
+        return -1;
+    }
+    st->obj = make_root(st, "Obj", st->obj_base,
+        "Base class of records with dynamic attributes that live in an arena.\n\n"
+        "    class Point(Obj):\n"
+        "        pass\n\n"
+        "    p = Point(x=1, y=2); p.z = 3\n\n"
+        "Attributes are kept as a per-class shape plus values inline in the\n"
+        "object; asking for __dict__ switches one object to a real dict.\n"
+        "Weak references: put \"__weakref__\" in __slots__.");
+    if (st->obj == NULL) {
+        return -1;
+    }
+    st->slotobj = make_root(st, "SlotObj", st->slot_base,
         "Base class of fixed-field records that live in an arena.\n\n"
         "    class User(SlotObj):\n"
         "        __slots__ = (\"id\", \"name\")\n\n"
@@ -1241,6 +1337,7 @@ oa_types_module_init(PyObject *mod, OaState *st)
     }
     if (PyModule_AddObjectRef(mod, "ArenaType", (PyObject *)st->meta_type) < 0
         || PyModule_AddObjectRef(mod, "SlotObj", st->slotobj) < 0
+        || PyModule_AddObjectRef(mod, "Obj", st->obj) < 0
         || PyModule_AddObjectRef(mod, "_ArenaBase", (PyObject *)st->base_type) < 0) {
         return -1;
     }

@@ -1,0 +1,829 @@
+/*
+ * obj.c -- Obj: arena objects with dynamic attributes.
+ *
+ * Storage.  The word after the object header (OA_OBJ_ATTRS) is one of
+ *   0            no attribute;
+ *   OaShape *    the attributes are the shape's keys, in insertion order, and
+ *                their values sit inline at the end of the object, after the
+ *                fixed fields (capacity: the block's size past tp_basicsize);
+ *   dict | 1     a real dict, once the object was asked for its __dict__ or
+ *                outgrew its inline room or its class's shape limits.
+ *
+ * Shapes.  A class owns a tree of shapes (PyPy's maps, CPython's shared
+ * keys): the root is empty, and adding attribute k to an object of shape s
+ * moves it to s's child for k.  Objects that receive the same attributes in
+ * the same order share one shape, so their keys cost nothing per object.  A
+ * shape counts the objects and children that use it and is freed, with its
+ * key, when none does.  A class keeps at most OA_MAX_SHAPES shapes of at
+ * most OA_MAX_KEYS keys; past either limit an object switches to a dict.
+ *
+ * Learning.  A class remembers the largest shape its objects reached
+ * (`learned`), and new objects get that many inline value slots, so that the
+ * objects of a class that sets the same attributes in __init__ never need
+ * out-of-line storage.
+ *
+ * Lookup follows object.__getattribute__ and object.__setattr__ exactly:
+ * data descriptors of the type, then the object's own attributes, then
+ * non-data descriptors and class attributes; __getattr__ and overridden
+ * __getattribute__/__setattr__ work through CPython's slot machinery.
+ *
+ * Deleting the most recent attribute returns to the parent shape; deleting
+ * another one switches the object to a dict, so that re-adding it puts it
+ * last, as in a native instance's dict.
+ */
+#include "objarena.h"
+
+#include <string.h>
+
+#define OA_MAX_KEYS 30
+#define OA_MAX_SHAPES 1024
+
+struct OaShape {
+    OaShape *parent;
+    PyObject *key;              /* owned; NULL for the root */
+    Py_ssize_t size;            /* keys in the chain */
+    Py_ssize_t refs;            /* objects using it + children */
+    PyObject **keys;            /* size keys, borrowed from the chain */
+    OaShape **children;
+    Py_ssize_t nchildren;
+    Py_ssize_t children_cap;
+};
+
+static inline int
+is_dict_form(uintptr_t w)
+{
+    return (w & 1) != 0;
+}
+
+static inline PyObject *
+form_dict(uintptr_t w)
+{
+    return (PyObject *)(w & ~(uintptr_t)1);
+}
+
+static inline PyObject **
+inline_values(PyObject *op)
+{
+    return (PyObject **)((char *)op + Py_TYPE(op)->tp_basicsize);
+}
+
+static inline Py_ssize_t
+inline_capacity(PyObject *op)
+{
+    return ((Py_ssize_t)oa_block_size(op) - Py_TYPE(op)->tp_basicsize)
+           / (Py_ssize_t)sizeof(PyObject *);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Shapes                                                                     */
+
+static OaShape *
+shape_new(OaShape *parent, PyObject *key)
+{
+    OaShape *s = PyMem_Calloc(1, sizeof(OaShape));
+    if (s == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    Py_ssize_t size = parent != NULL ? parent->size + 1 : 0;
+    if (size > 0) {
+        s->keys = PyMem_Malloc((size_t)size * sizeof(PyObject *));
+        if (s->keys == NULL) {
+            PyMem_Free(s);
+            PyErr_NoMemory();
+            return NULL;
+        }
+        memcpy(s->keys, parent->keys, (size_t)parent->size * sizeof(PyObject *));
+        s->keys[size - 1] = key;
+    }
+    s->parent = parent;
+    s->key = Py_XNewRef(key);
+    s->size = size;
+    return s;
+}
+
+static void
+shape_free_one(OaShape *s)
+{
+    Py_XDECREF(s->key);
+    PyMem_Free(s->keys);
+    PyMem_Free(s->children);
+    PyMem_Free(s);
+}
+
+/* Drop one reference; free the shape (and walk up) when nothing uses it.
+   The root is owned by the class and never released here. */
+static void
+shape_release(OaTypeObject *t, OaShape *s)
+{
+    while (s != NULL && s->parent != NULL && --s->refs == 0) {
+        OaShape *parent = s->parent;
+        for (Py_ssize_t i = 0; i < parent->nchildren; i++) {
+            if (parent->children[i] == s) {
+                parent->children[i] = parent->children[--parent->nchildren];
+                break;
+            }
+        }
+        shape_free_one(s);
+        t->nshapes--;
+        s = parent;
+    }
+}
+
+static inline void
+shape_retain(OaShape *s)
+{
+    s->refs++;
+}
+
+/* -1 with an exception, 0 if absent, 1 if equal. */
+static inline int
+key_eq(PyObject *a, PyObject *b)
+{
+    if (a == b) {
+        return 1;
+    }
+    if (PyUnicode_CheckExact(a) && PyUnicode_CheckExact(b)) {
+        if (PyUnicode_GET_LENGTH(a) != PyUnicode_GET_LENGTH(b)) {
+            return 0;
+        }
+        return PyUnicode_Compare(a, b) == 0;
+    }
+    return PyObject_RichCompareBool(a, b, Py_EQ);
+}
+
+/* Index of `key` in the shape, -1 if absent, -2 on error. */
+static Py_ssize_t
+shape_find(OaShape *s, PyObject *key)
+{
+    if (s == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = s->size - 1; i >= 0; i--) {
+        if (s->keys[i] == key) {
+            return i;
+        }
+    }
+    for (Py_ssize_t i = s->size - 1; i >= 0; i--) {
+        int eq = key_eq(s->keys[i], key);
+        if (eq < 0) {
+            return -2;
+        }
+        if (eq) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* The child of `s` for `key` (a new reference), NULL with an exception, or
+   NULL without one when the class's limits are reached. */
+static OaShape *
+shape_child(OaTypeObject *t, OaShape *s, PyObject *key)
+{
+    for (Py_ssize_t i = 0; i < s->nchildren; i++) {
+        int eq = key_eq(s->children[i]->key, key);
+        if (eq < 0) {
+            return NULL;
+        }
+        if (eq) {
+            shape_retain(s->children[i]);
+            return s->children[i];
+        }
+    }
+    if (s->size >= OA_MAX_KEYS || t->nshapes >= OA_MAX_SHAPES) {
+        return NULL;
+    }
+    if (s->nchildren == s->children_cap) {
+        Py_ssize_t cap = s->children_cap ? s->children_cap * 2 : 2;
+        OaShape **children = PyMem_Realloc(s->children, (size_t)cap * sizeof(OaShape *));
+        if (children == NULL) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        s->children = children;
+        s->children_cap = cap;
+    }
+    /* Keys are stored as exact, interned str when they can be. */
+    PyObject *k = Py_NewRef(key);
+    if (PyUnicode_CheckExact(k)) {
+        PyUnicode_InternInPlace(&k);
+    }
+    OaShape *child = shape_new(s, k);
+    Py_DECREF(k);
+    if (child == NULL) {
+        return NULL;
+    }
+    s->children[s->nchildren++] = child;
+    shape_retain(s);            /* the child holds its parent */
+    child->refs = 1;            /* the caller's reference */
+    t->nshapes++;
+    if (child->size > t->learned) {
+        t->learned = child->size;
+    }
+    return child;
+}
+
+static void
+shape_tree_free(OaShape *s)
+{
+    /* Depth is at most OA_MAX_KEYS: bounded recursion. */
+    for (Py_ssize_t i = 0; i < s->nchildren; i++) {
+        shape_tree_free(s->children[i]);
+    }
+    shape_free_one(s);
+}
+
+int
+oa_obj_type_init(OaTypeObject *t)
+{
+    t->root_shape = shape_new(NULL, NULL);
+    if (t->root_shape == NULL) {
+        return -1;
+    }
+    t->root_shape->refs = 1;    /* the class's */
+    t->nshapes = 1;
+    return 0;
+}
+
+void
+oa_obj_type_free(OaTypeObject *t)
+{
+    if (t->root_shape != NULL) {
+        shape_tree_free(t->root_shape);
+        t->root_shape = NULL;
+    }
+    Py_CLEAR(t->kw_names);
+    t->kw_shape = NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Storage                                                                    */
+
+int
+oa_obj_traverse_attrs(PyObject *self, visitproc visit, void *arg)
+{
+    uintptr_t w = OA_OBJ_ATTRS(self);
+    if (is_dict_form(w)) {
+        Py_VISIT(form_dict(w));
+    }
+    else if (w != 0) {
+        OaShape *s = (OaShape *)w;
+        PyObject **values = inline_values(self);
+        for (Py_ssize_t i = 0; i < s->size; i++) {
+            Py_VISIT(values[i]);
+        }
+    }
+    return 0;
+}
+
+void
+oa_obj_clear_attrs(PyObject *self)
+{
+    uintptr_t w = OA_OBJ_ATTRS(self);
+    OA_OBJ_ATTRS(self) = 0;
+    if (is_dict_form(w)) {
+        Py_DECREF(form_dict(w));
+    }
+    else if (w != 0) {
+        OaShape *s = (OaShape *)w;
+        PyObject **values = inline_values(self);
+        Py_ssize_t n = s->size;
+        /* The values go after the shape: their deallocs may run code. */
+        PyObject *local[OA_MAX_KEYS];
+        for (Py_ssize_t i = 0; i < n; i++) {
+            local[i] = values[i];
+            values[i] = NULL;
+        }
+        shape_release((OaTypeObject *)Py_TYPE(self), s);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_XDECREF(local[i]);
+        }
+    }
+}
+
+/* Switch to dict storage (order kept).  The object is unchanged on error. */
+int
+oa_obj_materialize(PyObject *self)
+{
+    uintptr_t w = OA_OBJ_ATTRS(self);
+    if (is_dict_form(w)) {
+        return 0;
+    }
+    PyObject *dict = PyDict_New();
+    if (dict == NULL) {
+        return -1;
+    }
+    OaShape *s = (OaShape *)w;
+    PyObject **values = inline_values(self);
+    Py_ssize_t n = s != NULL ? s->size : 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyDict_SetItem(dict, s->keys[i], values[i]) < 0) {
+            Py_DECREF(dict);
+            return -1;
+        }
+    }
+    OA_OBJ_ATTRS(self) = (uintptr_t)dict | 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_CLEAR(values[i]);    /* the dict holds them now */
+    }
+    if (s != NULL) {
+        shape_release((OaTypeObject *)Py_TYPE(self), s);
+    }
+    return 0;
+}
+
+/* The object's own attribute `name`: a new reference, NULL if absent (no
+   exception) or NULL with an exception. */
+static PyObject *
+attr_get(PyObject *self, PyObject *name)
+{
+    uintptr_t w = OA_OBJ_ATTRS(self);
+    if (is_dict_form(w)) {
+        return Py_XNewRef(PyDict_GetItemWithError(form_dict(w), name));
+    }
+    Py_ssize_t i = shape_find((OaShape *)w, name);
+    if (i < 0) {
+        return NULL;            /* -2 left an exception */
+    }
+    return Py_NewRef(inline_values(self)[i]);
+}
+
+static int
+attr_set(PyObject *self, PyObject *name, PyObject *value)
+{
+    uintptr_t w = OA_OBJ_ATTRS(self);
+    if (!is_dict_form(w)) {
+        OaShape *s = (OaShape *)w;
+        OaTypeObject *t = (OaTypeObject *)Py_TYPE(self);
+        Py_ssize_t i = shape_find(s, name);
+        if (i == -2) {
+            return -1;
+        }
+        PyObject **values = inline_values(self);
+        if (i >= 0) {
+            PyObject *old = values[i];
+            values[i] = Py_NewRef(value);
+            Py_DECREF(old);
+            return 0;
+        }
+        Py_ssize_t size = s != NULL ? s->size : 0;
+        if (size < inline_capacity(self)) {
+            OaShape *child = shape_child(t, s != NULL ? s : t->root_shape, name);
+            if (child != NULL) {
+                values[size] = Py_NewRef(value);
+                OA_OBJ_ATTRS(self) = (uintptr_t)child;
+                if (s != NULL) {
+                    shape_release(t, s);
+                }
+                return 0;
+            }
+            if (PyErr_Occurred()) {
+                return -1;
+            }
+        }
+        else if (size + 1 > t->learned && size < OA_MAX_KEYS) {
+            t->learned = size + 1;      /* the next objects get room */
+        }
+        if (oa_obj_materialize(self) < 0) {
+            return -1;
+        }
+        w = OA_OBJ_ATTRS(self);
+    }
+    PyObject *dict = form_dict(w);
+    if (PyDict_SetItem(dict, name, value) < 0) {
+        return -1;
+    }
+    /* Learn from objects in dict form too: the next ones get the room. */
+    OaTypeObject *t = (OaTypeObject *)Py_TYPE(self);
+    Py_ssize_t size = PyDict_GET_SIZE(dict);
+    if (size > t->learned && size <= OA_MAX_KEYS) {
+        t->learned = size;
+    }
+    return 0;
+}
+
+static PyObject *
+no_attribute(PyObject *self, PyObject *name)
+{
+    PyErr_Format(PyExc_AttributeError, "'%.100s' object has no attribute '%U'",
+                 Py_TYPE(self)->tp_name, name);
+    return NULL;
+}
+
+/* 0 deleted, -1 error (AttributeError if absent). */
+static int
+attr_del(PyObject *self, PyObject *name)
+{
+    uintptr_t w = OA_OBJ_ATTRS(self);
+    if (!is_dict_form(w)) {
+        OaShape *s = (OaShape *)w;
+        Py_ssize_t i = shape_find(s, name);
+        if (i == -2) {
+            return -1;
+        }
+        if (i < 0) {
+            no_attribute(self, name);
+            return -1;
+        }
+        if (i == s->size - 1) {
+            OaTypeObject *t = (OaTypeObject *)Py_TYPE(self);
+            PyObject **values = inline_values(self);
+            PyObject *old = values[i];
+            values[i] = NULL;
+            OaShape *parent = s->parent;
+            if (parent->parent != NULL) {
+                shape_retain(parent);
+                OA_OBJ_ATTRS(self) = (uintptr_t)parent;
+            }
+            else {
+                OA_OBJ_ATTRS(self) = 0;
+            }
+            shape_release(t, s);
+            Py_DECREF(old);
+            return 0;
+        }
+        if (oa_obj_materialize(self) < 0) {
+            return -1;
+        }
+        w = OA_OBJ_ATTRS(self);
+    }
+    if (PyDict_DelItem(form_dict(w), name) < 0) {
+        if (PyErr_ExceptionMatches(PyExc_KeyError)) {
+            PyErr_Clear();
+            no_attribute(self, name);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+Py_ssize_t
+oa_obj_owned_size(PyObject *self)
+{
+    uintptr_t w = OA_OBJ_ATTRS(self);
+    if (!is_dict_form(w)) {
+        return 0;
+    }
+    PyObject *res = PyObject_CallMethod(form_dict(w), "__sizeof__", NULL);
+    if (res == NULL) {
+        return -1;
+    }
+    Py_ssize_t n = PyLong_AsSsize_t(res);
+    Py_DECREF(res);
+    /* The dict is a GC object: its GC header comes with it. */
+    return n < 0 ? -1 : n + 2 * (Py_ssize_t)sizeof(void *);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Attribute protocol                                                         */
+
+/* _PyType_Lookup is the interpreter's own type-attribute lookup through the
+   method cache; it is exported and unchanged from 3.10 to 3.13 (3.14 keeps
+   it beside _PyType_LookupRef).  There is no public equivalent that does not
+   call descriptors: walking the MRO by hand would lose the cache. */
+static inline PyObject *
+type_lookup(PyTypeObject *tp, PyObject *name)
+{
+    return _PyType_Lookup(tp, name);
+}
+
+static PyObject *
+obj_getattro(PyObject *self, PyObject *name)
+{
+    if (!PyUnicode_Check(name)) {
+        PyErr_Format(PyExc_TypeError, "attribute name must be string, not '%.200s'",
+                     Py_TYPE(name)->tp_name);
+        return NULL;
+    }
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject *descr = type_lookup(tp, name);
+    descrgetfunc get = NULL;
+    if (descr != NULL) {
+        Py_INCREF(descr);
+        get = Py_TYPE(descr)->tp_descr_get;
+        if (get != NULL && Py_TYPE(descr)->tp_descr_set != NULL) {
+            PyObject *res = get(descr, self, (PyObject *)tp);
+            Py_DECREF(descr);
+            return res;
+        }
+    }
+    PyObject *value = attr_get(self, name);
+    if (value != NULL || PyErr_Occurred()) {
+        Py_XDECREF(descr);
+        return value;
+    }
+    if (get != NULL) {
+        PyObject *res = get(descr, self, (PyObject *)tp);
+        Py_DECREF(descr);
+        return res;
+    }
+    if (descr != NULL) {
+        return descr;
+    }
+    return no_attribute(self, name);
+}
+
+static int
+obj_setattro(PyObject *self, PyObject *name, PyObject *value)
+{
+    if (!PyUnicode_Check(name)) {
+        PyErr_Format(PyExc_TypeError, "attribute name must be string, not '%.200s'",
+                     Py_TYPE(name)->tp_name);
+        return -1;
+    }
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject *descr = type_lookup(tp, name);
+    if (descr != NULL) {
+        descrsetfunc set = Py_TYPE(descr)->tp_descr_set;
+        if (set != NULL) {
+            Py_INCREF(descr);
+            int r = set(descr, self, value);
+            Py_DECREF(descr);
+            return r;
+        }
+    }
+    if (value == NULL) {
+        return attr_del(self, name);
+    }
+    return attr_set(self, name, value);
+}
+
+static PyObject *
+obj_get_dict(PyObject *self, void *Py_UNUSED(closure))
+{
+    if (oa_obj_materialize(self) < 0) {
+        return NULL;
+    }
+    return Py_NewRef(form_dict(OA_OBJ_ATTRS(self)));
+}
+
+static int
+obj_set_dict(PyObject *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_TypeError, "cannot delete __dict__");
+        return -1;
+    }
+    if (!PyDict_Check(value)) {
+        PyErr_Format(PyExc_TypeError,
+                     "__dict__ must be set to a dictionary, not a '%.200s'",
+                     Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    Py_INCREF(value);
+    oa_obj_clear_attrs(self);
+    OA_OBJ_ATTRS(self) = (uintptr_t)value | 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Construction                                                               */
+
+static int
+too_many_positional(PyObject *qualname, Py_ssize_t nargs)
+{
+    PyErr_Format(PyExc_TypeError,
+                 "%U.__init__() takes 1 positional argument but %zd were given",
+                 qualname, nargs + 1);
+    return -1;
+}
+
+/* The generated __init__: every keyword becomes an attribute. */
+int
+oa_obj_init(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    if (nargs > 0) {
+        return too_many_positional(((PyHeapTypeObject *)Py_TYPE(self))->ht_qualname, nargs);
+    }
+    if (kwds == NULL) {
+        return 0;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(kwds, &pos, &key, &value)) {
+        if (PyObject_SetAttr(self, key, value) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Do the keyword names, in this order, all land in the object's own
+   attributes (no data descriptor, no __setattr__ override)?  Then the shape
+   they lead to can be cached for the next call with the same names. */
+static OaShape *
+keyword_shape(OaTypeObject *t, PyObject *kwnames)
+{
+    PyTypeObject *tp = (PyTypeObject *)t;
+    if (tp->tp_setattro != obj_setattro) {
+        return NULL;
+    }
+    OaShape *s = t->root_shape;
+    Py_ssize_t n = PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+        PyObject *descr = type_lookup(tp, name);
+        OaShape *child = NULL;
+        if (descr == NULL || Py_TYPE(descr)->tp_descr_set == NULL) {
+            child = shape_child(t, s, name);
+        }
+        if (s != t->root_shape) {
+            shape_release(t, s);    /* the child holds it */
+        }
+        if (child == NULL) {
+            PyErr_Clear();
+            return NULL;
+        }
+        s = child;
+    }
+    return s;                   /* a reference for the cache */
+}
+
+PyObject *
+oa_obj_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                  PyObject *kwnames)
+{
+    PyTypeObject *tp = (PyTypeObject *)callable;
+    OaTypeObject *t = (OaTypeObject *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (tp->tp_init != oa_obj_init || oa_type_call_fallback_needed(tp)) {
+        return oa_type_call_generic(callable, args, nargs, kwnames);
+    }
+    if (nargs > 0) {
+        too_many_positional(((PyHeapTypeObject *)t)->ht_qualname, nargs);
+        return NULL;
+    }
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    Py_ssize_t room = nkw > t->learned ? nkw : t->learned;
+    OaShape *shape = NULL;
+    if (nkw > 0) {
+        if (kwnames == t->kw_names && tp->tp_version_tag == t->kw_tag
+            && tp->tp_version_tag != 0) {
+            shape = t->kw_shape;
+        }
+        else {
+            shape = keyword_shape(t, kwnames);
+            if (shape != NULL) {
+                if (t->kw_shape != NULL) {
+                    shape_release(t, t->kw_shape);
+                }
+                Py_XSETREF(t->kw_names, Py_NewRef(kwnames));
+                t->kw_shape = shape;
+                t->kw_tag = tp->tp_version_tag;
+            }
+        }
+    }
+    PyObject *self = oa_object_alloc_size(
+        t, (size_t)tp->tp_basicsize + (size_t)room * sizeof(PyObject *));
+    if (self == NULL) {
+        return NULL;
+    }
+    if (shape != NULL) {
+        PyObject **values = inline_values(self);
+        for (Py_ssize_t i = 0; i < nkw; i++) {
+            values[i] = Py_NewRef(args[i]);
+        }
+        shape_retain(shape);
+        OA_OBJ_ATTRS(self) = (uintptr_t)shape;
+        return self;
+    }
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        if (PyObject_SetAttr(self, PyTuple_GET_ITEM(kwnames, i), args[i]) < 0) {
+            Py_DECREF(self);
+            return NULL;
+        }
+    }
+    return self;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Pickle and copy: the state is that of a native instance, (dict, slots)     */
+
+static PyObject *
+obj_getstate(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    OaTypeObject *t = (OaTypeObject *)Py_TYPE(self);
+    PyObject *state = NULL, *slots = NULL;
+    uintptr_t w = OA_OBJ_ATTRS(self);
+    if (is_dict_form(w)) {
+        if (PyDict_GET_SIZE(form_dict(w)) > 0) {
+            state = PyDict_Copy(form_dict(w));
+            if (state == NULL) {
+                return NULL;
+            }
+        }
+    }
+    else if (w != 0) {
+        OaShape *s = (OaShape *)w;
+        state = PyDict_New();
+        if (state == NULL) {
+            return NULL;
+        }
+        PyObject **values = inline_values(self);
+        for (Py_ssize_t i = 0; i < s->size; i++) {
+            if (PyDict_SetItem(state, s->keys[i], values[i]) < 0) {
+                Py_DECREF(state);
+                return NULL;
+            }
+        }
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(t->fields);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = *(PyObject **)((char *)self + t->offsets[i]);
+        if (v == NULL) {
+            continue;
+        }
+        if (slots == NULL && (slots = PyDict_New()) == NULL) {
+            goto error;
+        }
+        if (PyDict_SetItem(slots, PyTuple_GET_ITEM(t->fields, i), v) < 0) {
+            goto error;
+        }
+    }
+    if (slots != NULL) {
+        PyObject *res = PyTuple_Pack(2, state != NULL ? state : Py_None, slots);
+        Py_XDECREF(state);
+        Py_DECREF(slots);
+        return res;
+    }
+    return state != NULL ? state : Py_NewRef(Py_None);
+
+error:
+    Py_XDECREF(state);
+    Py_XDECREF(slots);
+    return NULL;
+}
+
+static int
+set_from_dict(PyObject *self, PyObject *d)
+{
+    if (d == Py_None) {
+        return 0;
+    }
+    if (!PyDict_Check(d)) {
+        PyErr_SetString(PyExc_TypeError, "state is not a dictionary");
+        return -1;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(d, &pos, &key, &value)) {
+        if (PyObject_SetAttr(self, key, value) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+obj_setstate(PyObject *self, PyObject *state)
+{
+    if (PyTuple_Check(state) && PyTuple_GET_SIZE(state) == 2) {
+        if (set_from_dict(self, PyTuple_GET_ITEM(state, 0)) < 0
+            || set_from_dict(self, PyTuple_GET_ITEM(state, 1)) < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    if (set_from_dict(self, state) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyGetSetDef obj_getset[] = {
+    {"__dict__", obj_get_dict, obj_set_dict,
+     "the object's attributes; asking for it switches the object to a dict", NULL},
+    {0},
+};
+
+static PyMethodDef obj_methods[] = {
+    {"__getstate__", obj_getstate, METH_NOARGS, "Helper for pickle."},
+    {"__setstate__", obj_setstate, METH_O, "Helper for pickle."},
+    {0},
+};
+
+static PyType_Slot obj_base_slots[] = {
+    {Py_tp_init, oa_obj_init},
+    {Py_tp_getattro, obj_getattro},
+    {Py_tp_setattro, obj_setattro},
+    {Py_tp_getset, obj_getset},
+    {Py_tp_methods, obj_methods},
+    {Py_tp_doc, "The C base of Obj."},
+    {0, NULL},
+};
+
+static PyType_Spec obj_base_spec = {
+    .name = "objarena._ObjBase",
+    .basicsize = sizeof(PyObject) + sizeof(uintptr_t),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .slots = obj_base_slots,
+};
+
+PyTypeObject *
+oa_obj_base_create(PyObject *mod, PyTypeObject *base)
+{
+    return (PyTypeObject *)PyType_FromModuleAndSpec(mod, &obj_base_spec,
+                                                    (PyObject *)base);
+}
