@@ -699,6 +699,7 @@ oa_class_stats_get(const oa_arena *a, oa_class_stats *out, size_t n)
 size_t
 oa_trim(oa_arena *a)
 {
+    size_t before = a->nchunks;
     for (uint32_t cls = 0; cls < OA_NCLASSES; cls++) {
         oa_class *c = &a->classes[cls];
         oa_page *pg = c->avail;
@@ -710,17 +711,16 @@ oa_trim(oa_arena *a)
             pg = next;
         }
     }
-    size_t released = 0;
     oa_chunk *ch = a->chunks;
     while (ch) {
         oa_chunk *next = ch->next;
         if (ch->free_mask == ALL_PAGES_FREE) {
             chunk_release(a, ch);
-            released += OA_CHUNK_SIZE;
         }
         ch = next;
     }
-    return released;
+    /* Releasing pages may already have given chunks back: count them all. */
+    return (before - a->nchunks) * OA_CHUNK_SIZE;
 }
 
 int
@@ -733,7 +733,7 @@ oa_visit_live(oa_arena *a, oa_visit_fn fn, void *arg)
             }
             oa_page *pg = (oa_page *)(ch->base + (size_t)i * OA_PAGE_SIZE);
             for (uint32_t b = 0; b < pg->fresh; b++) {
-                if (pg->meta[b] & OA_META_LIVE) {
+                if ((pg->meta[b] & (OA_META_LIVE | OA_META_DYING)) == OA_META_LIVE) {
                     int r = fn(pg->blocks + (size_t)b * pg->block_size,
                                &pg->meta[b], arg);
                     if (r) {
@@ -745,6 +745,9 @@ oa_visit_live(oa_arena *a, oa_visit_fn fn, void *arg)
     }
     for (oa_chunk *ch = a->large; ch; ch = ch->next) {
         oa_page *pg = (oa_page *)ch->base;
+        if (pg->meta[0] & OA_META_DYING) {
+            continue;
+        }
         int r = fn(pg->blocks, &pg->meta[0], arg);
         if (r) {
             return r;

@@ -72,7 +72,7 @@
 #define OA_META_FINALIZED 0x08u     /* __del__ has run (PEP 442) */
 #define OA_META_USER1 0x10u         /* free for the collector */
 #define OA_META_USER2 0x20u
-#define OA_META_USER3 0x40u
+#define OA_META_DYING 0x40u         /* being freed: invisible to visitors */
 #define OA_META_USER4 0x80u
 
 typedef enum {
@@ -191,8 +191,9 @@ size_t oa_gen_objects(const oa_arena *a, unsigned gen);
 /* Give empty pages and chunks back to the OS; returns the bytes released. */
 size_t oa_trim(oa_arena *a);
 
-/* Visit every live block: fn(block, meta, arg); a non-zero return stops the
-   walk and is returned.  The visitor must not allocate or free in `a`. */
+/* Visit every live block but dying ones: fn(block, meta, arg); a non-zero
+   return stops the walk and is returned.  The visitor must not allocate or
+   free in `a`. */
 typedef int (*oa_visit_fn)(void *block, uint8_t *meta, void *arg);
 int oa_visit_live(oa_arena *a, oa_visit_fn fn, void *arg);
 

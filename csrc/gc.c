@@ -409,7 +409,8 @@ count_page(oa_page *pg, void *arg)
     uint32_t members = 0;
     for (uint32_t b = 0; b < pg->fresh; b++) {
         uint8_t m = pg->meta[b];
-        members += (m & OA_META_LIVE) && oa_meta_gen(m) <= c->gen;
+        members += (m & (OA_META_LIVE | OA_META_DYING)) == OA_META_LIVE
+                   && oa_meta_gen(m) <= c->gen;
     }
     if (members == 0) {
         return 0;
@@ -485,7 +486,8 @@ deduce_set(Collector *c)
         oa_page *pg = c->pages[p];
         for (uint32_t b = 0; b < pg->fresh; b++) {
             uint8_t m = pg->meta[b];
-            if ((m & OA_META_LIVE) && oa_meta_gen(m) <= c->gen) {
+            if ((m & (OA_META_LIVE | OA_META_DYING)) == OA_META_LIVE
+                && oa_meta_gen(m) <= c->gen) {
                 pg->meta[b] = m | OA_META_COLLECTING;
                 c->counters[pg->user + b] =
                     Py_REFCNT((PyObject *)(pg->blocks + (size_t)b * pg->block_size));

@@ -163,16 +163,16 @@ static void
 dealloc_body(PyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    if (tp->tp_finalize != NULL) {
-        uint8_t *meta = oa_meta_of(self);
-        if (!(*meta & OA_META_FINALIZED)) {
-            *meta |= OA_META_FINALIZED;
-            if (PyObject_CallFinalizerFromDealloc(self) < 0) {
-                return;         /* resurrected */
-            }
-            tp = Py_TYPE(self); /* __del__ may have assigned __class__ */
+    uint8_t *meta = oa_meta_of(self);
+    if (tp->tp_finalize != NULL && !(*meta & OA_META_FINALIZED)) {
+        *meta |= OA_META_FINALIZED;
+        if (PyObject_CallFinalizerFromDealloc(self) < 0) {
+            return;             /* resurrected */
         }
+        tp = Py_TYPE(self);     /* __del__ may have assigned __class__ */
     }
+    /* From here on get_objects() and the collector no longer see it. */
+    *meta |= OA_META_DYING;
     if (tp->tp_weaklistoffset > 0) {
         PyObject **list = field_ptr(self, tp->tp_weaklistoffset);
         if (*list != NULL) {
@@ -184,16 +184,20 @@ dealloc_body(PyObject *self)
     Py_DECREF(tp);
 }
 
-/* A queued object is dead (refcount 0): its refcount word holds the next
-   queued object until its dealloc resumes.  ob_type stays intact. */
+/* A queued object is dead: its refcount word holds the next queued object,
+   encoded as a negative number, so that anything that asks whether the
+   object is alive (a weak reference: refcount > 0) hears no; its side-table
+   byte says DYING, so that get_objects() and the collector skip it.
+   ob_type stays intact.  The word is reset to 0 before the dealloc resumes. */
 _Static_assert(offsetof(PyObject, ob_type) == sizeof(PyObject *),
                "the refcount word must be pointer-sized and first");
 
 static void
 defer_push(OaArenaObject *arena, PyObject *op)
 {
-    PyObject *next = arena->deferred;
-    memcpy((char *)op, &next, sizeof(next));
+    intptr_t link = -(intptr_t)(uintptr_t)arena->deferred - 1;
+    memcpy((char *)op, &link, sizeof(link));
+    *oa_meta_of(op) |= OA_META_DYING;
     arena->deferred = op;
 }
 
@@ -201,13 +205,13 @@ static PyObject *
 defer_pop(OaArenaObject *arena)
 {
     PyObject *op = arena->deferred;
-    PyObject *next;
-    memcpy(&next, (char *)op, sizeof(next));
-    arena->deferred = next;
-    /* Not Py_SET_REFCNT: on 3.12+ it skips objects whose word looks
-       immortal, and a pointer may. */
+    intptr_t link;
+    memcpy(&link, (char *)op, sizeof(link));
+    arena->deferred = (PyObject *)(uintptr_t)(-(link + 1));
+    /* Not Py_SET_REFCNT: on 3.12+ it skips words that look immortal. */
     Py_ssize_t zero = 0;
     memcpy((char *)op, &zero, sizeof(zero));
+    *oa_meta_of(op) &= (uint8_t)~OA_META_DYING;
     return op;
 }
 
@@ -355,17 +359,18 @@ base_init(PyObject *self, PyObject *args, PyObject *kwds)
 {
     OaTypeObject *t = oa_type(self);
     Py_ssize_t nargs = PyTuple_GET_SIZE(args);
-    if (nargs > nfields(t)) {
-        return too_many_positional(t, nargs);
-    }
     int has_kw = kwds != NULL && PyDict_GET_SIZE(kwds) != 0;
     Py_ssize_t pos;
     PyObject *key, *value;
-    /* Check every keyword before storing anything. */
+    /* Every keyword is checked before anything is stored, and before the
+       positional count, in CPython's order for a Python function. */
     for (pos = 0; has_kw && PyDict_Next(kwds, &pos, &key, &value);) {
         if (keyword_field(t, key, nargs) < 0) {
             return -1;
         }
+    }
+    if (nargs > nfields(t)) {
+        return too_many_positional(t, nargs);
     }
     for (Py_ssize_t i = 0; i < nargs; i++) {
         set_field(self, t->offsets[i], PyTuple_GET_ITEM(args, i));
@@ -432,15 +437,15 @@ oa_type_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
     if (tp->tp_new != base_new || tp->tp_init != base_init || !t->ready) {
         return oa_type_call_generic(callable, args, nargs, kwnames);
     }
-    if (nargs > nfields(t)) {
-        too_many_positional(t, nargs);
-        return NULL;
-    }
     Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
     for (Py_ssize_t k = 0; k < nkw; k++) {
         if (keyword_field(t, PyTuple_GET_ITEM(kwnames, k), nargs) < 0) {
             return NULL;
         }
+    }
+    if (nargs > nfields(t)) {
+        too_many_positional(t, nargs);
+        return NULL;
     }
     PyObject *self = oa_object_alloc(t);
     if (self == NULL) {
@@ -1024,6 +1029,11 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
     tp->tp_traverse = oa_traverse;
     tp->tp_clear = oa_clear;
     tp->tp_is_gc = NULL;
+    /* A stateless native mixin listed first becomes tp_base, and hands down
+       object.__new__: arena objects are made by base_new. */
+    if (tp->tp_new == PyBaseObject_Type.tp_new) {
+        tp->tp_new = base_new;
+    }
     t->kind = plan->kind;
     if (t->kind == OA_KIND_OBJ) {
         tp->tp_vectorcall = oa_obj_vectorcall;
@@ -1248,10 +1258,19 @@ static PyGetSetDef meta_getset[] = {
     {0},
 };
 
+/* type's own clear (not inherited once traverse is ours); the fields and the
+   arena stay until dealloc, which instances' deallocs may still need. */
+static int
+meta_clear(PyObject *self)
+{
+    return PyType_Type.tp_clear(self);
+}
+
 static PyType_Slot meta_slots[] = {
     {Py_tp_new, meta_new},
     {Py_tp_dealloc, oa_meta_dealloc},
     {Py_tp_traverse, meta_traverse},
+    {Py_tp_clear, meta_clear},
     {Py_tp_getset, meta_getset},
     {Py_tp_doc, "The metaclass of objarena classes: lays out their instances "
                 "in an arena, without a GC header."},
