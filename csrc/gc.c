@@ -569,10 +569,12 @@ clear_weakrefs_no_callbacks(PyObject *op)
 #endif
 }
 
-static void
-call_weakref_callbacks(OaArenaObject *arena, ObjVec *unreachable)
+/* Remember (and hold) every weak reference with a callback to an
+   unreachable arena object.  Nothing is changed yet: on failure the
+   references taken are given back and -1 returned. */
+static int
+gather_weakref_callbacks(ObjVec *unreachable, ObjVec *with_callback)
 {
-    ObjVec with_callback = {NULL, 0, 0};
     for (Py_ssize_t i = 0; i < unreachable->n; i++) {
         PyObject *op = unreachable->items[i];
         if (!oa_is_arena_type(Py_TYPE(op))) {
@@ -583,20 +585,35 @@ call_weakref_callbacks(OaArenaObject *arena, ObjVec *unreachable)
             continue;
         }
         for (PyWeakReference *wr = (PyWeakReference *)*list; wr; wr = wr->wr_next) {
-            if (wr->wr_callback != NULL) {
-                if (vec_push(&with_callback, (PyObject *)wr) < 0) {
-                    /* Without room to remember it, the callback is lost,
-                       as CPython loses one whose weakref is garbage. */
-                    continue;
-                }
-                Py_INCREF(wr);
+            if (wr->wr_callback == NULL) {
+                continue;
             }
+            if (vec_push(with_callback, (PyObject *)wr) < 0) {
+                for (Py_ssize_t k = 0; k < with_callback->n; k++) {
+                    Py_DECREF(with_callback->items[k]);
+                }
+                with_callback->n = 0;
+                return -1;
+            }
+            Py_INCREF(wr);
         }
-        clear_weakrefs_no_callbacks(op);
     }
-    (void)arena;
-    for (Py_ssize_t i = 0; i < with_callback.n; i++) {
-        PyWeakReference *wr = (PyWeakReference *)with_callback.items[i];
+    return 0;
+}
+
+/* CPython's order: every weak reference to the unreachable arena objects is
+   cleared, and only then are the callbacks called. */
+static void
+clear_weakrefs_then_call(ObjVec *unreachable, ObjVec *with_callback)
+{
+    for (Py_ssize_t i = 0; i < unreachable->n; i++) {
+        PyObject *op = unreachable->items[i];
+        if (oa_is_arena_type(Py_TYPE(op))) {
+            clear_weakrefs_no_callbacks(op);
+        }
+    }
+    for (Py_ssize_t i = 0; i < with_callback->n; i++) {
+        PyWeakReference *wr = (PyWeakReference *)with_callback->items[i];
         PyObject *callback = wr->wr_callback;
         if (callback != NULL) {
             Py_INCREF(callback);
@@ -609,7 +626,7 @@ call_weakref_callbacks(OaArenaObject *arena, ObjVec *unreachable)
         }
         Py_DECREF(wr);
     }
-    vec_free(&with_callback);
+    with_callback->n = 0;
 }
 
 static void
@@ -634,47 +651,52 @@ finalize_garbage(ObjVec *unreachable)
     }
 }
 
-/* Which of the held unreachable objects are still garbage after Python code
-   ran?  Trial deletion over them alone (each holds one reference of ours).
-   Marks survivors in `alive` (1 = resurrected).  -1: no work space, and then
-   every object counts as resurrected. */
+/* The work space of the resurrection check, taken before any Python code
+   runs so that the check itself cannot fail: a node map with room for every
+   unreachable object and a stack as deep. */
 static int
-find_resurrected(OaArenaObject *arena, ObjVec *unreachable, uint8_t *alive)
+reserve_resurrection_check(Collector *c, OaArenaObject *arena, Py_ssize_t n)
 {
-    Collector c;
-    memset(&c, 0, sizeof(c));
-    c.arena = arena;
-    c.core = arena->core;
+    memset(c, 0, sizeof(*c));
+    c->arena = arena;
+    c->core = arena->core;
+    while (c->map.cap < n) {
+        if (map_grow(&c->map) < 0) {
+            return -1;
+        }
+    }
+    c->stack.items = oa_work_alloc((size_t)(n ? n : 1) * sizeof(PyObject *));
+    if (c->stack.items == NULL) {
+        return -1;
+    }
+    c->stack.cap = n ? n : 1;
+    return 0;
+}
+
+/* Which of the held unreachable objects are still garbage after Python code
+   ran?  Trial deletion over them alone (each holds one reference of ours);
+   marks survivors in `alive` (1 = resurrected).  Uses only the reserved
+   work space: it cannot fail. */
+static void
+find_resurrected(Collector *c, ObjVec *unreachable, uint8_t *alive)
+{
     for (Py_ssize_t i = 0; i < unreachable->n; i++) {
         PyObject *op = unreachable->items[i];
-        if (map_add(&c.map, op, Py_REFCNT(op) - 1) < 0) {
-            goto nomem;
+        (void)map_add(&c->map, op, Py_REFCNT(op) - 1);      /* room reserved */
+    }
+    for (Py_ssize_t k = 0; k < c->map.n; k++) {
+        traverse_node(c->map.op[k], visit_decref, c);
+    }
+    for (Py_ssize_t k = 0; k < c->map.n; k++) {
+        if (c->map.refs[k] > 0 && !c->map.reached[k]) {
+            c->map.reached[k] = 1;
+            (void)vec_push(&c->stack, c->map.op[k]);       /* room reserved */
         }
     }
-    for (Py_ssize_t k = 0; k < c.map.n; k++) {
-        traverse_node(c.map.op[k], visit_decref, &c);
+    (void)propagate(c);
+    for (Py_ssize_t k = 0; k < c->map.n; k++) {
+        alive[k] = c->map.reached[k];
     }
-    for (Py_ssize_t k = 0; k < c.map.n; k++) {
-        if (c.map.refs[k] > 0 && !c.map.reached[k]) {
-            c.map.reached[k] = 1;
-            if (vec_push(&c.stack, c.map.op[k]) < 0) {
-                goto nomem;
-            }
-        }
-    }
-    if (propagate(&c) < 0) {
-        goto nomem;
-    }
-    for (Py_ssize_t k = 0; k < c.map.n; k++) {
-        alive[k] = c.map.reached[k];
-    }
-    collector_free(&c);
-    return 0;
-
-nomem:
-    collector_free(&c);
-    memset(alive, 1, (size_t)unreachable->n);
-    return -1;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -763,6 +785,9 @@ collect_generation(OaArenaObject *arena, int gen)
     c.use_pages = 1;
 
     ObjVec unreachable = {NULL, 0, 0};
+    ObjVec with_callback = {NULL, 0, 0};
+    Collector recheck;
+    memset(&recheck, 0, sizeof(recheck));
     uint8_t *alive = NULL;
     Py_ssize_t collected = 0, resurrected = 0, candidates = 0, promoted = 0;
     int failed = 0;
@@ -812,8 +837,12 @@ collect_generation(OaArenaObject *arena, int gen)
     if (nown_unreachable == 0) {
         goto done;
     }
+    /* Everything the rest needs is taken now: past this point no Python
+       code may run on a collection that could still give up. */
     alive = oa_work_alloc((size_t)unreachable.n);
-    if (alive == NULL) {
+    if (alive == NULL
+        || reserve_resurrection_check(&recheck, arena, unreachable.n) < 0
+        || gather_weakref_callbacks(&unreachable, &with_callback) < 0) {
         failed = 1;
         goto done;
     }
@@ -827,9 +856,9 @@ collect_generation(OaArenaObject *arena, int gen)
                                Py_TYPE(op)->tp_name, (void *)op);
         }
     }
-    call_weakref_callbacks(arena, &unreachable);
+    clear_weakrefs_then_call(&unreachable, &with_callback);
     finalize_garbage(&unreachable);
-    find_resurrected(arena, &unreachable, alive);
+    find_resurrected(&recheck, &unreachable, alive);
     for (Py_ssize_t i = 0; i < nown_unreachable; i++) {
         PyObject *op = unreachable.items[i];
         if (alive[i]) {
@@ -859,6 +888,8 @@ collect_generation(OaArenaObject *arena, int gen)
 
 done:
     oa_work_free(alive);
+    collector_free(&recheck);
+    vec_free(&with_callback);
     vec_free(&unreachable);
     if (gen == 1) {
         gc->long_lived_pending += promoted;
@@ -873,9 +904,11 @@ done:
         gc->stats[gen].collected += collected;
     }
     if (gc->debug & OA_DEBUG_STATS) {
+        char elapsed[32];   /* PyUnicode_FromFormat has no %f */
+        snprintf(elapsed, sizeof(elapsed), "%.4f", duration);
         PySys_FormatStderr("objarena: done, %zd unreachable, %zd uncollectable, "
-                           "%zd resurrected, %.4fs elapsed\n",
-                           collected, (Py_ssize_t)0, resurrected, duration);
+                           "%zd resurrected, %ss elapsed\n",
+                           collected, (Py_ssize_t)0, resurrected, elapsed);
     }
     invoke_callbacks(arena, "stop", gen, collected, 0, candidates, duration);
     gc->collecting = 0;
@@ -1373,6 +1406,6 @@ oa_arena_refinfo(OaArenaObject *self, PyObject *obj)
     }
     /* The argument of this call holds one reference: not the object's. */
     Py_ssize_t refcount = Py_REFCNT(obj) - 1;
-    return PyObject_CallFunction((PyObject *)st->refinfo_type, "(nnn)", refcount,
+    return PyObject_CallFunction((PyObject *)st->refinfo_type, "((nnn))", refcount,
                                  rc.count, refcount - rc.count);
 }
