@@ -255,6 +255,9 @@ oa_obj_type_free(OaTypeObject *t)
     }
     Py_CLEAR(t->kw_names);
     t->kw_shape = NULL;
+    for (size_t k = 0; k < sizeof(t->plain_names) / sizeof(t->plain_names[0]); k++) {
+        Py_CLEAR(t->plain_names[k].name);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -488,6 +491,35 @@ type_lookup(PyTypeObject *tp, PyObject *name)
     return _PyType_Lookup(tp, name);
 }
 
+/* The per-class cache of names without a data descriptor.  An entry holds
+   only while the class's version tag is the one it was made under: any
+   change to the class or its bases gives a new tag. */
+static inline size_t
+plain_slot(PyObject *name)
+{
+    return ((uintptr_t)name >> 4) & 31;
+}
+
+static inline int
+is_plain_name(PyTypeObject *tp, PyObject *name)
+{
+    OaTypeObject *t = (OaTypeObject *)tp;
+    size_t k = plain_slot(name);
+    return t->plain_names[k].name == name && tp->tp_version_tag != 0
+           && t->plain_names[k].tag == tp->tp_version_tag;
+}
+
+static inline void
+remember_plain_name(PyTypeObject *tp, PyObject *name)
+{
+    OaTypeObject *t = (OaTypeObject *)tp;
+    if (tp->tp_version_tag != 0) {
+        size_t k = plain_slot(name);
+        Py_XSETREF(t->plain_names[k].name, Py_NewRef(name));
+        t->plain_names[k].tag = tp->tp_version_tag;
+    }
+}
+
 static PyObject *
 obj_getattro(PyObject *self, PyObject *name)
 {
@@ -497,7 +529,21 @@ obj_getattro(PyObject *self, PyObject *name)
         return NULL;
     }
     PyTypeObject *tp = Py_TYPE(self);
+    if (is_plain_name(tp, name)) {
+        uintptr_t w = OA_OBJ_ATTRS(self);
+        if (w != 0 && !is_dict_form(w)) {
+            OaShape *s = (OaShape *)w;
+            for (Py_ssize_t i = s->size - 1; i >= 0; i--) {
+                if (s->keys[i] == name) {
+                    return Py_NewRef(inline_values(self)[i]);
+                }
+            }
+        }
+    }
     PyObject *descr = type_lookup(tp, name);
+    if (descr == NULL || Py_TYPE(descr)->tp_descr_set == NULL) {
+        remember_plain_name(tp, name);
+    }
     descrgetfunc get = NULL;
     if (descr != NULL) {
         Py_INCREF(descr);
@@ -533,6 +579,22 @@ obj_setattro(PyObject *self, PyObject *name, PyObject *value)
         return -1;
     }
     PyTypeObject *tp = Py_TYPE(self);
+    if (value != NULL && is_plain_name(tp, name)) {
+        uintptr_t w = OA_OBJ_ATTRS(self);
+        if (w != 0 && !is_dict_form(w)) {
+            OaShape *s = (OaShape *)w;
+            for (Py_ssize_t i = s->size - 1; i >= 0; i--) {
+                if (s->keys[i] == name) {
+                    PyObject **slot = &inline_values(self)[i];
+                    PyObject *old = *slot;
+                    *slot = Py_NewRef(value);
+                    Py_DECREF(old);
+                    return 0;
+                }
+            }
+        }
+        return attr_set(self, name, value);
+    }
     PyObject *descr = type_lookup(tp, name);
     if (descr != NULL) {
         descrsetfunc set = Py_TYPE(descr)->tp_descr_set;
@@ -543,6 +605,7 @@ obj_setattro(PyObject *self, PyObject *name, PyObject *value)
             return r;
         }
     }
+    remember_plain_name(tp, name);
     if (value == NULL) {
         return attr_del(self, name);
     }

@@ -119,6 +119,13 @@ typedef struct {
     PyObject *kw_names;         /* last keyword-names tuple of a call ... */
     OaShape *kw_shape;          /* ... and the shape it leads to */
     unsigned int kw_tag;        /* ... valid for this tp_version_tag */
+    /* Names known to have no data descriptor on the type, for this
+       tp_version_tag: their lookups go straight to the object's values. */
+    struct {
+        PyObject *name;         /* strong: an address is never reused while
+                                   the entry holds it */
+        unsigned int tag;
+    } plain_names[32];
 } OaTypeObject;
 
 typedef struct {
