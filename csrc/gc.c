@@ -1357,7 +1357,9 @@ oa_arena_freeze(OaArenaObject *self, PyObject *Py_UNUSED(ignored))
 {
     MoveGens m = {0, 2, 3};
     oa_visit_live(self->core, move_gen, &m);
-    self->gc.count[0] = 0;
+    for (int i = 0; i < 3; i++) {
+        self->gc.count[i] = 0;
+    }
     Py_RETURN_NONE;
 }
 
