@@ -93,7 +93,9 @@ shape_new(OaShape *parent, PyObject *key)
             PyErr_NoMemory();
             return NULL;
         }
-        memcpy(s->keys, parent->keys, (size_t)parent->size * sizeof(PyObject *));
+        if (parent->size > 0) {
+            memcpy(s->keys, parent->keys, (size_t)parent->size * sizeof(PyObject *));
+        }
         s->keys[size - 1] = key;
     }
     s->parent = parent;
