@@ -1,0 +1,87 @@
+"""python -m objarena compare [--fields 2 5 10] [--n N] [--kinds ...] [--json]"""
+import argparse
+import json
+import sys
+
+# The package attribute objarena.compare is the function; the module is in sys.modules.
+from . import compare as _compare_function  # noqa: F401  (imports the submodule)
+
+cmp = sys.modules[__package__ + ".compare"]
+
+DEFAULT_FIELDS = (2, 5)
+DEFAULT_N = 100_000
+
+
+def _positive_int(text):
+    try:
+        v = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def _field_count(text):
+    v = _positive_int(text)
+    if v > 250:
+        raise argparse.ArgumentTypeError(f"at most 250 fields, got {v}")
+    return v
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m objarena",
+        description="Measure what Python objects really cost, natively and in an objarena arena.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="command")
+    sub.required = True
+    p = sub.add_parser(
+        "compare",
+        help="compare native records with objarena records",
+        description="Build N instances of each kind and print, side by side, sys.getsizeof, "
+                    "the true bytes per instance, creation and attribute times and the cost "
+                    "of a full collection.",
+    )
+    avail = cmp.available_kinds()
+    p.add_argument("--fields", nargs="+", type=_field_count, default=list(DEFAULT_FIELDS),
+                   metavar="F", help="fields per instance, one table row group each "
+                   f"(default: {' '.join(map(str, DEFAULT_FIELDS))})")
+    p.add_argument("--n", type=_positive_int, default=DEFAULT_N, metavar="N",
+                   help=f"instances per measurement (default: {DEFAULT_N:_})")
+    p.add_argument("--kinds", nargs="+", metavar="KIND",
+                   help=f"kinds to measure (default: all available: {' '.join(avail)})")
+    p.add_argument("--repeat", type=_positive_int, default=5, metavar="R",
+                   help="timed runs per figure; the best is kept (default: 5)")
+    p.add_argument("--no-rss", action="store_true",
+                   help="skip the resident-memory cross-check (a child process per row)")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON document (schema: objarena.compare module docstring)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    return parser, p
+
+
+def main(argv=None):
+    parser, p = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "compare":
+        try:
+            kinds = cmp.resolve_kinds(args.kinds)
+        except (ValueError, TypeError) as e:
+            p.error(str(e))
+
+        def progress(msg):
+            print(f"objarena compare: {msg}", file=sys.stderr, flush=True)
+
+        rows = cmp.compare(fields=args.fields, n=args.n, kinds=kinds, repeat=args.repeat,
+                           rss=not args.no_rss, progress=None if args.quiet else progress)
+        if args.json:
+            json.dump(cmp.to_json(rows), sys.stdout, indent=2)
+            print()
+        else:
+            print(cmp.report(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
