@@ -627,8 +627,9 @@ static int
 obj_set_dict(PyObject *self, PyObject *value, void *Py_UNUSED(closure))
 {
     if (value == NULL) {
-        PyErr_SetString(PyExc_TypeError, "cannot delete __dict__");
-        return -1;
+        /* As for a native instance: the object starts again empty. */
+        oa_obj_clear_attrs(self);
+        return 0;
     }
     if (!PyDict_Check(value)) {
         PyErr_Format(PyExc_TypeError,
