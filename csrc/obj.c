@@ -138,20 +138,16 @@ shape_retain(OaShape *s)
     s->refs++;
 }
 
-/* -1 with an exception, 0 if absent, 1 if equal. */
+/* Keys and the names looked up are exact str (see exact_name), so that no
+   comparison runs user code while a shape is in use: 1 if equal, else 0. */
 static inline int
 key_eq(PyObject *a, PyObject *b)
 {
     if (a == b) {
         return 1;
     }
-    if (PyUnicode_CheckExact(a) && PyUnicode_CheckExact(b)) {
-        if (PyUnicode_GET_LENGTH(a) != PyUnicode_GET_LENGTH(b)) {
-            return 0;
-        }
-        return PyUnicode_Compare(a, b) == 0;
-    }
-    return PyObject_RichCompareBool(a, b, Py_EQ);
+    return PyUnicode_GET_LENGTH(a) == PyUnicode_GET_LENGTH(b)
+           && PyUnicode_Compare(a, b) == 0;
 }
 
 /* Index of `key` in the shape, -1 if absent, -2 on error. */
@@ -167,11 +163,7 @@ shape_find(OaShape *s, PyObject *key)
         }
     }
     for (Py_ssize_t i = s->size - 1; i >= 0; i--) {
-        int eq = key_eq(s->keys[i], key);
-        if (eq < 0) {
-            return -2;
-        }
-        if (eq) {
+        if (key_eq(s->keys[i], key)) {
             return i;
         }
     }
@@ -184,11 +176,7 @@ static OaShape *
 shape_child(OaTypeObject *t, OaShape *s, PyObject *key)
 {
     for (Py_ssize_t i = 0; i < s->nchildren; i++) {
-        int eq = key_eq(s->children[i]->key, key);
-        if (eq < 0) {
-            return NULL;
-        }
-        if (eq) {
+        if (key_eq(s->children[i]->key, key)) {
             shape_retain(s->children[i]);
             return s->children[i];
         }
@@ -206,11 +194,14 @@ shape_child(OaTypeObject *t, OaShape *s, PyObject *key)
         s->children = children;
         s->children_cap = cap;
     }
-    /* Keys are stored as exact, interned str when they can be. */
-    PyObject *k = Py_NewRef(key);
-    if (PyUnicode_CheckExact(k)) {
-        PyUnicode_InternInPlace(&k);
+    /* Keys are stored as exact, interned str. */
+    PyObject *k = PyUnicode_CheckExact(key)
+                  ? Py_NewRef(key)
+                  : PyUnicode_Substring(key, 0, PyUnicode_GET_LENGTH(key));
+    if (k == NULL) {
+        return NULL;
     }
+    PyUnicode_InternInPlace(&k);
     OaShape *child = shape_new(s, k);
     Py_DECREF(k);
     if (child == NULL) {
@@ -282,11 +273,11 @@ oa_obj_traverse_attrs(PyObject *self, visitproc visit, void *arg)
     return 0;
 }
 
-void
-oa_obj_clear_attrs(PyObject *self)
+/* Release a storage word already detached from the object (its inline
+   values are still in the object, and are taken out first). */
+static void
+release_storage(PyObject *self, uintptr_t w)
 {
-    uintptr_t w = OA_OBJ_ATTRS(self);
-    OA_OBJ_ATTRS(self) = 0;
     if (is_dict_form(w)) {
         Py_DECREF(form_dict(w));
     }
@@ -305,6 +296,14 @@ oa_obj_clear_attrs(PyObject *self)
             Py_XDECREF(local[i]);
         }
     }
+}
+
+void
+oa_obj_clear_attrs(PyObject *self)
+{
+    uintptr_t w = OA_OBJ_ATTRS(self);
+    OA_OBJ_ATTRS(self) = 0;
+    release_storage(self, w);
 }
 
 /* Switch to dict storage (order kept).  The object is unchanged on error. */
@@ -345,7 +344,10 @@ attr_get(PyObject *self, PyObject *name)
 {
     uintptr_t w = OA_OBJ_ATTRS(self);
     if (is_dict_form(w)) {
-        return Py_XNewRef(PyDict_GetItemWithError(form_dict(w), name));
+        PyObject *dict = Py_NewRef(form_dict(w));     /* keys may run code */
+        PyObject *value = Py_XNewRef(PyDict_GetItemWithError(dict, name));
+        Py_DECREF(dict);
+        return value;
     }
     Py_ssize_t i = shape_find((OaShape *)w, name);
     if (i < 0) {
@@ -395,17 +397,28 @@ attr_set(PyObject *self, PyObject *name, PyObject *value)
         }
         w = OA_OBJ_ATTRS(self);
     }
-    PyObject *dict = form_dict(w);
-    if (PyDict_SetItem(dict, name, value) < 0) {
-        return -1;
-    }
+    PyObject *dict = Py_NewRef(form_dict(w));         /* keys may run code */
+    int r = PyDict_SetItem(dict, name, value);
     /* Learn from objects in dict form too: the next ones get the room. */
     OaTypeObject *t = (OaTypeObject *)Py_TYPE(self);
     Py_ssize_t size = PyDict_GET_SIZE(dict);
-    if (size > t->learned && size <= OA_MAX_KEYS) {
+    if (r == 0 && size > t->learned && size <= OA_MAX_KEYS) {
         t->learned = size;
     }
-    return 0;
+    Py_DECREF(dict);
+    return r;
+}
+
+/* The name as an exact str (a new reference): a str subclass's __eq__ or
+   __hash__ never runs inside the attribute storage, where it could change
+   the object under the lookup. */
+static PyObject *
+exact_name(PyObject *name)
+{
+    if (PyUnicode_CheckExact(name)) {
+        return Py_NewRef(name);
+    }
+    return PyUnicode_Substring(name, 0, PyUnicode_GET_LENGTH(name));
 }
 
 static PyObject *
@@ -414,6 +427,19 @@ no_attribute(PyObject *self, PyObject *name)
     PyErr_Format(PyExc_AttributeError, "'%.100s' object has no attribute '%U'",
                  Py_TYPE(self)->tp_name, name);
     return NULL;
+}
+
+/* The error for deleting an attribute the object does not have, worded as
+   CPython words it for a native instance. */
+static void
+missing_on_delete(PyObject *self, PyObject *name)
+{
+#if PY_VERSION_HEX < 0x030B0000
+    (void)self;
+    PyErr_SetObject(PyExc_AttributeError, name);
+#else
+    no_attribute(self, name);
+#endif
 }
 
 /* 0 deleted, -1 error (AttributeError if absent). */
@@ -428,7 +454,7 @@ attr_del(PyObject *self, PyObject *name)
             return -1;
         }
         if (i < 0) {
-            no_attribute(self, name);
+            missing_on_delete(self, name);
             return -1;
         }
         if (i == s->size - 1) {
@@ -453,14 +479,14 @@ attr_del(PyObject *self, PyObject *name)
         }
         w = OA_OBJ_ATTRS(self);
     }
-    if (PyDict_DelItem(form_dict(w), name) < 0) {
-        if (PyErr_ExceptionMatches(PyExc_KeyError)) {
-            PyErr_Clear();
-            no_attribute(self, name);
-        }
-        return -1;
+    PyObject *dict = Py_NewRef(form_dict(w));         /* keys may run code */
+    int r = PyDict_DelItem(dict, name);
+    Py_DECREF(dict);
+    if (r < 0 && PyErr_ExceptionMatches(PyExc_KeyError)) {
+        PyErr_Clear();
+        missing_on_delete(self, name);
     }
-    return 0;
+    return r;
 }
 
 Py_ssize_t
@@ -522,6 +548,19 @@ remember_plain_name(PyTypeObject *tp, PyObject *name)
     }
 }
 
+/* Set (value) or delete (NULL) an attribute in the object's own storage. */
+static int
+attr_store(PyObject *self, PyObject *name, PyObject *value)
+{
+    PyObject *key = exact_name(name);
+    if (key == NULL) {
+        return -1;
+    }
+    int r = value != NULL ? attr_set(self, key, value) : attr_del(self, key);
+    Py_DECREF(key);
+    return r;
+}
+
 static PyObject *
 obj_getattro(PyObject *self, PyObject *name)
 {
@@ -556,7 +595,13 @@ obj_getattro(PyObject *self, PyObject *name)
             return res;
         }
     }
-    PyObject *value = attr_get(self, name);
+    PyObject *key = exact_name(name);
+    if (key == NULL) {
+        Py_XDECREF(descr);
+        return NULL;
+    }
+    PyObject *value = attr_get(self, key);
+    Py_DECREF(key);
     if (value != NULL || PyErr_Occurred()) {
         Py_XDECREF(descr);
         return value;
@@ -595,7 +640,7 @@ obj_setattro(PyObject *self, PyObject *name, PyObject *value)
                 }
             }
         }
-        return attr_set(self, name, value);
+        return attr_store(self, name, value);
     }
     PyObject *descr = type_lookup(tp, name);
     if (descr != NULL) {
@@ -608,10 +653,7 @@ obj_setattro(PyObject *self, PyObject *name, PyObject *value)
         }
     }
     remember_plain_name(tp, name);
-    if (value == NULL) {
-        return attr_del(self, name);
-    }
-    return attr_set(self, name, value);
+    return attr_store(self, name, value);
 }
 
 static PyObject *
@@ -637,9 +679,11 @@ obj_set_dict(PyObject *self, PyObject *value, void *Py_UNUSED(closure))
                      Py_TYPE(value)->tp_name);
         return -1;
     }
-    Py_INCREF(value);
-    oa_obj_clear_attrs(self);
-    OA_OBJ_ATTRS(self) = (uintptr_t)value | 1;
+    /* The new dict is in place before the old storage goes: attributes set
+       while old values are released land in the new dict, as natively. */
+    uintptr_t old = OA_OBJ_ATTRS(self);
+    OA_OBJ_ATTRS(self) = (uintptr_t)Py_NewRef(value) | 1;
+    release_storage(self, old);
     return 0;
 }
 
@@ -822,8 +866,11 @@ error:
     return NULL;
 }
 
+/* As pickle and copy restore a native instance: the dict part goes straight
+   into the object's storage (no descriptor, no __setattr__), the slots part
+   through setattr(). */
 static int
-set_from_dict(PyObject *self, PyObject *d)
+set_from_dict(PyObject *self, PyObject *d, int storage)
 {
     if (d == Py_None) {
         return 0;
@@ -835,7 +882,13 @@ set_from_dict(PyObject *self, PyObject *d)
     Py_ssize_t pos = 0;
     PyObject *key, *value;
     while (PyDict_Next(d, &pos, &key, &value)) {
-        if (PyObject_SetAttr(self, key, value) < 0) {
+        if (!PyUnicode_Check(key)) {
+            PyErr_Format(PyExc_TypeError, "attribute name must be string, not '%.200s'",
+                         Py_TYPE(key)->tp_name);
+            return -1;
+        }
+        int r = storage ? attr_store(self, key, value) : PyObject_SetAttr(self, key, value);
+        if (r < 0) {
             return -1;
         }
     }
@@ -846,13 +899,13 @@ static PyObject *
 obj_setstate(PyObject *self, PyObject *state)
 {
     if (PyTuple_Check(state) && PyTuple_GET_SIZE(state) == 2) {
-        if (set_from_dict(self, PyTuple_GET_ITEM(state, 0)) < 0
-            || set_from_dict(self, PyTuple_GET_ITEM(state, 1)) < 0) {
+        if (set_from_dict(self, PyTuple_GET_ITEM(state, 0), 1) < 0
+            || set_from_dict(self, PyTuple_GET_ITEM(state, 1), 0) < 0) {
             return NULL;
         }
         Py_RETURN_NONE;
     }
-    if (set_from_dict(self, state) < 0) {
+    if (set_from_dict(self, state, 1) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
