@@ -1040,7 +1040,9 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
         if (oa_obj_type_init(t) < 0) {
             return -1;
         }
-        t->learned = layout != NULL ? layout->learned : 0;
+        /* A subclass's instances likely get its base's attributes; objarena.Obj
+           itself teaches nothing. */
+        t->learned = layout != NULL && (PyObject *)layout != st->obj ? layout->learned : 0;
     }
     else {
         tp->tp_vectorcall = oa_type_vectorcall;
@@ -1049,7 +1051,6 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
     t->module = Py_NewRef(module);
     PyType_Modified(tp);
     t->ready = 1;
-    (void)st;
     return 0;
 }
 
