@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+"""Deterministic random workload for objarena (used by .ci/run's valgrind stage).
+
+A seeded sequence of steps creates, mutates, drops and re-links SlotObj objects
+of several sizes (from a bare header to a large object past the small-size
+limit) in two arenas, one of them with a max_bytes limit, and now and then
+copies and pickles small graphs, assigns __class__ between classes of the same
+layout, frees a long chain, trims, and makes the arena core's next OS
+allocation fail.  Every `validate_every` steps it runs the arena's invariant
+validator and checks that each arena's live-object count is exactly the number
+of arena objects reachable from the workload's roots.  At the end it drops
+everything and checks that both arenas are empty.
+
+Links only ever go from a newer object to an older one, so the object graph
+has no cycles and plain reference counting frees everything (this workload
+does not depend on the cycle collector).
+
+Usage:  python tools/stress.py [--steps N] [--seed S] [--validate-every K]
+Import: stress.run(steps=..., seed=...) returns a dict of counters.
+"""
+import argparse
+import copy
+import gc
+import pickle
+import random
+import sys
+import time
+import weakref
+
+import objarena
+from objarena import Arena, SlotObj
+
+try:
+    from objarena import _testing
+except ImportError:  # pragma: no cover - the test-only module is expected
+    _testing = None
+
+# Field counts: 0 fields is a bare 16-byte header; 130 fields is past the
+# arena's small-object limit (1024 bytes), so it takes the large-object path.
+FIELD_COUNTS = (0, 1, 2, 3, 5, 8, 13, 30, 130)
+LIMIT_B = 16 << 10   # max_bytes of arena "b": small, so that it fills up
+CHAIN_MAX = 5000
+OA_LARGEST_SMALL = 1024 + 16 + 8 * max(FIELD_COUNTS)   # generous: any one object
+
+
+def _fields(n, prefix="f"):
+    return tuple(f"{prefix}{i}" for i in range(n))
+
+
+def make_classes(arena, tag):
+    """Classes of several sizes in `arena`, a subclass that inherits fields,
+    a weakref-enabled class, and a twin class of identical layout (for
+    __class__ assignment)."""
+    classes = []
+    for n in FIELD_COUNTS:
+        classes.append(type(SlotObj)(f"S{tag}{n}", (SlotObj,),
+                                     {"__slots__": _fields(n)}, arena=arena))
+    base = classes[FIELD_COUNTS.index(3)]
+    classes.append(type(base)(f"Sub{tag}", (base,), {"__slots__": ("g0", "g1")}))
+    weak = type(SlotObj)(f"W{tag}", (SlotObj,),
+                         {"__slots__": _fields(4) + ("__weakref__",)}, arena=arena)
+    classes.append(weak)
+    twin_a = type(SlotObj)(f"TA{tag}", (SlotObj,), {"__slots__": _fields(2, "t")},
+                           arena=arena)
+    twin_b = type(SlotObj)(f"TB{tag}", (SlotObj,), {"__slots__": _fields(2, "t")},
+                           arena=arena)
+    classes += [twin_a, twin_b]
+    return classes, weak, (twin_a, twin_b)
+
+
+def all_fields(cls):
+    names = []
+    for klass in reversed(cls.__mro__):
+        slots = klass.__dict__.get("__slots__", ())
+        if isinstance(slots, str):
+            slots = (slots,)
+        names.extend(s for s in slots if s != "__weakref__")
+    return names
+
+
+class Workload:
+    def __init__(self, seed, validate_every=500):
+        self.rng = random.Random(seed)
+        self.validate_every = validate_every
+        self.arenas = [Arena(name="stress-a"), Arena(name="stress-b", max_bytes=LIMIT_B)]
+        self.kinds = []
+        self.weak_classes = set()
+        self.twins = []
+        for arena, tag in zip(self.arenas, "ab"):
+            classes, weak, twins = make_classes(arena, tag)
+            self.kinds.append(classes)
+            self.weak_classes.add(weak)
+            self.twins.append(twins)
+        # Make the classes importable by name from this module, so that
+        # pickle (which stores classes by reference) can round-trip them.
+        self.arena_of = {}
+        for arena, classes in zip(self.arenas, self.kinds):
+            for cls in classes:
+                self.arena_of[cls] = arena
+                cls.__module__ = __name__
+                globals()[cls.__name__] = cls
+        self.live = []          # roots: (serial, obj)
+        self.serial = {}        # id(obj) -> creation serial, for live roots' targets
+        self.next_serial = 0
+        self.weakrefs = []      # (weakref, expected_alive_hint)
+        self.counts = dict(steps=0, created=0, dropped=0, mutated=0, deleted=0,
+                           relinked=0, copied=0, pickled=0, class_swaps=0, chains=0,
+                           limit_errors=0, injected=0, injected_errors=0, validations=0, trims=0)
+
+    # -- helpers -----------------------------------------------------------
+    def value(self, newer_than=None):
+        """A random field value: a plain object, or a link to an older live
+        object (never to a newer one, so no cycles can form)."""
+        r = self.rng.random()
+        if r < 0.25:
+            return self.rng.randrange(-1000, 1 << 40)
+        if r < 0.35:
+            return "s" * self.rng.randrange(0, 40)
+        if r < 0.40:
+            return None
+        if r < 0.45:
+            return (self.rng.random(), b"x" * self.rng.randrange(0, 8))
+        if self.live:
+            limit = len(self.live) if newer_than is None else newer_than
+            if limit > 0:
+                i = self.rng.randrange(limit)
+                return self.live[i][1]
+        return 0
+
+    def new_object(self):
+        arena_i = 0 if self.rng.random() < 0.7 else 1
+        cls = self.rng.choice(self.kinds[arena_i])
+        names = all_fields(cls)
+        n_init = self.rng.randrange(0, len(names) + 1)
+        # Values link only to objects that exist now (older than the new one).
+        values = [self.value() for _ in range(n_init)]
+        if self.rng.random() < 0.5:
+            obj = cls(*values)
+        else:
+            obj = cls(**dict(zip(names, values)))
+        self.live.append((self.next_serial, obj))
+        self.next_serial += 1
+        if cls in self.weak_classes and self.rng.random() < 0.5:
+            self.weakrefs.append(weakref.ref(obj))
+        self.counts["created"] += 1
+        return obj
+
+    def pick(self):
+        i = self.rng.randrange(len(self.live))
+        return i, self.live[i][1]
+
+    # -- operations --------------------------------------------------------
+    def op_create(self):
+        self.new_object()
+
+    def op_drop(self):
+        i, _ = self.pick()
+        del self.live[i]        # keeps the roots ordered by serial
+        self.counts["dropped"] += 1
+
+    def drop_some(self, arena, fraction):
+        keep = []
+        for s, o in self.live:
+            if self.arena_of[type(o)] is arena and self.rng.random() < fraction:
+                self.counts["dropped"] += 1
+                continue
+            keep.append((s, o))
+        self.live = keep
+
+    def op_mutate(self):
+        i, obj = self.pick()
+        names = all_fields(type(obj))
+        if not names:
+            return
+        name = self.rng.choice(names)
+        if self.rng.random() < 0.2:
+            try:
+                delattr(obj, name)
+                self.counts["deleted"] += 1
+            except AttributeError:
+                pass            # was unset: native behaviour
+            return
+        v = self.value(newer_than=i)
+        setattr(obj, name, v)
+        key = "relinked" if isinstance(v, SlotObj) else "mutated"
+        self.counts[key] += 1
+
+    def op_read(self):
+        _, obj = self.pick()
+        linked = False
+        for name in all_fields(type(obj)):
+            try:
+                linked |= isinstance(getattr(obj, name), SlotObj)
+            except AttributeError:
+                pass
+        # repr prints linked objects in full: on a DAG with shared nodes that
+        # grows exponentially, so only objects without links are printed.
+        if not linked:
+            repr(obj)
+        sys.getsizeof(obj)
+        objarena.footprint(obj)
+
+    def op_copy(self):
+        _, obj = self.pick()
+        c = copy.copy(obj) if self.rng.random() < 0.5 else copy.deepcopy(obj)
+        assert type(c) is type(obj)
+        self.counts["copied"] += 1
+
+    def op_pickle(self):
+        _, obj = self.pick()
+        proto = self.rng.randrange(0, pickle.HIGHEST_PROTOCOL + 1)
+        c = pickle.loads(pickle.dumps(obj, protocol=proto))
+        assert type(c) is type(obj)
+        assert all_fields(type(c)) == all_fields(type(obj))
+        self.counts["pickled"] += 1
+
+    def op_class_swap(self):
+        arena_i = self.rng.randrange(2)
+        ta, tb = self.twins[arena_i]
+        obj = ta(self.value(), self.value())
+        obj.__class__ = tb
+        assert type(obj) is tb
+        try:
+            obj.__class__ = self.kinds[1 - arena_i][0]   # other arena: refused
+        except TypeError:
+            pass
+        else:
+            raise AssertionError("__class__ assignment across arenas was accepted")
+        assert type(obj) is tb
+        self.counts["class_swaps"] += 1
+
+    def op_chain(self):
+        cls = self.kinds[0][FIELD_COUNTS.index(1)]
+        head = None
+        for _ in range(self.rng.randrange(100, CHAIN_MAX)):
+            head = cls(head)
+        del head                # frees the whole chain from its head
+        self.counts["chains"] += 1
+
+    def op_trim(self):
+        for a in self.arenas:
+            a.trim()
+        self.counts["trims"] += 1
+
+    def op_inject(self):
+        if _testing is None or not hasattr(_testing, "fail_os_alloc"):
+            return
+        made = []
+        _testing.fail_os_alloc(self.rng.randrange(1, 4))
+        try:
+            big = self.kinds[0][FIELD_COUNTS.index(130)]   # a large-object class
+            for _ in range(8):
+                made.append(big())
+        except MemoryError:
+            self.counts["injected_errors"] += 1
+        finally:
+            _testing.fail_os_alloc(0)
+        self.counts["injected"] += 1
+        del made
+        self.check()
+
+    # -- checks ------------------------------------------------------------
+    def reachable_counts(self):
+        """Arena objects reachable from the roots, per arena."""
+        seen = set()
+        per_arena = [0, 0]
+        stack = [o for _, o in self.live]
+        while stack:
+            o = stack.pop()
+            if isinstance(o, tuple):
+                stack.extend(o)
+                continue
+            if not isinstance(o, SlotObj) or id(o) in seen:
+                continue
+            seen.add(id(o))
+            a = self.arena_of[type(o)]
+            per_arena[self.arenas.index(a)] += 1
+            for name in all_fields(type(o)):
+                try:
+                    stack.append(getattr(o, name))
+                except AttributeError:
+                    pass
+        return per_arena
+
+    def check(self):
+        gc.collect()
+        if _testing is not None:
+            for a in self.arenas:
+                _testing.validate(a)
+        expected = self.reachable_counts()
+        for a, n in zip(self.arenas, expected):
+            got = a.stats()["objects"]
+            if got != n:
+                raise AssertionError(
+                    f"arena {a!r}: stats() counts {got} objects, {n} are reachable")
+        b = self.arenas[1].stats()
+        if b["bytes_in_use"] > LIMIT_B:
+            raise AssertionError(f"arena b is past max_bytes: {b}")
+        for w in self.weakrefs:
+            o = w()
+            if o is not None:
+                assert type(o) in self.weak_classes
+        self.weakrefs = [w for w in self.weakrefs if w() is not None]
+        self.counts["validations"] += 1
+
+    # -- driver ------------------------------------------------------------
+    OPS = (("create", 30), ("drop", 14), ("mutate", 25), ("read", 10), ("copy", 4),
+           ("pickle", 2), ("class_swap", 2), ("chain", 0.3), ("trim", 0.5),
+           ("inject", 0.5))
+
+    def run(self, steps):
+        names = [n for n, _ in self.OPS]
+        weights = [w for _, w in self.OPS]
+        for step in range(steps):
+            op = "create" if len(self.live) < 8 else \
+                self.rng.choices(names, weights)[0]
+            try:
+                getattr(self, "op_" + op)()
+            except MemoryError as exc:
+                # Only arena "b" has a limit (injected failures are caught in
+                # op_inject): the error must be its own, then free some of it.
+                # (What an operation had built before the error is freed by
+                # then, so bytes_in_use may be well under the limit again.)
+                used = self.arenas[1].stats()["bytes_in_use"]
+                if "stress-b" not in str(exc) and used + 2 * OA_LARGEST_SMALL < LIMIT_B:
+                    raise
+                self.counts["limit_errors"] += 1
+                self.drop_some(arena=self.arenas[1], fraction=0.5)
+            self.counts["steps"] += 1
+            if self.validate_every and (step + 1) % self.validate_every == 0:
+                self.check()
+        self.check()
+        # Drop everything: with no cycles, both arenas must end empty.
+        self.live.clear()
+        gc.collect()
+        for a in self.arenas:
+            objects = a.stats()["objects"]
+            if objects:
+                raise AssertionError(f"{a!r} holds {objects} objects after the "
+                                     f"workload dropped every reference")
+            if _testing is not None:
+                _testing.validate(a)
+            a.trim()
+        return dict(self.counts)
+
+
+def run(steps=2000, seed=0, validate_every=500):
+    """Run the workload; raise AssertionError on any inconsistency."""
+    return Workload(seed, validate_every).run(steps)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--steps", type=int, default=2000, help="number of steps (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--validate-every", type=int, default=500,
+                   help="run the validators every K steps (default 500; 0: only at the end)")
+    args = p.parse_args(argv)
+    t0 = time.perf_counter()
+    counts = run(args.steps, args.seed, args.validate_every)
+    dt = time.perf_counter() - t0
+    print(f"stress: seed={args.seed} " + " ".join(f"{k}={v}" for k, v in counts.items())
+          + f" time={dt:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
