@@ -225,6 +225,7 @@ typedef struct {
     NodeMap map;                /* foreign members (all members if !use_pages) */
     ObjVec stack;
     PyTypeObject *own_type;     /* the last type seen whose objects are ours */
+    int expand_types;           /* full collections: classes may join the set */
     int nomem;
 } Collector;
 
@@ -237,6 +238,18 @@ collector_free(Collector *c)
     c->counters = NULL;
     map_free(&c->map);
     vec_free(&c->stack);
+}
+
+/* Is op a finished class made by ArenaType? */
+static int
+is_arena_class(PyObject *op)
+{
+    for (PyTypeObject *m = Py_TYPE(op); m != NULL; m = m->tp_base) {
+        if (m->tp_dealloc == oa_meta_dealloc) {
+            return ((OaTypeObject *)op)->ready;
+        }
+    }
+    return 0;
 }
 
 /* May a foreign object join the set: are all the references its traverse
@@ -252,6 +265,18 @@ expandable(Collector *c, PyTypeObject *tp, PyObject *op)
     }
     if (oa_is_arena_type(tp)) {
         return 1;               /* an object of another arena */
+    }
+    if (c->expand_types && PyObject_IS_GC(op) && PyObject_GC_IsTracked(op)) {
+        /* An arena class, and what a class body holds, so that a class kept
+           alive only by its own instances (a class attribute, a method's
+           closure) is found.  Their traverses visit owned references only. */
+        if (is_arena_class(op) || tp == &PyFunction_Type || tp == &PyCell_Type
+            || tp == &PyClassMethod_Type || tp == &PyStaticMethod_Type
+            || tp == &PyProperty_Type || tp == &PyMemberDescr_Type
+            || tp == &PyGetSetDescr_Type || tp == &PyMethodDescr_Type
+            || tp == &PyWrapperDescr_Type || tp == &PyClassMethodDescr_Type) {
+            return 1;
+        }
     }
     if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || tp->tp_traverse != c->heap_traverse
         || !PyObject_IS_GC(op) || !PyObject_GC_IsTracked(op)) {
@@ -339,7 +364,10 @@ traverse_node(PyObject *op, visitproc visit, void *arg)
 {
     PyTypeObject *tp = Py_TYPE(op);
     if (oa_is_arena_type(tp)) {
-        return oa_traverse_fields(op, visit, arg);   /* types never join */
+        /* The class is an owned reference too (it joins only in a full
+           collection; otherwise it counts as external). */
+        int r = visit((PyObject *)tp, arg);
+        return r ? r : oa_traverse_fields(op, visit, arg);
     }
     return tp->tp_traverse(op, visit, arg);
 }
@@ -377,6 +405,9 @@ propagate(Collector *c)
         PyObject *op = c->stack.items[--c->stack.n];
         if (c->use_pages && is_own_type(c, Py_TYPE(op))
             && ((OaTypeObject *)Py_TYPE(op))->kind == OA_KIND_SLOT) {
+            if (c->expand_types) {
+                visit_reach((PyObject *)Py_TYPE(op), c);
+            }
             FOR_EACH_FIELD(op, v, visit_reach(v, c));
         }
         else {
@@ -441,8 +472,11 @@ member_subtract(Collector *c, oa_page *pg, uint32_t b, PyObject *op)
     (void)pg;
     (void)b;
     if (((OaTypeObject *)Py_TYPE(op))->kind != OA_KIND_SLOT) {
-        oa_traverse_fields(op, visit_decref, c);
+        traverse_node(op, visit_decref, c);
         return;
+    }
+    if (c->expand_types) {
+        visit_decref((PyObject *)Py_TYPE(op), c);
     }
     FOR_EACH_FIELD(op, v, {
         Py_ssize_t *refs = node_refs(c, v);
@@ -460,9 +494,12 @@ member_root(Collector *c, oa_page *pg, uint32_t b, PyObject *op)
     if (c->counters[pg->user + b] > 0 && !(pg->meta[b] & OA_META_REACHED)) {
         pg->meta[b] |= OA_META_REACHED;
         if (((OaTypeObject *)Py_TYPE(op))->kind != OA_KIND_SLOT) {
-            oa_traverse_fields(op, visit_reach, c);
+            traverse_node(op, visit_reach, c);
         }
         else {
+            if (c->expand_types) {
+                visit_reach((PyObject *)Py_TYPE(op), c);
+            }
             FOR_EACH_FIELD(op, v, visit_reach(v, c));
         }
         propagate(c);
@@ -782,6 +819,7 @@ collect_generation(OaArenaObject *arena, int gen)
     c.core = arena->core;
     c.heap_traverse = st->heap_traverse;
     c.gen = (unsigned)gen;
+    c.expand_types = gen == 2;
     c.use_pages = 1;
 
     ObjVec unreachable = {NULL, 0, 0};
@@ -874,6 +912,18 @@ collect_generation(OaArenaObject *arena, int gen)
         else {
             clear_weakrefs_no_callbacks(op);
             oa_clear_fields(op);
+        }
+    }
+    /* An arena class found unreachable with its instances is cleared too,
+       as CPython's gc clears a garbage class: its dict held the references
+       that closed the cycle (a class attribute, a method's closure), which
+       clearing the instances' fields cannot reach. */
+    if (!(gc->debug & OA_DEBUG_SAVEALL)) {
+        for (Py_ssize_t i = nown_unreachable; i < unreachable.n; i++) {
+            PyObject *op = unreachable.items[i];
+            if (!alive[i] && is_arena_class(op)) {
+                Py_TYPE(op)->tp_clear(op);
+            }
         }
     }
     for (Py_ssize_t i = 0; i < nown_unreachable; i++) {

@@ -786,13 +786,10 @@ def test_exception_in_weakref_callback_during_collection(make_slot, arena, unrai
     testing.validate(arena)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "limitation: the arena's collector never traverses types, and CPython's gc "
-    "cannot see an arena object's reference to its class, so a class attribute "
-    "holding one of the class's own instances is a cycle neither collector frees "
-    "(it outlives even interpreter exit); the design's 'Traps' section calls "
-    "them cycles that only the arena can see"))
 def test_class_attribute_holding_its_own_instance(arena):
+    # CPython's gc cannot see an arena object's reference to its class: a full
+    # collection of the arena traverses arena classes and their dicts, finds the
+    # class-instance cycle, and clears the class as CPython clears garbage classes.
     class C(SlotObj, arena=arena):
         __slots__ = ("x",)
 
