@@ -529,9 +529,56 @@ mod_shutdown(PyObject *mod, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* A gc.callbacks entry: when CPython's gc finishes a full collection, every
+   arena whose automatic collection is on and that changed since its own last
+   full collection is collected too.  An arena only collects itself when it
+   allocates; without this, garbage cycles left in an arena that no longer
+   allocates would wait for interpreter exit. */
+static PyObject *
+mod_after_gc(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyDict_Check(args[1])) {
+        Py_RETURN_NONE;
+    }
+    if (PyUnicode_CompareWithASCIIString(args[0], "stop") != 0) {
+        Py_RETURN_NONE;
+    }
+    PyObject *gen = PyDict_GetItemString(args[1], "generation");
+    if (gen == NULL || !PyLong_Check(gen) || PyLong_AsLong(gen) != 2) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    OaState *st = oa_state_of_module(mod);
+    PyObject *arenas = PyList_New(0);
+    if (arenas == NULL) {
+        return NULL;
+    }
+    for (OaArenaObject *a = st->arenas; a != NULL; a = a->next_arena) {
+        OaGC *gc = &a->gc;
+        if (gc->enabled && !gc->collecting
+            && gc->count[0] + gc->count[1] + gc->count[2] > 0
+            && PyList_Append(arenas, (PyObject *)a) < 0) {
+            Py_DECREF(arenas);
+            return NULL;
+        }
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(arenas); i++) {
+        PyObject *r = PyObject_CallMethod(PyList_GET_ITEM(arenas, i), "collect", NULL);
+        if (r == NULL) {
+            PyErr_WriteUnraisable(PyList_GET_ITEM(arenas, i));
+        }
+        Py_XDECREF(r);
+    }
+    Py_DECREF(arenas);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
     {"_shutdown", mod_shutdown, METH_NOARGS,
      "Collect every arena; registered with atexit."},
+    {"_after_gc", (PyCFunction)(void (*)(void))mod_after_gc, METH_FASTCALL,
+     "gc.callbacks entry: after CPython's full collections, collect the arenas "
+     "that changed since their last one."},
     {"arena_footprint", mod_arena_footprint, METH_O,
      "arena_footprint(obj) -> int or None\n\nBytes one arena object really "
      "costs (its page divided among the page's blocks); None for other objects."},
@@ -576,7 +623,21 @@ module_exec(PyObject *mod)
     Py_XDECREF(r);
     Py_XDECREF(shutdown);
     Py_DECREF(atexit);
-    return r == NULL ? -1 : 0;
+    if (r == NULL) {
+        return -1;
+    }
+    PyObject *gcmod = PyImport_ImportModule("gc");
+    if (gcmod == NULL) {
+        return -1;
+    }
+    PyObject *callbacks = PyObject_GetAttrString(gcmod, "callbacks");
+    PyObject *hook = PyObject_GetAttrString(mod, "_after_gc");
+    int ok = callbacks != NULL && hook != NULL && PyList_Check(callbacks)
+             && PyList_Append(callbacks, hook) == 0;
+    Py_XDECREF(hook);
+    Py_XDECREF(callbacks);
+    Py_DECREF(gcmod);
+    return ok ? 0 : -1;
 }
 
 static int

@@ -66,6 +66,7 @@ def A(request):
     a.disable()
     yield a
     testing.validate(a)
+    a.collect()         # what a test left in cycles goes with its arena
 
 
 @pytest.fixture
@@ -74,6 +75,7 @@ def B():
     b.disable()
     yield b
     testing.validate(b)
+    b.collect()
 
 
 @pytest.fixture
