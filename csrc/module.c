@@ -47,6 +47,7 @@ oa_arena_create(OaState *st, PyObject *module, PyObject *name, size_t max_bytes)
     self->dealloc_depth = 0;
     self->deferred = NULL;
     self->module = Py_NewRef(module);
+    self->ntypes = 0;
     self->next_arena = self->prev_arena = NULL;
     memset(&self->gc, 0, sizeof(self->gc));
     /* Linked first, so that dealloc can always unlink. */
@@ -530,10 +531,12 @@ mod_shutdown(PyObject *mod, PyObject *Py_UNUSED(ignored))
 }
 
 /* A gc.callbacks entry: when CPython's gc finishes a full collection, every
-   arena whose automatic collection is on and that changed since its own last
-   full collection is collected too.  An arena only collects itself when it
-   allocates; without this, garbage cycles left in an arena that no longer
-   allocates would wait for interpreter exit. */
+   arena whose automatic collection is on is collected too if it allocated
+   since its own last collection, or if nothing but its own classes refers to
+   it any more (its objects can then only be reached from one another, or
+   through class attributes).  An arena collects itself only when it
+   allocates; without this, cycles left in an arena that no longer allocates
+   would wait for interpreter exit. */
 static PyObject *
 mod_after_gc(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -555,8 +558,10 @@ mod_after_gc(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     }
     for (OaArenaObject *a = st->arenas; a != NULL; a = a->next_arena) {
         OaGC *gc = &a->gc;
-        if (gc->enabled && !gc->collecting
-            && gc->count[0] + gc->count[1] + gc->count[2] > 0
+        int changed = gc->count[0] + gc->count[1] + gc->count[2] > 0;
+        int abandoned = Py_REFCNT(a) <= a->ntypes && oa_gen_objects(a->core, 0)
+                        + oa_gen_objects(a->core, 1) + oa_gen_objects(a->core, 2) > 0;
+        if (gc->enabled && !gc->collecting && (changed || abandoned)
             && PyList_Append(arenas, (PyObject *)a) < 0) {
             Py_DECREF(arenas);
             return NULL;

@@ -87,6 +87,7 @@ struct OaArenaObject {
     PyObject *deferred;         /* objects whose dealloc waits; linked
                                    through their ob_refcnt word */
     PyObject *module;           /* strong: the objarena module */
+    Py_ssize_t ntypes;          /* arena classes holding this Arena */
     OaArenaObject *next_arena;  /* the module's list of live arenas */
     OaArenaObject *prev_arena;
     OaGC gc;

@@ -1048,6 +1048,7 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
         tp->tp_vectorcall = oa_type_vectorcall;
     }
     t->arena = (OaArenaObject *)Py_NewRef(plan->arena);
+    t->arena->ntypes++;
     t->module = Py_NewRef(module);
     PyType_Modified(tp);
     t->ready = 1;
@@ -1200,7 +1201,10 @@ oa_meta_dealloc(PyObject *self)
     oa_obj_type_free(t);
     Py_CLEAR(t->fields);
     Py_CLEAR(t->field_index);
-    Py_CLEAR(t->arena);
+    if (t->arena != NULL) {
+        t->arena->ntypes--;
+        Py_CLEAR(t->arena);
+    }
     Py_CLEAR(t->module);
     PyObject_GC_Track(self);
     PyType_Type.tp_dealloc(self);
