@@ -505,19 +505,31 @@ mod_validate(PyObject *mod, PyObject *arg)
 /* atexit: a last full collection of every arena, as CPython collects before
    it tears modules down, so that garbage cycles of arena objects have their
    finalizers run while the interpreter is whole. */
+/* The live arenas that `want` selects (NULL: all), in a list: collecting
+   one may free another, so the module's own list is not walked meanwhile. */
 static PyObject *
-mod_shutdown(PyObject *mod, PyObject *Py_UNUSED(ignored))
+select_arenas(OaState *st, int (*want)(OaArenaObject *))
 {
-    OaState *st = oa_state_of_module(mod);
     PyObject *arenas = PyList_New(0);
     if (arenas == NULL) {
         return NULL;
     }
     for (OaArenaObject *a = st->arenas; a != NULL; a = a->next_arena) {
-        if (PyList_Append(arenas, (PyObject *)a) < 0) {
+        if ((want == NULL || want(a)) && PyList_Append(arenas, (PyObject *)a) < 0) {
             Py_DECREF(arenas);
             return NULL;
         }
+    }
+    return arenas;
+}
+
+/* A full collection of each arena selected; errors are unraisable. */
+static int
+collect_arenas(OaState *st, int (*want)(OaArenaObject *))
+{
+    PyObject *arenas = select_arenas(st, want);
+    if (arenas == NULL) {
+        return -1;
     }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(arenas); i++) {
         PyObject *r = PyObject_CallMethod(PyList_GET_ITEM(arenas, i), "collect", NULL);
@@ -527,6 +539,15 @@ mod_shutdown(PyObject *mod, PyObject *Py_UNUSED(ignored))
         Py_XDECREF(r);
     }
     Py_DECREF(arenas);
+    return 0;
+}
+
+static PyObject *
+mod_shutdown(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    if (collect_arenas(oa_state_of_module(mod), NULL) < 0) {
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 
@@ -537,13 +558,22 @@ mod_shutdown(PyObject *mod, PyObject *Py_UNUSED(ignored))
    through class attributes).  An arena collects itself only when it
    allocates; without this, cycles left in an arena that no longer allocates
    would wait for interpreter exit. */
+static int
+wants_collection_after_gc(OaArenaObject *a)
+{
+    OaGC *gc = &a->gc;
+    int changed = gc->count[0] + gc->count[1] + gc->count[2] > 0;
+    int abandoned = Py_REFCNT(a) <= a->ntypes
+                    && oa_gen_objects(a->core, 0) + oa_gen_objects(a->core, 1)
+                       + oa_gen_objects(a->core, 2) > 0;
+    return gc->enabled && !gc->collecting && (changed || abandoned);
+}
+
 static PyObject *
 mod_after_gc(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyDict_Check(args[1])) {
-        Py_RETURN_NONE;
-    }
-    if (PyUnicode_CompareWithASCIIString(args[0], "stop") != 0) {
+    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyDict_Check(args[1])
+        || PyUnicode_CompareWithASCIIString(args[0], "stop") != 0) {
         Py_RETURN_NONE;
     }
     PyObject *gen = PyDict_GetItemString(args[1], "generation");
@@ -551,30 +581,9 @@ mod_after_gc(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Clear();
         Py_RETURN_NONE;
     }
-    OaState *st = oa_state_of_module(mod);
-    PyObject *arenas = PyList_New(0);
-    if (arenas == NULL) {
+    if (collect_arenas(oa_state_of_module(mod), wants_collection_after_gc) < 0) {
         return NULL;
     }
-    for (OaArenaObject *a = st->arenas; a != NULL; a = a->next_arena) {
-        OaGC *gc = &a->gc;
-        int changed = gc->count[0] + gc->count[1] + gc->count[2] > 0;
-        int abandoned = Py_REFCNT(a) <= a->ntypes && oa_gen_objects(a->core, 0)
-                        + oa_gen_objects(a->core, 1) + oa_gen_objects(a->core, 2) > 0;
-        if (gc->enabled && !gc->collecting && (changed || abandoned)
-            && PyList_Append(arenas, (PyObject *)a) < 0) {
-            Py_DECREF(arenas);
-            return NULL;
-        }
-    }
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(arenas); i++) {
-        PyObject *r = PyObject_CallMethod(PyList_GET_ITEM(arenas, i), "collect", NULL);
-        if (r == NULL) {
-            PyErr_WriteUnraisable(PyList_GET_ITEM(arenas, i));
-        }
-        Py_XDECREF(r);
-    }
-    Py_DECREF(arenas);
     Py_RETURN_NONE;
 }
 
@@ -675,12 +684,7 @@ module_clear(PyObject *mod)
        while the interpreter can still run their deallocs. */
     if (!st->torn_down) {
         st->torn_down = 1;
-        PyObject *arenas = PyList_New(0);
-        for (OaArenaObject *a = st->arenas; arenas != NULL && a != NULL; a = a->next_arena) {
-            if (PyList_Append(arenas, (PyObject *)a) < 0) {
-                Py_CLEAR(arenas);
-            }
-        }
+        PyObject *arenas = select_arenas(st, NULL);
         if (arenas == NULL) {
             PyErr_Clear();
         }
