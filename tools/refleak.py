@@ -26,6 +26,7 @@ xfail) in the reported run, and tests slower than 10 s, are not repeated.
 Without sys.gettotalrefcount (a release build) only arena objects are judged.
 """
 import argparse
+import array
 import functools
 import gc
 import os
@@ -123,20 +124,12 @@ def _stale_finish(fin):
         hasattr(owner, "cached_result") and owner.cached_result is None
 
 
-_int_pool = {}
-
-
-def pooled(n):
-    """The same int object for the same value, so that storing a delta does
-    not change the reference count being measured."""
-    return _int_pool.setdefault(n, n)
-
-
-# The total reference count of a whole module's worth of pytest machinery moves
-# by a few references from round to round (interned strings, pytest's and
-# hypothesis's caches); a leak of one object per test or per round shows as at
-# least this much.  Arena objects are judged exactly.
-REF_NOISE = 8
+# The smallest growth per round that counts as a leak of references.  The
+# measuring adds nothing of its own (see RefleakPlugin.measure) and the caches
+# that fill as tests run are emptied before each snapshot, so a module that
+# does not leak measures 0 in every round; a test that keeps one object per
+# run measures about 1.  Arena objects are judged exactly.
+REF_NOISE = 1
 
 
 def leaks(deltas, floor=1):
@@ -271,33 +264,33 @@ class RefleakPlugin:
         """Run `items` warmup + rounds times silently; return the deltas of
         the counters over the measured rounds, and the failures.
 
-        The measuring itself must not hold more objects from one round to the
-        next: the deltas go, as pooled ints, into lists made beforehand (as
-        regrtest does), and only the last snapshot is kept."""
+        The measuring itself must hold no more objects from one round to the
+        next: the counters go into an array of C integers made beforehand,
+        not into Python ints kept alive (each would count as a reference)."""
         tmp = TmpReuse(session)
         self.silent = True
         failures = []
-        columns = ([0] * self.rounds, [0] * self.rounds, [0] * self.rounds)
+        n = self.warmup + self.rounds
+        counts = array.array("q", bytes(8 * 3 * (n + 1)))
         try:
             forget_pytest_state(items)
-            before = snapshot()
-            for rnd in range(self.warmup + self.rounds):
+            counts[0:3] = array.array("q", snapshot())
+            for rnd in range(1, n + 1):
                 tmp.reset()
                 self.silent_reports = []
                 self.run_items(session, items, loop_to=items[0])
-                self.collect_failures(rnd + 1, failures)
+                self.collect_failures(rnd, failures)
                 self.silent_reports = []
                 forget_pytest_state(items)
-                after = snapshot()
-                if rnd >= self.warmup:
-                    for k in range(3):
-                        columns[k][rnd - self.warmup] = pooled(after[k] - before[k])
-                before = after
+                counts[3 * rnd:3 * rnd + 3] = array.array("q", snapshot())
         finally:
             self.silent = False
             self.silent_reports = []
             tmp.reset()
-        return list(zip(*columns)), failures
+        rows = [tuple(counts[3 * r:3 * r + 3]) for r in range(n + 1)]
+        measured = rows[self.warmup:]
+        deltas = [tuple(b[k] - a[k] for k in range(3)) for a, b in zip(measured, measured[1:])]
+        return deltas, failures
 
     def collect_failures(self, rnd, failures):
         for rep in self.silent_reports:

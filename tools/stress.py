@@ -11,12 +11,15 @@ validator and checks that each arena's live-object count is exactly the number
 of arena objects reachable from the workload's roots.  At the end it drops
 everything and checks that both arenas are empty.
 
-Links only ever go from a newer object to an older one, so the object graph
-has no cycles and plain reference counting frees everything (this workload
-does not depend on the cycle collector).
+With cycles (the default), any object may link to any other, across the two
+arenas too, and the arenas' collectors run on their own (automatic collection
+on allocation) and now and then by hand, a random generation; every check
+collects both arenas first, so the counts must match again.  With --no-cycles,
+links only go from a newer object to an older one: the graph has no cycles and
+plain reference counting must free everything.
 
-Usage:  python tools/stress.py [--steps N] [--seed S] [--validate-every K]
-Import: stress.run(steps=..., seed=...) returns a dict of counters.
+Usage:  python tools/stress.py [--steps N] [--seed S] [--validate-every K] [--no-cycles]
+Import: stress.run(steps=..., seed=..., cycles=...) returns a dict of counters.
 """
 import argparse
 import copy
@@ -40,7 +43,7 @@ except ImportError:  # pragma: no cover - the test-only module is expected
 FIELD_COUNTS = (0, 1, 2, 3, 5, 8, 13, 30, 130)
 LIMIT_B = 16 << 10   # max_bytes of arena "b": small, so that it fills up
 CHAIN_MAX = 5000
-OA_LARGEST_SMALL = 1024 + 16 + 8 * max(FIELD_COUNTS)   # generous: any one object
+LARGEST_OBJECT = 16 + 8 * (max(FIELD_COUNTS) + 2)   # bytes, with some slack
 
 
 def _fields(n, prefix="f"):
@@ -49,7 +52,7 @@ def _fields(n, prefix="f"):
 
 def make_classes(arena, tag):
     """Classes of several sizes in `arena`, a subclass that inherits fields,
-    a weakref-enabled class, and a twin class of identical layout (for
+    a weakref-enabled class, and two twin classes of identical layout (for
     __class__ assignment)."""
     classes = []
     for n in FIELD_COUNTS:
@@ -79,9 +82,10 @@ def all_fields(cls):
 
 
 class Workload:
-    def __init__(self, seed, validate_every=500):
+    def __init__(self, seed, validate_every=500, cycles=True):
         self.rng = random.Random(seed)
         self.validate_every = validate_every
+        self.cycles = cycles
         self.arenas = [Arena(name="stress-a"), Arena(name="stress-b", max_bytes=LIMIT_B)]
         self.kinds = []
         self.weak_classes = set()
@@ -99,18 +103,18 @@ class Workload:
                 self.arena_of[cls] = arena
                 cls.__module__ = __name__
                 globals()[cls.__name__] = cls
-        self.live = []          # roots: (serial, obj)
-        self.serial = {}        # id(obj) -> creation serial, for live roots' targets
-        self.next_serial = 0
-        self.weakrefs = []      # (weakref, expected_alive_hint)
+        self.live = []          # the roots, oldest first
+        self.weakrefs = []      # weak references to objects of the weak classes
         self.counts = dict(steps=0, created=0, dropped=0, mutated=0, deleted=0,
                            relinked=0, copied=0, pickled=0, class_swaps=0, chains=0,
-                           limit_errors=0, injected=0, injected_errors=0, validations=0, trims=0)
+                           limit_errors=0, injected=0, injected_errors=0, validations=0,
+                           trims=0, collections=0, too_deep=0)
 
     # -- helpers -----------------------------------------------------------
-    def value(self, newer_than=None):
-        """A random field value: a plain object, or a link to an older live
-        object (never to a newer one, so no cycles can form)."""
+    def value(self, older_than=None):
+        """A random field value: a plain object, or a link to a live root;
+        without cycles, only to a root older than root number `older_than`
+        (all of them when None), so that no cycle can form."""
         r = self.rng.random()
         if r < 0.25:
             return self.rng.randrange(-1000, 1 << 40)
@@ -121,10 +125,10 @@ class Workload:
         if r < 0.45:
             return (self.rng.random(), b"x" * self.rng.randrange(0, 8))
         if self.live:
-            limit = len(self.live) if newer_than is None else newer_than
+            limit = len(self.live) if older_than is None or self.cycles else older_than
             if limit > 0:
                 i = self.rng.randrange(limit)
-                return self.live[i][1]
+                return self.live[i]
         return 0
 
     def new_object(self):
@@ -138,8 +142,7 @@ class Workload:
             obj = cls(*values)
         else:
             obj = cls(**dict(zip(names, values)))
-        self.live.append((self.next_serial, obj))
-        self.next_serial += 1
+        self.live.append(obj)
         if cls in self.weak_classes and self.rng.random() < 0.5:
             self.weakrefs.append(weakref.ref(obj))
         self.counts["created"] += 1
@@ -147,7 +150,7 @@ class Workload:
 
     def pick(self):
         i = self.rng.randrange(len(self.live))
-        return i, self.live[i][1]
+        return i, self.live[i]
 
     # -- operations --------------------------------------------------------
     def op_create(self):
@@ -155,16 +158,16 @@ class Workload:
 
     def op_drop(self):
         i, _ = self.pick()
-        del self.live[i]        # keeps the roots ordered by serial
+        del self.live[i]        # keeps the roots ordered by age
         self.counts["dropped"] += 1
 
     def drop_some(self, arena, fraction):
         keep = []
-        for s, o in self.live:
+        for o in self.live:
             if self.arena_of[type(o)] is arena and self.rng.random() < fraction:
                 self.counts["dropped"] += 1
                 continue
-            keep.append((s, o))
+            keep.append(o)
         self.live = keep
 
     def op_mutate(self):
@@ -180,7 +183,7 @@ class Workload:
             except AttributeError:
                 pass            # was unset: native behaviour
             return
-        v = self.value(newer_than=i)
+        v = self.value(older_than=i)
         setattr(obj, name, v)
         key = "relinked" if isinstance(v, SlotObj) else "mutated"
         self.counts[key] += 1
@@ -202,14 +205,24 @@ class Workload:
 
     def op_copy(self):
         _, obj = self.pick()
-        c = copy.copy(obj) if self.rng.random() < 0.5 else copy.deepcopy(obj)
+        try:
+            c = copy.copy(obj) if self.rng.random() < 0.5 else copy.deepcopy(obj)
+        except RecursionError:
+            # A deep graph: native objects fail the same way; what was built
+            # is freed, which the next check verifies.
+            self.counts["too_deep"] += 1
+            return
         assert type(c) is type(obj)
         self.counts["copied"] += 1
 
     def op_pickle(self):
         _, obj = self.pick()
         proto = self.rng.randrange(0, pickle.HIGHEST_PROTOCOL + 1)
-        c = pickle.loads(pickle.dumps(obj, protocol=proto))
+        try:
+            c = pickle.loads(pickle.dumps(obj, protocol=proto))
+        except RecursionError:
+            self.counts["too_deep"] += 1
+            return
         assert type(c) is type(obj)
         assert all_fields(type(c)) == all_fields(type(obj))
         self.counts["pickled"] += 1
@@ -236,6 +249,12 @@ class Workload:
             head = cls(head)
         del head                # frees the whole chain from its head
         self.counts["chains"] += 1
+
+    def op_collect(self):
+        if not self.cycles:
+            return
+        self.rng.choice(self.arenas).collect(self.rng.randrange(3))
+        self.counts["collections"] += 1
 
     def op_trim(self):
         for a in self.arenas:
@@ -264,7 +283,7 @@ class Workload:
         """Arena objects reachable from the roots, per arena."""
         seen = set()
         per_arena = [0, 0]
-        stack = [o for _, o in self.live]
+        stack = list(self.live)
         while stack:
             o = stack.pop()
             if isinstance(o, tuple):
@@ -282,8 +301,16 @@ class Workload:
                     pass
         return per_arena
 
-    def check(self):
+    def collect_all(self):
         gc.collect()
+        if self.cycles:
+            # A cycle through both arenas may need both collections.
+            for a in self.arenas + self.arenas:
+                a.collect()
+            gc.collect()
+
+    def check(self):
+        self.collect_all()
         if _testing is not None:
             for a in self.arenas:
                 _testing.validate(a)
@@ -306,7 +333,7 @@ class Workload:
     # -- driver ------------------------------------------------------------
     OPS = (("create", 30), ("drop", 14), ("mutate", 25), ("read", 10), ("copy", 4),
            ("pickle", 2), ("class_swap", 2), ("chain", 0.3), ("trim", 0.5),
-           ("inject", 0.5))
+           ("inject", 0.5), ("collect", 1))
 
     def run(self, steps):
         names = [n for n, _ in self.OPS]
@@ -322,7 +349,7 @@ class Workload:
                 # (What an operation had built before the error is freed by
                 # then, so bytes_in_use may be well under the limit again.)
                 used = self.arenas[1].stats()["bytes_in_use"]
-                if "stress-b" not in str(exc) and used + 2 * OA_LARGEST_SMALL < LIMIT_B:
+                if "stress-b" not in str(exc) and used + 2 * LARGEST_OBJECT < LIMIT_B:
                     raise
                 self.counts["limit_errors"] += 1
                 self.drop_some(arena=self.arenas[1], fraction=0.5)
@@ -330,9 +357,9 @@ class Workload:
             if self.validate_every and (step + 1) % self.validate_every == 0:
                 self.check()
         self.check()
-        # Drop everything: with no cycles, both arenas must end empty.
+        # Drop everything: once collected, both arenas must be empty.
         self.live.clear()
-        gc.collect()
+        self.collect_all()
         for a in self.arenas:
             objects = a.stats()["objects"]
             if objects:
@@ -344,9 +371,9 @@ class Workload:
         return dict(self.counts)
 
 
-def run(steps=2000, seed=0, validate_every=500):
+def run(steps=2000, seed=0, validate_every=500, cycles=True):
     """Run the workload; raise AssertionError on any inconsistency."""
-    return Workload(seed, validate_every).run(steps)
+    return Workload(seed, validate_every, cycles).run(steps)
 
 
 def main(argv=None):
@@ -355,11 +382,14 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--validate-every", type=int, default=500,
                    help="run the validators every K steps (default 500; 0: only at the end)")
+    p.add_argument("--no-cycles", dest="cycles", action="store_false",
+                   help="link only new objects to older ones: no cycles, no collections")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
-    counts = run(args.steps, args.seed, args.validate_every)
+    counts = run(args.steps, args.seed, args.validate_every, args.cycles)
     dt = time.perf_counter() - t0
-    print(f"stress: seed={args.seed} " + " ".join(f"{k}={v}" for k, v in counts.items())
+    print(f"stress: seed={args.seed} cycles={args.cycles} "
+          + " ".join(f"{k}={v}" for k, v in counts.items())
           + f" time={dt:.1f}s")
     return 0
 
