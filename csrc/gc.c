@@ -266,6 +266,12 @@ expandable(Collector *c, PyTypeObject *tp, PyObject *op)
     if (oa_is_arena_type(tp)) {
         return 1;               /* an object of another arena */
     }
+    if (PyWeakref_CheckRefExact(op) || PyWeakref_CheckProxy(op)) {
+        /* Its traverse visits the callback only (the referent is not owned).
+           In the set, a weak reference that is garbage itself is known, and
+           its callback is not called (CPython's rule). */
+        return 1;
+    }
     if (c->expand_types && PyObject_IS_GC(op) && PyObject_GC_IsTracked(op)) {
         /* An arena class, and what a class body holds, so that a class kept
            alive only by its own instances (a class attribute, a method's
@@ -287,9 +293,11 @@ expandable(Collector *c, PyTypeObject *tp, PyObject *op)
     while (b != NULL && b->tp_traverse == c->heap_traverse) {
         b = b->tp_base;
     }
+    /* _PyWeakref_RefType: the type object behind the public PyWeakref_Check*
+       macros (a subclass such as weakref.KeyedRef adds slots only). */
     return b == NULL || b == &PyBaseObject_Type || b == &PyList_Type
            || b == &PyDict_Type || b == &PySet_Type || b == &PyFrozenSet_Type
-           || b == &PyTuple_Type;
+           || b == &PyTuple_Type || b == &_PyWeakref_RefType;
 }
 
 /* Are tp's instances objects of the arena being collected?  An instance
@@ -578,11 +586,20 @@ member_split(Collector *c, oa_page *pg, uint32_t b, PyObject *op)
 /* ------------------------------------------------------------------------ */
 /* Garbage                                                                    */
 
+/* The head of op's list of weak references, or NULL if its type has none.
+   The address is op + tp_weaklistoffset, before the object (negative) when
+   3.12+ manages the list for a Python class, as CPython computes it; only a
+   static type keeps its list elsewhere, and no static type is ever in the
+   unreachable set. */
 static inline PyObject **
 weaklist_of(PyObject *op)
 {
     Py_ssize_t off = Py_TYPE(op)->tp_weaklistoffset;
-    return off > 0 ? (PyObject **)((char *)op + off) : NULL;
+    if (off == 0 || (PyType_Check(op)
+                     && !(((PyTypeObject *)op)->tp_flags & Py_TPFLAGS_HEAPTYPE))) {
+        return NULL;
+    }
+    return (PyObject **)((char *)op + off);
 }
 
 /* Clear op's weak references without calling their callbacks (which stay on
@@ -606,23 +623,29 @@ clear_weakrefs_no_callbacks(PyObject *op)
 #endif
 }
 
-/* Remember (and hold) every weak reference with a callback to an
-   unreachable arena object.  Nothing is changed yet: on failure the
-   references taken are given back and -1 returned. */
+/* Is op a foreign member of the set found unreachable? */
 static int
-gather_weakref_callbacks(ObjVec *unreachable, ObjVec *with_callback)
+is_foreign_garbage(Collector *c, PyObject *op)
+{
+    Py_ssize_t k = map_find(&c->map, op);
+    return k >= 0 && !c->map.reached[k];
+}
+
+/* Remember (and hold) every weak reference with a callback to an
+   unreachable object, except those that are garbage themselves: their
+   callbacks are never called (CPython's handle_weakrefs).  `c` still holds
+   the set.  Nothing is changed yet: on failure the references taken are
+   given back and -1 returned. */
+static int
+gather_weakref_callbacks(Collector *c, ObjVec *unreachable, ObjVec *with_callback)
 {
     for (Py_ssize_t i = 0; i < unreachable->n; i++) {
-        PyObject *op = unreachable->items[i];
-        if (!oa_is_arena_type(Py_TYPE(op))) {
-            continue;
-        }
-        PyObject **list = weaklist_of(op);
+        PyObject **list = weaklist_of(unreachable->items[i]);
         if (list == NULL) {
             continue;
         }
         for (PyWeakReference *wr = (PyWeakReference *)*list; wr; wr = wr->wr_next) {
-            if (wr->wr_callback == NULL) {
+            if (wr->wr_callback == NULL || is_foreign_garbage(c, (PyObject *)wr)) {
                 continue;
             }
             if (vec_push(with_callback, (PyObject *)wr) < 0) {
@@ -638,16 +661,15 @@ gather_weakref_callbacks(ObjVec *unreachable, ObjVec *with_callback)
     return 0;
 }
 
-/* CPython's order: every weak reference to the unreachable arena objects is
-   cleared, and only then are the callbacks called. */
+/* CPython's order: every weak reference to the unreachable objects, arena
+   objects and foreign ones alike, is cleared, and only then are the
+   callbacks called, so that no callback can reach an unreachable object
+   through a weak reference. */
 static void
 clear_weakrefs_then_call(ObjVec *unreachable, ObjVec *with_callback)
 {
     for (Py_ssize_t i = 0; i < unreachable->n; i++) {
-        PyObject *op = unreachable->items[i];
-        if (oa_is_arena_type(Py_TYPE(op))) {
-            clear_weakrefs_no_callbacks(op);
-        }
+        clear_weakrefs_no_callbacks(unreachable->items[i]);
     }
     for (Py_ssize_t i = 0; i < with_callback->n; i++) {
         PyWeakReference *wr = (PyWeakReference *)with_callback->items[i];
@@ -834,7 +856,6 @@ collect_generation(OaArenaObject *arena, int gen)
     if (deduce_set(&c) < 0) {
         failed = 1;
         for_each_member(&c, member_clear_bits);
-        collector_free(&c);
         goto done;
     }
     for_each_member(&c, member_root);
@@ -849,7 +870,6 @@ collect_generation(OaArenaObject *arena, int gen)
     if (c.nomem || propagate(&c) < 0) {
         failed = 1;
         for_each_member(&c, member_clear_bits);
-        collector_free(&c);
         goto done;
     }
     /* The unreachable: own arena objects first, then foreign ones. */
@@ -865,7 +885,6 @@ collect_generation(OaArenaObject *arena, int gen)
     }
     candidates = c.nown;
     promoted = sa.promoted;
-    collector_free(&c);
     if (sa.nomem) {
         /* Survivors were promoted; the unreachable ones stay where they are
            and wait for the next collection. */
@@ -880,10 +899,11 @@ collect_generation(OaArenaObject *arena, int gen)
     alive = oa_work_alloc((size_t)unreachable.n);
     if (alive == NULL
         || reserve_resurrection_check(&recheck, arena, unreachable.n) < 0
-        || gather_weakref_callbacks(&unreachable, &with_callback) < 0) {
+        || gather_weakref_callbacks(&c, &unreachable, &with_callback) < 0) {
         failed = 1;
         goto done;
     }
+    collector_free(&c);         /* the set's work space, no longer needed */
     for (Py_ssize_t i = 0; i < unreachable.n; i++) {
         Py_INCREF(unreachable.items[i]);
     }
@@ -937,6 +957,7 @@ collect_generation(OaArenaObject *arena, int gen)
     }
 
 done:
+    collector_free(&c);
     oa_work_free(alive);
     collector_free(&recheck);
     vec_free(&with_callback);

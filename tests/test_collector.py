@@ -233,12 +233,19 @@ def test_a_native_cycle_hanging_off_arena_garbage(A, N):
     n1.o, n2.o = n2, n1
     x.b = n1
     wn = weakref.ref(n1)
+    ident = id(n1)
     del x, n1, n2
     assert A.collect() == 1 and live(A) == 0
-    # Only arena objects are cleared: a cycle of native objects is CPython's to free.
-    assert wn() is not None and wn().o.o is wn()
-    gc.collect()
+    # Weak references to every garbage object are cleared first, native ones too
+    # (CPython's order) ...
     assert wn() is None
+    # ... but only arena objects are cleared: a cycle of native objects is CPython's
+    # to free, and it is still whole.
+    n1 = next(o for o in gc.get_objects() if id(o) == ident)
+    assert type(n1) is Nat and n1.o.o is n1
+    del n1
+    assert gc.collect() >= 2
+    assert not any(id(o) == ident and type(o) is Nat for o in gc.get_objects())
 
 
 @pytest.mark.parametrize("form", ["inline", "dict-asked", "dict-outgrown"])
@@ -1180,10 +1187,7 @@ def test_weakref_to_self_inside_del_is_none(side):
 
 
 def test_callback_of_a_garbage_weakref(side):
-    """CPython never calls the callback of a weakref that is garbage itself.  The arena
-    cannot always tell (a weakref object is not on the collector's allow-list, so one
-    held by a field counts as external): observed, it calls such a callback, after
-    clearing, so the callback sees None.  Both sides: never a live referent."""
+    """CPython never calls the callback of a weakref that is garbage itself."""
     kind, make, collect = side
     calls = []
     X = make("X")
@@ -1192,10 +1196,67 @@ def test_callback_of_a_garbage_weakref(side):
     x.b = weakref.ref(x, lambda w: calls.append(w() is None))
     del x
     collect()
-    if kind == "native":
-        assert calls == []
+    assert calls == []
+
+
+@pytest.mark.parametrize("holder", ["list", "dict", "native instance", "proxy"])
+def test_garbage_weakref_held_through_foreign_objects(side, holder):
+    """The weakref (or proxy) is garbage with its referent, reached through a foreign
+    container: its callback is not called, and an external one still is."""
+    kind, make, collect = side
+    calls = []
+    X = make("X")
+    x = X()
+    x.a = x
+    if holder == "proxy":
+        x.b = weakref.proxy(x, lambda w: calls.append("garbage"))
     else:
-        assert calls in ([], [True])         # observed: [True]
+        w = weakref.ref(x, lambda w: calls.append("garbage"))
+        x.b = {"list": lambda: [w], "dict": lambda: {"w": w}}.get(holder, lambda: Nat())()
+        if holder == "native instance":
+            x.b.w = w
+        del w
+    ext = weakref.ref(x, lambda w: calls.append(("external", w() is None)))
+    del x
+    collect()
+    assert calls == [("external", True)]
+    assert ext() is None
+
+
+def test_weakref_subclass_garbage_callback_not_called(side):
+    """weakref.KeyedRef (a subclass of ref, as WeakValueDictionary uses) that is garbage
+    with its referent: no callback, as native."""
+    kind, make, collect = side
+    calls = []
+    X = make("X")
+    x = X()
+    x.a = x
+    x.b = weakref.KeyedRef(x, lambda w: calls.append(w.key), "k")
+    del x
+    collect()
+    assert calls == []
+
+
+def test_weakref_to_a_foreign_member_cleared_before_finalizers(side):
+    """A native object in the garbage cycle: the callback of a weakref to it runs, sees
+    None, and runs before any finalizer, as CPython clears every weakref to garbage
+    first (not when reference counting later frees the native object)."""
+    kind, make, collect = side
+    log = []
+    X = make("X", __del__=lambda self: log.append("del X"))
+
+    class Fin:
+        def __del__(self):
+            log.append("del Fin")
+
+    x, n = X(), Fin()
+    x.a, n.x = n, x
+    wr = weakref.ref(n, lambda w: log.append(("callback", w() is None)))
+    del x, n
+    collect()
+    assert log[0] == ("callback", True)
+    assert sorted(log[1:]) == ["del Fin", "del X"]
+    assert wr() is None
 
 
 def test_callback_resurrecting_through_a_weakref_sees_none(side):
