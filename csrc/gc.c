@@ -275,8 +275,16 @@ expandable(Collector *c, PyTypeObject *tp, PyObject *op)
     if (c->expand_types && PyObject_IS_GC(op) && PyObject_GC_IsTracked(op)) {
         /* An arena class, and what a class body holds, so that a class kept
            alive only by its own instances (a class attribute, a method's
-           closure) is found.  Their traverses visit owned references only. */
-        if (is_arena_class(op) || tp == &PyFunction_Type || tp == &PyCell_Type
+           closure) is found.  Native classes too (exact `type`, heap types):
+           a cycle through a module's globals often runs through one (an
+           arena object -> its class -> a method -> the globals -> a native
+           class -> its methods -> the globals), and CPython's gc, which
+           cannot see the arena object's references, can never free it
+           alone.  Their traverses visit owned references only. */
+        if (is_arena_class(op)
+            || (tp == &PyType_Type
+                && (((PyTypeObject *)op)->tp_flags & Py_TPFLAGS_HEAPTYPE))
+            || tp == &PyFunction_Type || tp == &PyCell_Type
             || tp == &PyClassMethod_Type || tp == &PyStaticMethod_Type
             || tp == &PyProperty_Type || tp == &PyMemberDescr_Type
             || tp == &PyGetSetDescr_Type || tp == &PyMethodDescr_Type

@@ -542,10 +542,124 @@ collect_arenas(OaState *st, int (*want)(OaArenaObject *))
     return 0;
 }
 
+/* Interpreter exit.  atexit runs while modules still hold their globals, so
+   a cycle through a module's globals (a module-level instance of a class
+   defined there: instance -> class -> method -> globals -> instance) is
+   still reachable then.  CPython frees such cycles in the collections that
+   finalization runs after it has taken the modules out of sys.modules and
+   cleared their dicts; those collections call no gc.callbacks before 3.13.
+   So atexit arms an ExitWatch: a GC object in a cycle of its own, garbage
+   from birth.  Each CPython collection that finds it runs its finalizer,
+   which collects every arena and arms a new watch for the next collection,
+   as long as the interpreter is finalizing (so that a stray call of
+   _shutdown() does not leave a chain behind).  The last watch is left to the
+   interpreter's end. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *self_ref;         /* the watch itself: the cycle */
+    PyObject *module;
+    int first;                  /* armed by _shutdown, maybe before finalizing */
+} ExitWatch;
+
+static int
+interpreter_finalizing(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return Py_IsFinalizing();
+#else
+    /* No public equivalent before 3.13 (sys.is_finalizing() wraps it). */
+    return _Py_IsFinalizing();
+#endif
+}
+
+static int
+arm_exit_watch(PyObject *mod, int first)
+{
+    OaState *st = oa_state_of_module(mod);
+    ExitWatch *w = PyObject_GC_New(ExitWatch, st->exit_watch_type);
+    if (w == NULL) {
+        return -1;
+    }
+    w->self_ref = Py_NewRef(w);
+    w->module = Py_NewRef(mod);
+    w->first = first;
+    PyObject_GC_Track(w);
+    Py_DECREF(w);
+    return 0;
+}
+
+static void
+exit_watch_finalize(PyObject *self)
+{
+    ExitWatch *w = (ExitWatch *)self;
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *exc = PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+#endif
+    OaState *st = w->module != NULL ? oa_state_of_module(w->module) : NULL;
+    if (st != NULL && !st->torn_down) {
+        if (collect_arenas(st, NULL) < 0
+            || ((w->first || interpreter_finalizing()) && arm_exit_watch(w->module, 0) < 0)) {
+            PyErr_WriteUnraisable(self);
+        }
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    PyErr_Restore(type, value, tb);
+#endif
+}
+
+static int
+exit_watch_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    ExitWatch *w = (ExitWatch *)self;
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(w->self_ref);
+    Py_VISIT(w->module);
+    return 0;
+}
+
+static int
+exit_watch_clear(PyObject *self)
+{
+    ExitWatch *w = (ExitWatch *)self;
+    Py_CLEAR(w->self_ref);
+    Py_CLEAR(w->module);
+    return 0;
+}
+
+static void
+exit_watch_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    (void)exit_watch_clear(self);
+    PyObject_GC_Del(self);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot exit_watch_slots[] = {
+    {Py_tp_finalize, exit_watch_finalize},
+    {Py_tp_traverse, exit_watch_traverse},
+    {Py_tp_clear, exit_watch_clear},
+    {Py_tp_dealloc, exit_watch_dealloc},
+    {0, NULL},
+};
+
+static PyType_Spec exit_watch_spec = {
+    .name = "objarena._objarena._ExitWatch",
+    .basicsize = sizeof(ExitWatch),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = exit_watch_slots,
+};
+
 static PyObject *
 mod_shutdown(PyObject *mod, PyObject *Py_UNUSED(ignored))
 {
-    if (collect_arenas(oa_state_of_module(mod), NULL) < 0) {
+    if (collect_arenas(oa_state_of_module(mod), NULL) < 0 || arm_exit_watch(mod, 1) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -627,6 +741,11 @@ module_exec(PyObject *mod)
     if (oa_types_module_init(mod, st) < 0) {
         return -1;
     }
+    st->exit_watch_type = (PyTypeObject *)PyType_FromModuleAndSpec(mod, &exit_watch_spec,
+                                                                   NULL);
+    if (st->exit_watch_type == NULL) {
+        return -1;
+    }
     PyObject *atexit = PyImport_ImportModule("atexit");
     if (atexit == NULL) {
         return -1;
@@ -670,6 +789,7 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->slotobj);
     Py_VISIT(st->default_arena);
     Py_VISIT(st->refinfo_type);
+    Py_VISIT(st->exit_watch_type);
     return 0;
 }
 
@@ -694,6 +814,7 @@ module_clear(PyObject *mod)
         Py_XDECREF(arenas);
     }
     Py_CLEAR(st->refinfo_type);
+    Py_CLEAR(st->exit_watch_type);
     Py_CLEAR(st->slotobj);
     Py_CLEAR(st->obj);
     Py_CLEAR(st->slot_base);

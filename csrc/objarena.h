@@ -143,6 +143,7 @@ typedef struct {
     OaArenaObject *arenas;      /* every live Arena (borrowed) */
     traverseproc heap_traverse; /* tp_traverse of a Python class's instances */
     PyTypeObject *refinfo_type; /* objarena.RefInfo */
+    PyTypeObject *exit_watch_type; /* module.c: collections during finalization */
 } OaState;
 
 extern PyModuleDef oa_moduledef;

@@ -309,6 +309,71 @@ def test_interpreter_exit_with_type_instance_cycles():
     assert "del cycle" in r.stdout.splitlines()
 
 
+GLOBALS_CYCLE_MODULE = """
+import os
+from objarena import SlotObj, Obj
+
+class Native:
+    def __del__(self, write=os.write):     # the module's globals may be gone
+        write(1, b"del " + self.tag.encode() + b"\\n")
+
+class Slot(SlotObj):
+    __slots__ = ("me", "tag")
+    def __del__(self, write=os.write):     # the module's globals may be gone
+        write(1, b"del " + self.tag.encode() + b"\\n")
+
+class Dyn(Obj):
+    def __del__(self, write=os.write):     # the module's globals may be gone
+        write(1, b"del " + self.tag.encode() + b"\\n")
+
+def make(prefix):
+    out = []
+    for cls in (Native, Slot, Dyn):
+        o = cls()
+        o.tag, o.me = prefix + cls.__name__, o
+        out.append(o)
+    return out
+"""
+
+
+def test_interpreter_exit_reclaims_cycles_through_module_globals(tmp_path):
+    """Module-level instances in self-cycles, of classes defined in that module (instance
+    -> class -> __del__ -> module globals -> instance): CPython frees the native one at
+    exit, after it clears the module's globals; the arena objects are freed too."""
+    (tmp_path / "mod_with_cycles.py").write_text(GLOBALS_CYCLE_MODULE)
+    r = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent("""
+            import mod_with_cycles
+            mod_with_cycles.keep = mod_with_cycles.make("module-")
+            exec(open(mod_with_cycles.__file__).read())   # the same classes in __main__
+            keep = make("main-")
+            print("exit", flush=True)
+        """)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stderr == ""
+    lines = r.stdout.splitlines()
+    assert lines[0] == "exit"
+    expected = {f"del {where}-{cls}" for where in ("main", "module")
+                for cls in ("Native", "Slot", "Dyn")}
+    assert set(lines[1:]) == expected and len(lines) == 7
+
+
+def test_a_stray_shutdown_call_leaves_no_watch_behind():
+    """_shutdown() (the atexit hook) arms a collection for the interpreter's
+    finalization; called while the interpreter is not finalizing, that watch does not
+    re-arm itself for ever: it is gone after two CPython collections."""
+    def watches():
+        return sum(type(o).__name__ == "_ExitWatch" for o in gc.get_objects())
+
+    assert watches() == 0
+    _oa._shutdown()
+    assert watches() == 1
+    gc.collect()
+    gc.collect()
+    assert watches() == 0
+
+
 # --- survivors --------------------------------------------------------------
 
 GLOBAL_LIST = []
