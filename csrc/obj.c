@@ -1,33 +1,44 @@
 /*
  * obj.c -- Obj: arena objects with dynamic attributes.
  *
- * Storage.  The word after the object header (OA_OBJ_ATTRS) is one of
- *   0            no attribute;
- *   OaShape *    the attributes are the shape's keys, in insertion order, and
- *                their values sit inline at the end of the object, after the
- *                fixed fields (capacity: the block's size past tp_basicsize);
- *   dict | 1     a real dict, once the object was asked for its __dict__ or
- *                outgrew its inline room or its class's shape limits.
+ * Storage.  An Obj is its fixed part (header, then any __slots__ fields,
+ * tp_basicsize bytes) followed by value slots, as many as its block holds
+ * (at least one).  The first slot says which of three forms the object is in:
+ *
+ *   canonical   slot 0 is NULL or a value (a pointer to an object: its low
+ *               bits are 0).  The attributes are the first k keys of the
+ *               class's shared keys (`canon`), in that order, and their
+ *               values are slots 0..k-1; slots k.. are NULL.  The object
+ *               spends nothing on bookkeeping: 16 bytes of header plus 8 per
+ *               attribute, the physical floor.
+ *   shaped      slot 0 is an OaShape * with bit 1 set; the attributes are the
+ *               shape's keys, their values in slots 1..size.
+ *   dict        slot 0 is a dict with bit 0 set, once the object was asked for
+ *               its __dict__ or outgrew its slots or its class's shape limits.
  *
  * Shapes.  A class owns a tree of shapes (PyPy's maps, CPython's shared
  * keys): the root is empty, and adding attribute k to an object of shape s
- * moves it to s's child for k.  Objects that receive the same attributes in
- * the same order share one shape, so their keys cost nothing per object.  A
- * shape counts the objects and children that use it and is freed, with its
- * key, when none does.  A class keeps at most OA_MAX_SHAPES shapes of at
- * most OA_MAX_KEYS keys; past either limit an object switches to a dict.
+ * moves it to s's child for k.  One path of the tree is the class's shared
+ * keys, `canon`: the order in which its objects usually get their
+ * attributes (as CPython's shared-key dicts learn it from the first
+ * instance).  It only grows, by the first object that adds a key past its
+ * end.  An object whose attributes arrive in another order takes the shaped
+ * form, which costs it one slot; a shape counts the shaped objects and
+ * children that use it and is freed, with its key, when none does.  A class
+ * keeps at most OA_MAX_SHAPES shapes of at most OA_MAX_KEYS keys; past either
+ * limit an object switches to a dict.
  *
- * Learning.  A class remembers the largest shape its objects reached
- * (`learned`), and new objects get that many inline value slots, so that the
- * objects of a class that sets the same attributes in __init__ never need
- * out-of-line storage.
+ * Learning.  A class remembers how many slots its objects needed
+ * (`learned`), and new objects get that many, so that the objects of a class
+ * that sets the same attributes in __init__ never need out-of-line storage.
  *
  * Lookup follows object.__getattribute__ and object.__setattr__ exactly:
  * data descriptors of the type, then the object's own attributes, then
  * non-data descriptors and class attributes; __getattr__ and overridden
  * __getattribute__/__setattr__ work through CPython's slot machinery.
  *
- * Deleting the most recent attribute returns to the parent shape; deleting
+ * Deleting the most recent attribute keeps the form (the canonical prefix
+ * shrinks, or the shaped object returns to the parent shape); deleting
  * another one switches the object to a dict, so that re-adding it puts it
  * last, as in a native instance's dict.
  */
@@ -42,36 +53,103 @@ struct OaShape {
     OaShape *parent;
     PyObject *key;              /* owned; NULL for the root */
     Py_ssize_t size;            /* keys in the chain */
-    Py_ssize_t refs;            /* objects using it + children */
+    Py_ssize_t refs;            /* shaped objects using it + children (+ the
+                                   class, for its canon and the root) */
     PyObject **keys;            /* size keys, borrowed from the chain */
     OaShape **children;
     Py_ssize_t nchildren;
     Py_ssize_t children_cap;
 };
 
+#define FORM_MASK ((uintptr_t)3)
+#define FORM_DICT ((uintptr_t)1)
+#define FORM_SHAPED ((uintptr_t)2)
+
+static inline PyObject **
+value_slots(PyObject *op)
+{
+    return (PyObject **)((char *)op + Py_TYPE(op)->tp_basicsize);
+}
+
+static inline uintptr_t
+form_word(PyObject *op)
+{
+    return (uintptr_t)value_slots(op)[0];
+}
+
 static inline int
 is_dict_form(uintptr_t w)
 {
-    return (w & 1) != 0;
+    return (w & FORM_MASK) == FORM_DICT;
+}
+
+static inline int
+is_shaped_form(uintptr_t w)
+{
+    return (w & FORM_MASK) == FORM_SHAPED;
 }
 
 static inline PyObject *
 form_dict(uintptr_t w)
 {
-    return (PyObject *)(w & ~(uintptr_t)1);
+    return (PyObject *)(w & ~FORM_MASK);
 }
 
-static inline PyObject **
-inline_values(PyObject *op)
+static inline OaShape *
+form_shape(uintptr_t w)
 {
-    return (PyObject **)((char *)op + Py_TYPE(op)->tp_basicsize);
+    return (OaShape *)(w & ~FORM_MASK);
 }
 
+/* Value slots of the object's block (at least one). */
 static inline Py_ssize_t
-inline_capacity(PyObject *op)
+slot_capacity(PyObject *op)
 {
     return ((Py_ssize_t)oa_block_size(op) - Py_TYPE(op)->tp_basicsize)
            / (Py_ssize_t)sizeof(PyObject *);
+}
+
+static inline OaShape *
+canon_of(PyObject *op)
+{
+    return ((OaTypeObject *)Py_TYPE(op))->canon;
+}
+
+/* A canonical object's attribute count: its leading non-NULL slots. */
+static inline Py_ssize_t
+canonical_size(PyObject *op, Py_ssize_t cap)
+{
+    PyObject **slots = value_slots(op);
+    Py_ssize_t limit = canon_of(op)->size < cap ? canon_of(op)->size : cap;
+    Py_ssize_t k = 0;
+    while (k < limit && slots[k] != NULL) {
+        k++;
+    }
+    return k;
+}
+
+/* The object's attributes when it is not in dict form: keys (borrowed from
+   a shape), values (in the object), count. */
+typedef struct {
+    PyObject **keys;
+    PyObject **values;
+    Py_ssize_t size;
+} AttrView;
+
+static inline void
+attr_view(PyObject *op, uintptr_t w, AttrView *v)
+{
+    if (is_shaped_form(w)) {
+        OaShape *s = form_shape(w);
+        v->keys = s->keys;
+        v->values = value_slots(op) + 1;
+        v->size = s->size;
+    }
+    else {
+        v->keys = canon_of(op)->keys;
+        v->values = value_slots(op);
+        v->size = canonical_size(op, slot_capacity(op));
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -211,9 +289,6 @@ shape_child(OaTypeObject *t, OaShape *s, PyObject *key)
     shape_retain(s);            /* the child holds its parent */
     child->refs = 1;            /* the caller's reference */
     t->nshapes++;
-    if (child->size > t->learned) {
-        t->learned = child->size;
-    }
     return child;
 }
 
@@ -234,7 +309,8 @@ oa_obj_type_init(OaTypeObject *t)
     if (t->root_shape == NULL) {
         return -1;
     }
-    t->root_shape->refs = 1;    /* the class's */
+    t->root_shape->refs = 2;    /* the class's, as root and as canon */
+    t->canon = t->root_shape;
     t->nshapes = 1;
     return 0;
 }
@@ -245,6 +321,7 @@ oa_obj_type_free(OaTypeObject *t)
     if (t->root_shape != NULL) {
         shape_tree_free(t->root_shape);
         t->root_shape = NULL;
+        t->canon = NULL;
     }
     Py_CLEAR(t->kw_names);
     t->kw_shape = NULL;
@@ -256,61 +333,97 @@ oa_obj_type_free(OaTypeObject *t)
 /* ------------------------------------------------------------------------ */
 /* Storage                                                                    */
 
+/* New objects get room for what the class learnt (at least the one slot
+   that says the form). */
+static inline void
+learn(OaTypeObject *t, Py_ssize_t slots)
+{
+    if (slots > t->learned && slots <= OA_MAX_KEYS + 1) {
+        t->learned = slots;
+    }
+}
+
+Py_ssize_t
+oa_obj_initial_slots(OaTypeObject *t)
+{
+    return t->learned > 0 ? t->learned : 1;
+}
+
 int
 oa_obj_traverse_attrs(PyObject *self, visitproc visit, void *arg)
 {
-    uintptr_t w = OA_OBJ_ATTRS(self);
+    uintptr_t w = form_word(self);
     if (is_dict_form(w)) {
         Py_VISIT(form_dict(w));
+        return 0;
     }
-    else if (w != 0) {
-        OaShape *s = (OaShape *)w;
-        PyObject **values = inline_values(self);
-        for (Py_ssize_t i = 0; i < s->size; i++) {
-            Py_VISIT(values[i]);
-        }
+    AttrView v;
+    attr_view(self, w, &v);
+    for (Py_ssize_t i = 0; i < v.size; i++) {
+        Py_VISIT(v.values[i]);
     }
     return 0;
 }
 
-/* Release a storage word already detached from the object (its inline
-   values are still in the object, and are taken out first). */
+/* What an object's storage held, taken out of it. */
+typedef struct {
+    PyObject *refs[OA_MAX_KEYS + 1];    /* values, or the dict */
+    Py_ssize_t n;
+    OaShape *shape;                     /* a shaped object's shape, or NULL */
+} Detached;
+
+/* Empty the object's storage into `d` (the object is left canonical and
+   empty); release_detached() gives it up.  Nothing runs in between, so the
+   caller can install a new form first: deallocs of the old values may run
+   code, which must find the object consistent. */
 static void
-release_storage(PyObject *self, uintptr_t w)
+detach_storage(PyObject *self, Detached *d)
 {
+    uintptr_t w = form_word(self);
+    PyObject **slots = value_slots(self);
+    d->n = 0;
+    d->shape = NULL;
     if (is_dict_form(w)) {
-        Py_DECREF(form_dict(w));
+        d->refs[d->n++] = form_dict(w);
+        slots[0] = NULL;
+        return;
     }
-    else if (w != 0) {
-        OaShape *s = (OaShape *)w;
-        PyObject **values = inline_values(self);
-        Py_ssize_t n = s->size;
-        /* The values go after the shape: their deallocs may run code. */
-        PyObject *local[OA_MAX_KEYS];
-        for (Py_ssize_t i = 0; i < n; i++) {
-            local[i] = values[i];
-            values[i] = NULL;
-        }
-        shape_release((OaTypeObject *)Py_TYPE(self), s);
-        for (Py_ssize_t i = 0; i < n; i++) {
-            Py_XDECREF(local[i]);
-        }
+    AttrView v;
+    attr_view(self, w, &v);
+    for (Py_ssize_t i = 0; i < v.size; i++) {
+        d->refs[d->n++] = v.values[i];
+        v.values[i] = NULL;
+    }
+    if (is_shaped_form(w)) {
+        d->shape = form_shape(w);
+        slots[0] = NULL;
+    }
+}
+
+static void
+release_detached(OaTypeObject *t, Detached *d)
+{
+    if (d->shape != NULL) {
+        shape_release(t, d->shape);
+    }
+    for (Py_ssize_t i = 0; i < d->n; i++) {
+        Py_DECREF(d->refs[i]);
     }
 }
 
 void
 oa_obj_clear_attrs(PyObject *self)
 {
-    uintptr_t w = OA_OBJ_ATTRS(self);
-    OA_OBJ_ATTRS(self) = 0;
-    release_storage(self, w);
+    Detached d;
+    detach_storage(self, &d);
+    release_detached((OaTypeObject *)Py_TYPE(self), &d);
 }
 
 /* Switch to dict storage (order kept).  The object is unchanged on error. */
 int
 oa_obj_materialize(PyObject *self)
 {
-    uintptr_t w = OA_OBJ_ATTRS(self);
+    uintptr_t w = form_word(self);
     if (is_dict_form(w)) {
         return 0;
     }
@@ -318,92 +431,178 @@ oa_obj_materialize(PyObject *self)
     if (dict == NULL) {
         return -1;
     }
-    OaShape *s = (OaShape *)w;
-    PyObject **values = inline_values(self);
-    Py_ssize_t n = s != NULL ? s->size : 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (PyDict_SetItem(dict, s->keys[i], values[i]) < 0) {
+    AttrView v;
+    attr_view(self, w, &v);
+    for (Py_ssize_t i = 0; i < v.size; i++) {
+        if (PyDict_SetItem(dict, v.keys[i], v.values[i]) < 0) {
             Py_DECREF(dict);
             return -1;
         }
     }
-    OA_OBJ_ATTRS(self) = (uintptr_t)dict | 1;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_CLEAR(values[i]);    /* the dict holds them now */
-    }
-    if (s != NULL) {
-        shape_release((OaTypeObject *)Py_TYPE(self), s);
-    }
+    Detached d;
+    detach_storage(self, &d);
+    value_slots(self)[0] = (PyObject *)((uintptr_t)dict | FORM_DICT);
+    release_detached((OaTypeObject *)Py_TYPE(self), &d);     /* the dict holds them */
     return 0;
 }
 
-/* The object's own attribute `name`: a new reference, NULL if absent (no
-   exception) or NULL with an exception. */
+/* The object's own attribute `name` (an exact str): a new reference, NULL
+   if absent (no exception) or NULL with an exception. */
 static PyObject *
 attr_get(PyObject *self, PyObject *name)
 {
-    uintptr_t w = OA_OBJ_ATTRS(self);
+    uintptr_t w = form_word(self);
     if (is_dict_form(w)) {
         PyObject *dict = Py_NewRef(form_dict(w));     /* keys may run code */
         PyObject *value = Py_XNewRef(PyDict_GetItemWithError(dict, name));
         Py_DECREF(dict);
         return value;
     }
-    Py_ssize_t i = shape_find((OaShape *)w, name);
-    if (i < 0) {
+    AttrView v;
+    attr_view(self, w, &v);
+    OaShape *s = is_shaped_form(w) ? form_shape(w) : canon_of(self);
+    Py_ssize_t i = shape_find(s, name);
+    if (i < 0 || i >= v.size) {
         return NULL;            /* -2 left an exception */
     }
-    return Py_NewRef(inline_values(self)[i]);
+    return Py_NewRef(v.values[i]);
 }
 
-static int
-attr_set(PyObject *self, PyObject *name, PyObject *value)
+/* The ancestor of `s` with `size` keys. */
+static OaShape *
+shape_prefix(OaShape *s, Py_ssize_t size)
 {
-    uintptr_t w = OA_OBJ_ATTRS(self);
-    if (!is_dict_form(w)) {
-        OaShape *s = (OaShape *)w;
-        OaTypeObject *t = (OaTypeObject *)Py_TYPE(self);
-        Py_ssize_t i = shape_find(s, name);
-        if (i == -2) {
-            return -1;
+    while (s->size > size) {
+        s = s->parent;
+    }
+    return s;
+}
+
+/* A canonical object of k attributes gets `name`, which is not canon[k]:
+   it takes the shaped form if its block has room for the shape word too
+   (1 on success, -1 on error), or 0 when it must go to dict form. */
+static int
+leave_canonical(PyObject *self, Py_ssize_t k, Py_ssize_t cap, PyObject *name,
+                PyObject *value)
+{
+    OaTypeObject *t = (OaTypeObject *)Py_TYPE(self);
+    learn(t, k + 2);
+    if (k + 2 > cap) {
+        return 0;
+    }
+    OaShape *child = shape_child(t, shape_prefix(t->canon, k), name);
+    if (child == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    PyObject **slots = value_slots(self);
+    for (Py_ssize_t i = k; i > 0; i--) {
+        slots[i] = slots[i - 1];
+    }
+    slots[k + 1] = Py_NewRef(value);
+    slots[0] = (PyObject *)((uintptr_t)child | FORM_SHAPED);
+    return 1;
+}
+
+/* Set `name` (an exact str) in a canonical object: 1 done, 0 the object
+   must go to dict form, -1 error. */
+static int
+canonical_set(PyObject *self, PyObject *name, PyObject *value)
+{
+    OaTypeObject *t = (OaTypeObject *)Py_TYPE(self);
+    PyObject **slots = value_slots(self);
+    Py_ssize_t cap = slot_capacity(self);
+    Py_ssize_t i = shape_find(t->canon, name);
+    if (i == -2) {
+        return -1;
+    }
+    if (i >= 0 && i < cap && slots[i] != NULL) {
+        PyObject *old = slots[i];
+        slots[i] = Py_NewRef(value);
+        Py_DECREF(old);
+        return 1;
+    }
+    Py_ssize_t k = canonical_size(self, cap);
+    if (i == k) {
+        if (k < cap) {
+            slots[k] = Py_NewRef(value);
+            return 1;
         }
-        PyObject **values = inline_values(self);
-        if (i >= 0) {
-            PyObject *old = values[i];
-            values[i] = Py_NewRef(value);
-            Py_DECREF(old);
-            return 0;
-        }
-        Py_ssize_t size = s != NULL ? s->size : 0;
-        if (size < inline_capacity(self)) {
-            OaShape *child = shape_child(t, s != NULL ? s : t->root_shape, name);
+        learn(t, k + 1);
+        return 0;
+    }
+    if (i < 0 && k == t->canon->size) {
+        /* Past the end of the shared keys: they grow by this name. */
+        learn(t, k + 1);
+        if (k < cap) {
+            OaShape *child = shape_child(t, t->canon, name);
             if (child != NULL) {
-                values[size] = Py_NewRef(value);
-                OA_OBJ_ATTRS(self) = (uintptr_t)child;
-                if (s != NULL) {
-                    shape_release(t, s);
-                }
-                return 0;
+                OaShape *old = t->canon;
+                t->canon = child;               /* the class's reference */
+                shape_release(t, old);          /* the child holds it */
+                slots[k] = Py_NewRef(value);
+                return 1;
             }
             if (PyErr_Occurred()) {
                 return -1;
             }
         }
-        else if (size + 1 > t->learned && size < OA_MAX_KEYS) {
-            t->learned = size + 1;      /* the next objects get room */
+        return 0;
+    }
+    return leave_canonical(self, k, cap, name, value);
+}
+
+/* Set `name` (an exact str) in a shaped object: 1 done, 0 the object must
+   go to dict form, -1 error. */
+static int
+shaped_set(PyObject *self, PyObject *name, PyObject *value)
+{
+    OaTypeObject *t = (OaTypeObject *)Py_TYPE(self);
+    PyObject **slots = value_slots(self);
+    OaShape *s = form_shape(form_word(self));
+    Py_ssize_t i = shape_find(s, name);
+    if (i == -2) {
+        return -1;
+    }
+    if (i >= 0) {
+        PyObject *old = slots[1 + i];
+        slots[1 + i] = Py_NewRef(value);
+        Py_DECREF(old);
+        return 1;
+    }
+    learn(t, s->size + 2);
+    if (s->size + 2 > slot_capacity(self)) {
+        return 0;
+    }
+    OaShape *child = shape_child(t, s, name);
+    if (child == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    slots[1 + s->size] = Py_NewRef(value);
+    slots[0] = (PyObject *)((uintptr_t)child | FORM_SHAPED);
+    shape_release(t, s);
+    return 1;
+}
+
+static int
+attr_set(PyObject *self, PyObject *name, PyObject *value)
+{
+    uintptr_t w = form_word(self);
+    if (!is_dict_form(w)) {
+        int r = is_shaped_form(w) ? shaped_set(self, name, value)
+                                  : canonical_set(self, name, value);
+        if (r != 0) {
+            return r < 0 ? -1 : 0;
         }
         if (oa_obj_materialize(self) < 0) {
             return -1;
         }
-        w = OA_OBJ_ATTRS(self);
+        w = form_word(self);
     }
     PyObject *dict = Py_NewRef(form_dict(w));         /* keys may run code */
     int r = PyDict_SetItem(dict, name, value);
     /* Learn from objects in dict form too: the next ones get the room. */
-    OaTypeObject *t = (OaTypeObject *)Py_TYPE(self);
-    Py_ssize_t size = PyDict_GET_SIZE(dict);
-    if (r == 0 && size > t->learned && size <= OA_MAX_KEYS) {
-        t->learned = size;
+    if (r == 0) {
+        learn((OaTypeObject *)Py_TYPE(self), PyDict_GET_SIZE(dict));
     }
     Py_DECREF(dict);
     return r;
@@ -446,38 +645,41 @@ missing_on_delete(PyObject *self, PyObject *name)
 static int
 attr_del(PyObject *self, PyObject *name)
 {
-    uintptr_t w = OA_OBJ_ATTRS(self);
+    uintptr_t w = form_word(self);
     if (!is_dict_form(w)) {
-        OaShape *s = (OaShape *)w;
+        AttrView v;
+        attr_view(self, w, &v);
+        OaShape *s = is_shaped_form(w) ? form_shape(w) : canon_of(self);
         Py_ssize_t i = shape_find(s, name);
         if (i == -2) {
             return -1;
         }
-        if (i < 0) {
+        if (i < 0 || i >= v.size) {
             missing_on_delete(self, name);
             return -1;
         }
-        if (i == s->size - 1) {
-            OaTypeObject *t = (OaTypeObject *)Py_TYPE(self);
-            PyObject **values = inline_values(self);
-            PyObject *old = values[i];
-            values[i] = NULL;
-            OaShape *parent = s->parent;
-            if (parent->parent != NULL) {
-                shape_retain(parent);
-                OA_OBJ_ATTRS(self) = (uintptr_t)parent;
+        if (i == v.size - 1) {
+            /* The most recent one: the form stays. */
+            PyObject *old = v.values[i];
+            v.values[i] = NULL;
+            if (is_shaped_form(w)) {
+                OaShape *parent = s->parent;
+                if (parent->parent != NULL) {
+                    shape_retain(parent);
+                    value_slots(self)[0] = (PyObject *)((uintptr_t)parent | FORM_SHAPED);
+                }
+                else {
+                    value_slots(self)[0] = NULL;        /* canonical and empty */
+                }
+                shape_release((OaTypeObject *)Py_TYPE(self), s);
             }
-            else {
-                OA_OBJ_ATTRS(self) = 0;
-            }
-            shape_release(t, s);
             Py_DECREF(old);
             return 0;
         }
         if (oa_obj_materialize(self) < 0) {
             return -1;
         }
-        w = OA_OBJ_ATTRS(self);
+        w = form_word(self);
     }
     PyObject *dict = Py_NewRef(form_dict(w));         /* keys may run code */
     int r = PyDict_DelItem(dict, name);
@@ -492,7 +694,7 @@ attr_del(PyObject *self, PyObject *name)
 Py_ssize_t
 oa_obj_owned_size(PyObject *self)
 {
-    uintptr_t w = OA_OBJ_ATTRS(self);
+    uintptr_t w = form_word(self);
     if (!is_dict_form(w)) {
         return 0;
     }
@@ -548,6 +750,38 @@ remember_plain_name(PyTypeObject *tp, PyObject *name)
     }
 }
 
+/* The fast path of a lookup: the slot holding the object's attribute
+   `name`, found by identity (names are interned), or NULL (absent, in dict
+   form, or a name that is equal but not identical: the slow path decides). */
+static inline PyObject **
+present_slot(PyObject *self, PyObject *name)
+{
+    PyObject **slots = value_slots(self);
+    uintptr_t w = (uintptr_t)slots[0];
+    if (is_shaped_form(w)) {
+        OaShape *s = form_shape(w);
+        for (Py_ssize_t i = s->size - 1; i >= 0; i--) {
+            if (s->keys[i] == name) {
+                return &slots[1 + i];
+            }
+        }
+        return NULL;
+    }
+    if (is_dict_form(w)) {
+        return NULL;
+    }
+    OaShape *c = canon_of(self);
+    for (Py_ssize_t i = c->size - 1; i >= 0; i--) {
+        if (c->keys[i] == name) {
+            if (i > 0 && i >= slot_capacity(self)) {
+                return NULL;
+            }
+            return slots[i] != NULL ? &slots[i] : NULL;
+        }
+    }
+    return NULL;
+}
+
 /* Set (value) or delete (NULL) an attribute in the object's own storage. */
 static int
 attr_store(PyObject *self, PyObject *name, PyObject *value)
@@ -571,14 +805,9 @@ obj_getattro(PyObject *self, PyObject *name)
     }
     PyTypeObject *tp = Py_TYPE(self);
     if (is_plain_name(tp, name)) {
-        uintptr_t w = OA_OBJ_ATTRS(self);
-        if (w != 0 && !is_dict_form(w)) {
-            OaShape *s = (OaShape *)w;
-            for (Py_ssize_t i = s->size - 1; i >= 0; i--) {
-                if (s->keys[i] == name) {
-                    return Py_NewRef(inline_values(self)[i]);
-                }
-            }
+        PyObject **slot = present_slot(self, name);
+        if (slot != NULL) {
+            return Py_NewRef(*slot);
         }
     }
     PyObject *descr = type_lookup(tp, name);
@@ -627,18 +856,12 @@ obj_setattro(PyObject *self, PyObject *name, PyObject *value)
     }
     PyTypeObject *tp = Py_TYPE(self);
     if (value != NULL && is_plain_name(tp, name)) {
-        uintptr_t w = OA_OBJ_ATTRS(self);
-        if (w != 0 && !is_dict_form(w)) {
-            OaShape *s = (OaShape *)w;
-            for (Py_ssize_t i = s->size - 1; i >= 0; i--) {
-                if (s->keys[i] == name) {
-                    PyObject **slot = &inline_values(self)[i];
-                    PyObject *old = *slot;
-                    *slot = Py_NewRef(value);
-                    Py_DECREF(old);
-                    return 0;
-                }
-            }
+        PyObject **slot = present_slot(self, name);
+        if (slot != NULL) {
+            PyObject *old = *slot;
+            *slot = Py_NewRef(value);
+            Py_DECREF(old);
+            return 0;
         }
         return attr_store(self, name, value);
     }
@@ -662,7 +885,7 @@ obj_get_dict(PyObject *self, void *Py_UNUSED(closure))
     if (oa_obj_materialize(self) < 0) {
         return NULL;
     }
-    return Py_NewRef(form_dict(OA_OBJ_ATTRS(self)));
+    return Py_NewRef(form_dict(form_word(self)));
 }
 
 static int
@@ -681,9 +904,10 @@ obj_set_dict(PyObject *self, PyObject *value, void *Py_UNUSED(closure))
     }
     /* The new dict is in place before the old storage goes: attributes set
        while old values are released land in the new dict, as natively. */
-    uintptr_t old = OA_OBJ_ATTRS(self);
-    OA_OBJ_ATTRS(self) = (uintptr_t)Py_NewRef(value) | 1;
-    release_storage(self, old);
+    Detached old;
+    detach_storage(self, &old);
+    value_slots(self)[0] = (PyObject *)((uintptr_t)Py_NewRef(value) | FORM_DICT);
+    release_detached((OaTypeObject *)Py_TYPE(self), &old);
     return 0;
 }
 
@@ -751,6 +975,24 @@ keyword_shape(OaTypeObject *t, PyObject *kwnames)
     return s;                   /* a reference for the cache */
 }
 
+/* Is `s` on the path of the class's shared keys?  If canon is a prefix of
+   `s`, the shared keys grow to `s`. */
+static int
+on_canon_path(OaTypeObject *t, OaShape *s)
+{
+    if (shape_prefix(t->canon, s->size) == s) {
+        return 1;
+    }
+    OaShape *c = t->canon;
+    if (shape_prefix(s, c->size) == c) {
+        shape_retain(s);
+        t->canon = s;
+        shape_release(t, c);
+        return 1;
+    }
+    return 0;
+}
+
 PyObject *
 oa_obj_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
                   PyObject *kwnames)
@@ -766,7 +1008,6 @@ oa_obj_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
         return NULL;
     }
     Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
-    Py_ssize_t room = nkw > t->learned ? nkw : t->learned;
     OaShape *shape = NULL;
     if (nkw > 0) {
         if (kwnames == t->kw_names && tp->tp_version_tag == t->kw_tag
@@ -781,9 +1022,21 @@ oa_obj_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
                 }
                 Py_XSETREF(t->kw_names, Py_NewRef(kwnames));
                 t->kw_shape = shape;
+                t->kw_canonical = on_canon_path(t, shape);
                 t->kw_tag = tp->tp_version_tag;
             }
         }
+    }
+    /* Keywords in the order of the shared keys fill the slots as they are;
+       in another order, the shape takes the first slot. */
+    Py_ssize_t first = shape != NULL && !t->kw_canonical ? 1 : 0;
+    Py_ssize_t room = oa_obj_initial_slots(t);
+    if (shape != NULL) {
+        learn(t, nkw + first);
+        room = nkw + first > room ? nkw + first : room;
+    }
+    else if (nkw > room) {
+        room = nkw;             /* one by one below; past the shared keys: a dict */
     }
     PyObject *self = oa_object_alloc_size(
         t, (size_t)tp->tp_basicsize + (size_t)room * sizeof(PyObject *));
@@ -791,12 +1044,14 @@ oa_obj_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
         return NULL;
     }
     if (shape != NULL) {
-        PyObject **values = inline_values(self);
+        PyObject **slots = value_slots(self);
         for (Py_ssize_t i = 0; i < nkw; i++) {
-            values[i] = Py_NewRef(args[i]);
+            slots[first + i] = Py_NewRef(args[i]);
         }
-        shape_retain(shape);
-        OA_OBJ_ATTRS(self) = (uintptr_t)shape;
+        if (first) {
+            shape_retain(shape);
+            slots[0] = (PyObject *)((uintptr_t)shape | FORM_SHAPED);
+        }
         return self;
     }
     for (Py_ssize_t i = 0; i < nkw; i++) {
@@ -816,7 +1071,7 @@ obj_getstate(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     OaTypeObject *t = (OaTypeObject *)Py_TYPE(self);
     PyObject *state = NULL, *slots = NULL;
-    uintptr_t w = OA_OBJ_ATTRS(self);
+    uintptr_t w = form_word(self);
     if (is_dict_form(w)) {
         if (PyDict_GET_SIZE(form_dict(w)) > 0) {
             state = PyDict_Copy(form_dict(w));
@@ -825,15 +1080,17 @@ obj_getstate(PyObject *self, PyObject *Py_UNUSED(ignored))
             }
         }
     }
-    else if (w != 0) {
-        OaShape *s = (OaShape *)w;
-        state = PyDict_New();
-        if (state == NULL) {
-            return NULL;
+    else {
+        AttrView v;
+        attr_view(self, w, &v);
+        if (v.size > 0) {
+            state = PyDict_New();
+            if (state == NULL) {
+                return NULL;
+            }
         }
-        PyObject **values = inline_values(self);
-        for (Py_ssize_t i = 0; i < s->size; i++) {
-            if (PyDict_SetItem(state, s->keys[i], values[i]) < 0) {
+        for (Py_ssize_t i = 0; i < v.size; i++) {
+            if (PyDict_SetItem(state, v.keys[i], v.values[i]) < 0) {
                 Py_DECREF(state);
                 return NULL;
             }
@@ -935,7 +1192,7 @@ static PyType_Slot obj_base_slots[] = {
 
 static PyType_Spec obj_base_spec = {
     .name = "objarena._ObjBase",
-    .basicsize = sizeof(PyObject) + sizeof(uintptr_t),
+    .basicsize = sizeof(PyObject),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .slots = obj_base_slots,
 };

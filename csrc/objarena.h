@@ -115,10 +115,13 @@ typedef struct {
     PyObject *module;           /* strong: the objarena module */
     /* Obj classes only (obj.c): */
     OaShape *root_shape;        /* the empty shape; the class's shape tree */
+    OaShape *canon;             /* the class's shared keys: a path of the tree
+                                   that only grows (a reference) */
     Py_ssize_t nshapes;         /* shapes alive in the tree */
-    Py_ssize_t learned;         /* inline values new instances get */
+    Py_ssize_t learned;         /* value slots new instances get */
     PyObject *kw_names;         /* last keyword-names tuple of a call ... */
-    OaShape *kw_shape;          /* ... and the shape it leads to */
+    OaShape *kw_shape;          /* ... the shape it leads to ... */
+    int kw_canonical;           /* ... whether that is a prefix of canon ... */
     unsigned int kw_tag;        /* ... valid for this tp_version_tag */
     /* Names known to have no data descriptor on the type, for this
        tp_version_tag: their lookups go straight to the object's values. */
@@ -182,10 +185,8 @@ int oa_type_call_fallback_needed(PyTypeObject *tp);
 PyObject *oa_type_call_generic(PyObject *callable, PyObject *const *args,
                                Py_ssize_t nargs, PyObject *kwnames);
 
-/* obj.c: the dynamic attributes of Obj instances.  The word after the object
-   header holds NULL (none), an OaShape* (values inline after the fixed
-   fields) or a dict pointer with bit 0 set (the object asked for __dict__). */
-#define OA_OBJ_ATTRS(op) (*(uintptr_t *)((char *)(op) + sizeof(PyObject)))
+/* obj.c: the dynamic attributes of Obj instances live in value slots after
+   the fixed part of the object (tp_basicsize); see obj.c for their forms. */
 PyTypeObject *oa_obj_base_create(PyObject *mod, PyTypeObject *base);
 int oa_obj_init(PyObject *self, PyObject *args, PyObject *kwds);
 PyObject *oa_obj_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
@@ -196,6 +197,7 @@ int oa_obj_type_init(OaTypeObject *t);
 void oa_obj_type_free(OaTypeObject *t);
 Py_ssize_t oa_obj_owned_size(PyObject *self);
 int oa_obj_materialize(PyObject *self);
+Py_ssize_t oa_obj_initial_slots(OaTypeObject *t);
 int oa_is_arena_object(PyObject *obj);
 int oa_traverse_fields(PyObject *self, visitproc visit, void *arg);
 void oa_clear_fields(PyObject *self);

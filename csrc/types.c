@@ -95,7 +95,7 @@ oa_object_alloc(OaTypeObject *t)
 {
     size_t size = (size_t)((PyTypeObject *)t)->tp_basicsize;
     if (t->kind == OA_KIND_OBJ) {
-        size += (size_t)t->learned * sizeof(PyObject *);
+        size += (size_t)oa_obj_initial_slots(t) * sizeof(PyObject *);
     }
     return oa_object_alloc_size(t, size);
 }

@@ -989,10 +989,10 @@ def test_slots_sizes_and_member_descriptors():
         __slots__ = ("a", "b")
 
     assert type(S.__dict__["a"]) is types.MemberDescriptorType
-    # header, two fields, the storage word, one inline value
-    assert sys.getsizeof(S(c=3)) == 16 + 2 * 8 + 8 + 8
+    # header, two fields, one value slot
+    assert sys.getsizeof(S(c=3)) == 16 + 2 * 8 + 8
     s = S(a=1, c=3)  # a keyword that goes to a field may still be given a value slot
-    assert 16 + 2 * 8 + 8 + 8 <= sys.getsizeof(s) <= 16 + 2 * 8 + 8 + 2 * 8
+    assert 16 + 2 * 8 + 8 <= sys.getsizeof(s) <= 16 + 2 * 8 + 2 * 8
     assert (s.a, vars(s)) == (1, {"c": 3})
 
 
@@ -1179,9 +1179,9 @@ def test_getsizeof_two_keywords():
     class Point(Obj):
         pass
 
-    # 16 header + 8 storage word + 2 inline values
-    assert sys.getsizeof(Point(x=1, y=2)) == 40
-    assert sys.getsizeof(Point(x=1, y=2)) == 40
+    # 16 header + 2 value slots
+    assert sys.getsizeof(Point(x=1, y=2)) == 32
+    assert sys.getsizeof(Point(x=1, y=2)) == 32
 
 
 def test_getsizeof_empty():
@@ -1196,13 +1196,13 @@ def test_getsizeof_counts_the_dict():
         pass
 
     p = Point(x=1, y=2)
-    assert sys.getsizeof(p) == 40
+    assert sys.getsizeof(p) == 32
     d = p.__dict__
-    assert sys.getsizeof(p) == 40 + sys.getsizeof(d)
-    assert sys.getsizeof(p) > 40
+    assert sys.getsizeof(p) == 32 + sys.getsizeof(d)
+    assert sys.getsizeof(p) > 32
     for i in range(20):
         d[f"k{i}"] = i
-    assert sys.getsizeof(p) == 40 + sys.getsizeof(d)
+    assert sys.getsizeof(p) == 32 + sys.getsizeof(d)
 
 
 def test_learning_from_init():
@@ -1216,7 +1216,7 @@ def test_learning_from_init():
     assert vars(first) == {"a": 1, "b": 2, "c": 3}
     for _ in range(5):
         p = Point()
-        assert sys.getsizeof(p) == 16 + 8 + 3 * 8 == 48
+        assert sys.getsizeof(p) == 16 + 3 * 8 == 40
         assert (p.a, p.b, p.c) == (1, 2, 3)
 
 
@@ -1229,7 +1229,7 @@ def test_learning_from_keywords_and_growth():
     assert vars(p) == {"x": 1, "y": 2, "z": 3}
     q = Point(x=1, y=2)
     q.z = 3
-    assert sys.getsizeof(q) == 48  # learnt: room for three
+    assert sys.getsizeof(q) == 40  # learnt: room for three
     assert vars(q) == {"x": 1, "y": 2, "z": 3}
 
 
@@ -1244,8 +1244,8 @@ def test_subclass_has_its_own_shapes():
     a = A(x=1)
     B()
     b = B()
-    assert sys.getsizeof(b) == 16 + 8 + 4 * 8
-    assert sys.getsizeof(A(x=1)) == 32
+    assert sys.getsizeof(b) == 16 + 4 * 8
+    assert sys.getsizeof(A(x=1)) == 24
     assert vars(a) == {"x": 1} and vars(b) == {"u": 1, "v": 2, "w": 3, "t": 4}
     assert isinstance(b, A) and isinstance(b, Obj)
 
@@ -1319,7 +1319,7 @@ def test_weakrefs_need_opt_in():
     r = weakref.ref(p, calls.append)
     assert r() is p and p.__weakref__ is r
     assert weakref.getweakrefcount(p) == 1
-    assert sys.getsizeof(p) == 16 + 8 + 8 + 8
+    assert sys.getsizeof(p) == 16 + 8 + 8
     del p
     assert r() is None and calls == [r]
     ws = weakref.WeakValueDictionary()
@@ -1627,16 +1627,155 @@ def test_max_bytes():
 
     value = object()
     base = sys.getrefcount(value)
-    objs = [Point(x=value, y=i) for i in range(10)]  # 40 bytes each
+    objs = [Point(x=value, y=i) for i in range(12)]  # 32 bytes each
     with pytest.raises(MemoryError):
         Point(x=value, y=0)
     with pytest.raises(MemoryError):
         Point()
-    assert a.stats()["objects"] == 10
-    assert sys.getrefcount(value) == base + 10
+    assert a.stats()["objects"] == 12
+    assert sys.getrefcount(value) == base + 12
     for o in objs:
         o.z = value  # past the inline room: a dict, outside the arena's budget
-    assert [(o.x, o.y, o.z) for o in objs] == [(value, i, value) for i in range(10)]
+    assert [(o.x, o.y, o.z) for o in objs] == [(value, i, value) for i in range(12)]
     del objs, o
     assert sys.getrefcount(value) == base and a.stats()["objects"] == 0
     assert vars(Point(x=1)) == {"x": 1}
+
+
+# --- the storage forms: canonical (the floor), shaped, dict -------------------------
+
+@pytest.mark.parametrize("k", [1, 2, 5, 10, 30])
+def test_objects_in_the_class_order_cost_the_floor(k):
+    """Attributes set in the order the class learnt cost 8 bytes each past the header,
+    nothing else: 16 + 8k, whether set by keywords or one by one in __init__."""
+    names = [f"a{i}" for i in range(k)]
+    kw = {n: i for i, n in enumerate(names)}
+
+    class ByKeyword(Obj):
+        pass
+
+    class ByInit(Obj):
+        def __init__(self):
+            for n in names:
+                setattr(self, n, n)
+
+    ByKeyword(**kw), ByInit()                   # the classes learn
+    for o in (ByKeyword(**kw), ByInit()):
+        assert sys.getsizeof(o) == 16 + 8 * k
+        assert objarena.footprint(o) >= 16 + 8 * k
+    assert vars(ByKeyword(**kw)) == kw
+
+
+def native_and_obj():
+    class Native:
+        pass
+
+    class Point(Obj):
+        pass
+
+    return Native, Point
+
+
+def run_ops(cls, ops, keep=None):
+    """Apply (op, name) to a fresh instance; return its attributes in order, read without
+    asking for __dict__ (which would change an Obj's form)."""
+    o = cls()
+    for op, name in ops:
+        if op == "set":
+            setattr(o, name, f"{name}-{len(ops)}")
+        else:
+            delattr(o, name)
+    if keep is not None:
+        keep.append(o)
+    state = o.__getstate__() if hasattr(o, "__getstate__") else None
+    if isinstance(o, Obj):
+        return list((state or {}).items())
+    return list(vars(o).items())
+
+
+@pytest.mark.parametrize("ops", [
+    [("set", "x"), ("set", "y")],                                   # the class order
+    [("set", "y"), ("set", "x")],                                   # another order
+    [("set", "x"), ("set", "y"), ("del", "y"), ("set", "z")],       # last removed
+    [("set", "x"), ("set", "y"), ("del", "x"), ("set", "x")],       # middle removed
+    [("set", "y"), ("del", "y"), ("set", "x"), ("set", "y")],       # shaped, then empty
+    [("set", "y"), ("set", "x"), ("del", "x"), ("set", "z")],
+    [("set", "z"), ("set", "x"), ("set", "y"), ("set", "w")],
+])
+def test_forms_keep_native_order_and_values(ops):
+    """After the class has learnt x, y from earlier objects, objects that get their
+    attributes in the same or another order, or lose some, list them exactly as a native
+    instance does, across the canonical, shaped and dict forms."""
+    Native, Point = native_and_obj()
+    for cls in (Native, Point):
+        cls(), cls()
+        for _ in range(3):
+            o = cls()
+            o.x, o.y = 1, 2
+    keep = []
+    for _ in range(3):              # the first objects teach the class room for more
+        assert run_ops(Point, ops, keep) == run_ops(Native, ops)
+    for o in keep:
+        for name, value in run_ops(Native, ops):
+            assert getattr(o, name) == value
+
+
+def test_another_order_costs_one_slot_once_learnt():
+    class Point(Obj):
+        pass
+
+    Point(x=1, y=2)
+    Point(x=1, y=2)
+    assert sys.getsizeof(Point(x=1, y=2)) == 32
+    q = Point(y=1, x=2)                         # not the class's order: the shape's slot
+    assert sys.getsizeof(q) == 40
+    assert (q.y, q.x) == (1, 2) and q.__getstate__() == {"y": 1, "x": 2}
+    r = Point()
+    r.y, r.x = 3, 4
+    assert sys.getsizeof(r) == 40 and list(r.__getstate__()) == ["y", "x"]
+    del r.x                                     # back to the parent shape
+    assert r.__getstate__() == {"y": 3} and sys.getsizeof(r) == 40
+    del r.y                                     # empty: the class's order again
+    r.x, r.y = 5, 6
+    assert r.__getstate__() == {"x": 5, "y": 6} and sys.getsizeof(r) == 40
+    with pytest.raises(AttributeError):
+        del r.z
+
+
+def test_deleting_the_last_keeps_the_floor_and_others_go_to_a_dict():
+    class Point(Obj):
+        pass
+
+    Point(x=1, y=2, z=3)
+    p = Point(x=1, y=2, z=3)
+    del p.z
+    assert sys.getsizeof(p) == 16 + 3 * 8 and p.__getstate__() == {"x": 1, "y": 2}
+    p.z = 4
+    assert p.__getstate__() == {"x": 1, "y": 2, "z": 4}
+    del p.x                                     # not the last: a dict, order as native
+    assert sys.getsizeof(p) > 16 + 3 * 8
+    p.x = 5
+    assert list(vars(p).items()) == [("y", 2), ("z", 4), ("x", 5)]
+
+
+class FormsPoint(Obj):
+    """Module level, for pickle."""
+
+
+def test_forms_survive_the_collector_and_pickle():
+    Point = FormsPoint
+    Point(x=1, y=2), Point(x=1, y=2)
+    a = Point(x=None, y=2)                      # canonical
+    b = Point(y=None, x=2)                      # shaped
+    c = Point(x=None)
+    c.__dict__                                  # dict
+    a.x, b.y, c.x = b, c, a                     # a cycle through the three forms
+    for proto in range(pickle.HIGHEST_PROTOCOL + 1):
+        ca = pickle.loads(pickle.dumps(a, proto))
+        assert ca.x.y.x is ca and (ca.y, ca.x.x) == (2, 2)
+        assert list(ca.x.__getstate__()) == ["y", "x"]
+    arena = objarena.default_arena
+    before = arena.stats()["objects"]
+    del a, b, c, ca
+    assert arena.collect() >= 3
+    assert arena.stats()["objects"] <= before - 3
