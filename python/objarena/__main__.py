@@ -1,6 +1,8 @@
-"""python -m objarena compare [--fields 2 5 10] [--n N] [--kinds ...] [--json]"""
+"""python -m objarena compare [--fields 2 5 10] [--n N] [--kinds ...] [--json] [--plot FILE.png]"""
 import argparse
 import json
+import os
+import subprocess
 import sys
 
 # The package attribute objarena.compare is the function; the module is in sys.modules.
@@ -56,9 +58,40 @@ def build_parser():
     p.add_argument("--no-rss", action="store_true",
                    help="skip the resident-memory cross-check (a child process per row)")
     p.add_argument("--json", action="store_true",
-                   help="print a JSON document (schema: objarena.compare module docstring)")
+                   help="print a JSON document instead of the table (schema: docs/compare.md)")
+    p.add_argument("--plot", metavar="FILE.png",
+                   help="also draw bar charts of bytes and times into FILE.png (another "
+                        f"suffix such as .svg picks that format); needs matplotlib: {cmp.PLOT_HINT}")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     return parser, p
+
+
+# Run in a child process: the formats that matplotlib's Agg canvas writes.
+_PLOT_CHECK = ("from matplotlib.backends.backend_agg import FigureCanvasAgg; "
+               "print(*FigureCanvasAgg.get_supported_filetypes())")
+
+
+def _check_plot(p, path):
+    """Fail now, as a usage error, if --plot could not be written after measuring.
+
+    matplotlib is tried in a child process: imported here, its tens of thousands of
+    objects would be in every gc.collect() that compare times.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        p.error(f"argument --plot: no such directory: {folder!r}")
+    try:
+        out = subprocess.run([sys.executable, "-c", _PLOT_CHECK],
+                             capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.SubprocessError) as e:
+        p.error(f"argument --plot: cannot check for matplotlib: {e}")
+    if out.returncode != 0:
+        why = (out.stderr.strip().splitlines() or ["it does not import"])[-1]
+        p.error(f"argument --plot: needs matplotlib ({why}): {cmp.PLOT_HINT}")
+    try:
+        cmp.plot_format(path, out.stdout.split())
+    except ValueError as e:
+        p.error(f"argument --plot: {e}")
 
 
 def main(argv=None):
@@ -69,6 +102,8 @@ def main(argv=None):
             kinds = cmp.resolve_kinds(args.kinds)
         except (ValueError, TypeError) as e:
             p.error(str(e))
+        if args.plot is not None:
+            _check_plot(p, args.plot)
 
         def progress(msg):
             print(f"objarena compare: {msg}", file=sys.stderr, flush=True)
@@ -80,6 +115,14 @@ def main(argv=None):
             print()
         else:
             print(cmp.report(rows))
+        if args.plot is not None:
+            try:
+                cmp.plot(rows, args.plot)
+            except (ImportError, OSError) as e:
+                print(f"objarena compare: cannot write the plot: {e}", file=sys.stderr)
+                return 1
+            if not args.quiet:
+                progress(f"plot written to {args.plot}")
     return 0
 
 

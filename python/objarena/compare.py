@@ -1,7 +1,7 @@
 """What N small records really cost, as native Python objects and as objarena objects.
 
     objarena.compare(fields=2, n=100_000, kinds=None) -> list of row dicts
-    python -m objarena compare [--fields 2 5 10] [--n N] [--kinds ...] [--json]
+    python -m objarena compare [--fields 2 5 10] [--n N] [--kinds ...] [--json] [--plot FILE.png]
 
 Every kind is measured the same way, one kind at a time, in this process (the resident
 memory cross-check in a fresh child process):
@@ -16,41 +16,11 @@ memory cross-check in a fresh child process):
 - collection: gc.collect() with the n instances alive (for arena kinds it shows what
   CPython's gc pays for them: nothing), and Arena.collect() for arena kinds.
 
-Row schema (``compare`` returns these dicts; ``--json`` prints them under "rows"):
-
-==================  ========================================================================
-key                 meaning
-==================  ========================================================================
-kind                registry name (see KINDS): dict, slots, dataclass, namedtuple, tuple,
-                    SlotObj, and Obj once the extension provides it
-label               what the kind is, for people
-arena               True for objarena kinds
-fields              fields per instance
-n                   instances built
-getsizeof           sys.getsizeof of one instance (int)
-footprint           objarena.footprint of one instance (estimate for native kinds)
-true_bytes          bytes per instance.  Native: the tracemalloc traces that building the
-                    n instances adds, each rounded up to the allocator block it occupies
-                    (obmalloc: next multiple of 16), divided by n.  Arena: the change of a
-                    fresh Arena's stats()["bytes_reserved"] divided by n (whole 1 MiB
-                    chunks: at small n this is mostly slack)
-in_use_bytes        Native: tracemalloc traced-memory delta / n (the bytes requested).
-                    Arena: the change of stats()["bytes_in_use"] / n (block sizes)
-traced_bytes        tracemalloc traced-memory delta / n for every kind (for arena kinds,
-                    what the arena reports to tracemalloc)
-rss_bytes           resident-memory (/proc/self/statm) delta / n of a fresh child process
-                    that builds the n instances; a noisy cross-check; None if unavailable
-create_ns           ns to create one instance, with CPython's gc and the arena's automatic
-                    collection off (as timeit does)
-create_gc_ns        the same with both on, as in a program: includes the collections that
-                    the allocations trigger
-read_ns             ns per attribute read (tuple: index)
-write_ns            ns per attribute write; None for immutable kinds
-gc_ms               ms of one gc.collect() with the n instances alive
-gc_ns_per_obj       (gc_ms - gc_ms with nothing alive) / n, in ns
-arena_collect_ms    ms of Arena.collect() with the n instances alive; None until the
-                    arena has a collector
-==================  ========================================================================
+``compare`` returns one dict per (field count, kind) with the keys ``ROW_KEYS``;
+``to_json`` wraps the rows in the JSON document that ``--json`` prints, whose "columns"
+describe every key in one line; ``report`` is the text that the command prints and
+``plot`` draws the rows as bar charts (needs matplotlib).  docs/compare.md documents each
+figure with its type and unit, where sys.getsizeof misleads, and the JSON document.
 
 To add a kind, register one ``Kind`` in ``KINDS`` (see ``_register_builtin_kinds``).
 """
@@ -59,7 +29,8 @@ import os
 import sys
 import time
 
-__all__ = ["compare", "KINDS", "Kind", "ROW_KEYS", "format_table", "notes", "slots_saving"]
+__all__ = ["compare", "KINDS", "Kind", "ROW_KEYS", "SCHEMA_VERSION", "format_table", "notes",
+           "plot", "report", "slots_saving", "to_json"]
 
 ROW_KEYS = (
     "kind", "label", "arena", "fields", "n",
@@ -67,6 +38,8 @@ ROW_KEYS = (
     "create_ns", "create_gc_ns", "read_ns", "write_ns", "gc_ms", "gc_ns_per_obj",
     "arena_collect_ms",
 )
+
+SCHEMA_VERSION = 1  # of the to_json document; docs/compare.md says when it changes
 
 UNROLL = 4  # attribute accesses per loop iteration in the read/write loops
 
@@ -195,12 +168,67 @@ def _has(attr):
     return available
 
 
+def _make_recordclass(names, arena):
+    import recordclass
+
+    return _class_spec(recordclass.make_dataclass("RecordclassRecord", names), names)
+
+
+def _imports_in_child(module):
+    """True if a fresh interpreter (this one's executable) imports `module` and exits 0."""
+    import subprocess
+
+    try:
+        return subprocess.run([sys.executable, "-c", f"import {module}"],
+                              capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+_importable_cache = {}
+
+
+def _importable(module):
+    """available() for a kind that needs an optional package: True if it imports.
+
+    On a debug interpreter (Py_DEBUG) the first import is tried in a child process: an
+    extension whose types fail one of PyType_Ready's debug assertions aborts the process
+    that imports it (recordclass 0.24's do, on CPython 3.11's debug build).
+    """
+    def available():
+        if module in sys.modules:
+            return sys.modules[module] is not None
+        import importlib
+        import importlib.util
+
+        try:
+            if importlib.util.find_spec(module) is None:
+                return False
+        except (ImportError, ValueError):
+            return False
+        if hasattr(sys, "gettotalrefcount"):
+            if module not in _importable_cache:
+                _importable_cache[module] = _imports_in_child(module)
+            if not _importable_cache[module]:
+                return False
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            return False
+        return True
+    return available
+
+
 def _register_builtin_kinds():
     register(Kind("dict", "class with __dict__, Python __init__", _make_dict_class))
     register(Kind("slots", "class with __slots__, Python __init__", _make_slots_class))
     register(Kind("dataclass", "@dataclass(slots=True)", _make_dataclass))
     register(Kind("namedtuple", "collections.namedtuple", _make_namedtuple))
     register(Kind("tuple", "plain tuple", _make_tuple))
+    # Fixed fields and no GC header, like SlotObj, but without any collector: a cycle
+    # through its instances is never freed.
+    register(Kind("recordclass", "recordclass.dataobject (not tracked by any gc)",
+                  _make_recordclass, available=_importable("recordclass")))
     register(Kind("SlotObj", "objarena.SlotObj", _make_slotobj, arena=True,
                   available=_has("SlotObj")))
     # Listed once the extension provides it (not yet measured against a real Obj).
@@ -348,7 +376,8 @@ def _measure(kind, fields, n, repeat, rss, gc_base_ms):
     if "write" in code:
         t = _best(lambda: code["write"](holder, values[0]), repeat, a)
         row["write_ns"] = max(0.0, (t - loop) / (n * UNROLL))
-    row["gc_ms"] = _gc_ms(repeat)
+    with _Collectors(a):  # else gc.collect() would also collect the arena (its gc hook)
+        row["gc_ms"] = _gc_ms(repeat)
     row["gc_ns_per_obj"] = max(0.0, (row["gc_ms"] - gc_base_ms) * 1e6 / n)
     collect = getattr(spec.arena, "collect", None)
     if collect is not None:
@@ -558,13 +587,19 @@ def notes(rows):
     ]
     if any(r.get("arena_collect_ms") is not None for r in rows):
         lines.append("arena gc ms  one Arena.collect() with the n instances alive (arena kinds).")
-    else:
-        lines.append("           (The arena's own collector comes later; it will be timed beside.)")
     return lines
 
 
+SLOTS_CLAIM = (0.40, 0.60)  # the saving of __slots__ over __dict__ often quoted
+
+
 def slots_saving(rows):
-    """For each field count with both 'dict' and 'slots' rows: what __slots__ saves."""
+    """What __slots__ saves over a __dict__ class, for each field count with both rows.
+
+    One dict per field count: the true bytes and sys.getsizeof of a "dict" and a "slots"
+    instance, and the savings by either measure (a fraction of the dict instance: 0.4 is
+    40%; negative when the __slots__ instance is the larger).
+    """
     out = []
     by = {(r["kind"], r["fields"]): r for r in rows}
     for f in sorted({r["fields"] for r in rows}):
@@ -576,20 +611,42 @@ def slots_saving(rows):
             "dict_true_bytes": d["true_bytes"],
             "slots_true_bytes": s["true_bytes"],
             "saving": 1 - s["true_bytes"] / d["true_bytes"],
+            "dict_getsizeof": d["getsizeof"],
+            "slots_getsizeof": s["getsizeof"],
             "getsizeof_saving": 1 - s["getsizeof"] / d["getsizeof"],
         })
     return out
 
 
+def _saving_words(fraction):
+    if fraction >= 0.005:
+        return f"saves {100 * fraction:.0f}%"
+    if fraction <= -0.005:
+        return f"costs {-100 * fraction:.0f}% more"
+    return "saves nothing"
+
+
 def slots_saving_lines(rows):
+    """The __slots__ against __dict__ statement, measured on this Python, as lines."""
+    savings = slots_saving(rows)
+    if not savings:
+        return []
+    low, high = SLOTS_CLAIM
     impl = f"{sys.implementation.name} {sys.version.split()[0]}"
-    lines = []
-    for s in slots_saving(rows):
+    lines = [f"__slots__ against __dict__ on {impl} (true bytes per instance; the often-quoted "
+             f"saving is {100 * low:.0f}-{100 * high:.0f}%):"]
+    for s in savings:
+        saving = s["saving"]
+        verdict = ("within" if low - 0.005 <= saving <= high + 0.005
+                   else "below" if saving < low else "above")
         lines.append(
-            f"On {impl}, a {s['fields']}-field __slots__ instance takes "
-            f"{s['slots_true_bytes']:.0f} B against {s['dict_true_bytes']:.0f} B with a "
-            f"__dict__: __slots__ saves {100 * s['saving']:.0f}% (the often-quoted figure is "
-            f"40-60%; sys.getsizeof alone would say {100 * s['getsizeof_saving']:.0f}%)."
+            f"  {s['fields']} field{'s' if s['fields'] != 1 else ''}: "
+            f"{s['slots_true_bytes']:.0f} B against {s['dict_true_bytes']:.0f} B: __slots__ "
+            f"{_saving_words(saving)}, {verdict} that range"
+        )
+        lines.append(
+            f"    (sys.getsizeof would say {s['slots_getsizeof']} B against "
+            f"{s['dict_getsizeof']} B: {_saving_words(s['getsizeof_saving'])})."
         )
     return lines
 
@@ -609,7 +666,7 @@ def to_json(rows):
     from ._version import __version__
 
     return {
-        "schema": 1,
+        "schema": SCHEMA_VERSION,
         "objarena": __version__,
         "python": sys.version,
         "implementation": sys.implementation.name,
@@ -639,5 +696,91 @@ _COLUMN_DOC = {
     "write_ns": "ns per attribute write (null: immutable)",
     "gc_ms": "ms of one gc.collect() with the n instances alive",
     "gc_ns_per_obj": "(gc_ms - gc_ms with nothing alive) / n, in ns",
-    "arena_collect_ms": "ms of Arena.collect() with the n instances alive (null: no collector yet)",
+    "arena_collect_ms": "ms of Arena.collect() with the n instances alive (null for native kinds)",
 }
+
+
+# --- plotting ---------------------------------------------------------------------------
+
+PLOT_PANELS = (
+    # key, title, unit
+    ("true_bytes", "true bytes per instance", "bytes"),
+    ("create_ns", "create one instance", "ns"),
+    ("read_ns", "read one attribute", "ns"),
+    ("write_ns", "write one attribute", "ns"),
+    ("gc_ms", "gc.collect(), n instances alive", "ms"),
+    ("arena_collect_ms", "Arena.collect(), n instances alive", "ms"),
+)
+
+PLOT_HINT = "pip install 'objarena[plot]'"
+
+
+def _matplotlib():
+    """matplotlib's (Figure, FigureCanvasAgg); ImportError saying how to install it."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        raise ImportError(f"plotting needs matplotlib, which is not installed: {PLOT_HINT}") from e
+    return Figure, FigureCanvasAgg
+
+
+def plot_format(path, supported):
+    """The image format that ``plot`` writes to path: its suffix, or png when it has none.
+
+    ValueError if that is not one of `supported` (matplotlib's Agg canvas's formats).
+    """
+    fmt = os.path.splitext(os.fspath(path))[1][1:].lower() or "png"
+    if fmt not in supported:
+        raise ValueError(f"cannot write {fmt!r} images; choose from {', '.join(sorted(supported))}")
+    return fmt
+
+
+def plot(rows, path):
+    """Draw the rows as bar charts into one image file at path (PNG unless its suffix says).
+
+    One panel per figure of ``PLOT_PANELS`` that some row has; in each, the rows are
+    grouped by field count, one bar per kind.  Uses matplotlib's Agg canvas directly:
+    pyplot and its global backend are left alone.
+    """
+    if not rows:
+        raise ValueError("no rows to plot")
+    figure_class, canvas_class = _matplotlib()
+    fmt = plot_format(path, canvas_class.get_supported_filetypes())
+    panels = [p for p in PLOT_PANELS if any(r[p[0]] is not None for r in rows)]
+    kinds = list(dict.fromkeys(r["kind"] for r in rows))
+    fields = sorted({r["fields"] for r in rows})
+    by = {(r["kind"], r["fields"]): r for r in rows}
+    ncols = 2
+    nrows = -(-len(panels) // ncols)
+    fig = figure_class(figsize=(6.4 * ncols, 3.4 * nrows + 1.0))
+    canvas_class(fig)
+    width = 0.8 / len(kinds)
+    handles = {}
+    for i, (key, title, unit) in enumerate(panels):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        for j, kind in enumerate(kinds):
+            xs, heights = [], []
+            for x, f in enumerate(fields):
+                r = by.get((kind, f))
+                if r is not None and r[key] is not None:
+                    xs.append(x - 0.4 + width * (j + 0.5))
+                    heights.append(r[key])
+            if xs:
+                bars = ax.bar(xs, heights, width, color=f"C{j % 10}", label=kind)
+                handles.setdefault(kind, bars)
+                if key == "true_bytes":
+                    ax.bar_label(bars, fmt="%.0f", fontsize="x-small", rotation=90,
+                                 padding=2)
+        ax.set_title(title, fontsize="medium")
+        ax.set_ylabel(unit)
+        ax.set_xlim(-0.5, len(fields) - 0.5)
+        ax.set_xticks(range(len(fields)))
+        ax.set_xticklabels([f"{f} field{'s' if f != 1 else ''}" for f in fields])
+        ax.margins(y=0.15)
+    fig.legend([handles[k] for k in kinds if k in handles],
+               [k for k in kinds if k in handles], loc="lower center", ncol=min(len(kinds), 8))
+    fig.suptitle(f"objarena compare: n = {rows[0]['n']:,} instances, "
+                 f"{sys.implementation.name} {sys.version.split()[0]}")
+    fig.tight_layout(rect=(0, 0.6 / fig.get_figheight(), 1, 1))
+    fig.savefig(path, format=fmt, dpi=100)
