@@ -646,3 +646,20 @@ def test_footprint_does_not_materialise_the_dict():
     c.__dict__  # now it exists, and it costs
     assert _measure.existing_instance_dict(c) is not None
     assert objarena.footprint(c) > before
+
+
+def test_cli_output_into_a_closed_pipe_has_no_traceback():
+    """`python -m objarena compare --json | head -0`: the reader is gone before the
+    first write."""
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "objarena", "compare", "--json", "--n", "200",
+             "--fields", "1", "--repeat", "1", "--no-rss", "-q"],
+            stdout=w, stderr=subprocess.PIPE, text=True, timeout=300,
+            cwd=os.path.dirname(__file__))
+    finally:
+        os.close(w)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
