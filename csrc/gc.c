@@ -68,22 +68,37 @@ typedef struct {
     Py_ssize_t cap;
 } ObjVec;
 
+/* Room for one more item in a work array holding n items of `size` bytes:
+   the array doubles when full.  -1 if the work space cannot be had (the
+   array is unchanged). */
+static int
+work_reserve(void **items, Py_ssize_t n, Py_ssize_t *cap, size_t size)
+{
+    if (n < *cap) {
+        return 0;
+    }
+    Py_ssize_t newcap = *cap ? *cap * 2 : 64;
+    void *grown = oa_work_alloc((size_t)newcap * size);
+    if (grown == NULL) {
+        return -1;
+    }
+    if (n) {
+        memcpy(grown, *items, (size_t)n * size);
+    }
+    oa_work_free(*items);
+    *items = grown;
+    *cap = newcap;
+    return 0;
+}
+
 static int
 vec_push(ObjVec *v, PyObject *op)
 {
-    if (v->n == v->cap) {
-        Py_ssize_t cap = v->cap ? v->cap * 2 : 64;
-        PyObject **items = oa_work_alloc((size_t)cap * sizeof(PyObject *));
-        if (items == NULL) {
-            return -1;
-        }
-        if (v->n) {
-            memcpy(items, v->items, (size_t)v->n * sizeof(PyObject *));
-        }
-        oa_work_free(v->items);
-        v->items = items;
-        v->cap = cap;
+    void *items = v->items;
+    if (work_reserve(&items, v->n, &v->cap, sizeof(PyObject *)) < 0) {
+        return -1;
     }
+    v->items = items;
     v->items[v->n++] = op;
     return 0;
 }
@@ -462,19 +477,11 @@ count_page(oa_page *pg, void *arg)
     if (members == 0) {
         return 0;
     }
-    if (c->npages == c->pages_cap) {
-        Py_ssize_t cap = c->pages_cap ? c->pages_cap * 2 : 64;
-        oa_page **pages = oa_work_alloc((size_t)cap * sizeof(oa_page *));
-        if (pages == NULL) {
-            return -1;
-        }
-        if (c->npages) {
-            memcpy(pages, c->pages, (size_t)c->npages * sizeof(oa_page *));
-        }
-        oa_work_free(c->pages);
-        c->pages = pages;
-        c->pages_cap = cap;
+    void *pages = c->pages;
+    if (work_reserve(&pages, c->npages, &c->pages_cap, sizeof(oa_page *)) < 0) {
+        return -1;
     }
+    c->pages = pages;
     c->pages[c->npages++] = pg;
     pg->user = (size_t)c->ncounters;
     c->ncounters += pg->fresh;
