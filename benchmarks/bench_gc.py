@@ -9,7 +9,10 @@ collector issue:
    of native ``__slots__`` objects.  Target <= 0.5.
 2. ``gc_scan``: ``gc.collect()`` with those N arena objects alive, against
    ``gc.collect()`` with the N native ones alive (what CPython's gc stops paying for
-   arena objects).  Target <= 0.1.
+   arena objects).  Target <= 0.1.  Shown beside it, not as targets: the same graph
+   held by a tuple (``gc_scan_tuple``) and with the pairs linked to one another
+   (``gc_scan_linked``).  With a list, CPython's gc still reads the header of each of
+   the list's items, arena objects or not: that cost is the list's.
 3. ``young``: a loop that creates L short-lived self-cycles in an arena with automatic
    collection on, with N old arena objects alive in that arena (promoted to generation
    2 by a full collection beforehand), against the same loop in an arena holding none.
@@ -113,7 +116,7 @@ def bench_full_and_gc_scan(n, repeat, trials):
         return own, scan
 
     t = {k: [] for k in ("arena_full", "gc_arena", "gc_native", "gc_arena_linked",
-                         "gc_native_linked")}
+                         "gc_native_linked", "gc_arena_tuple", "gc_native_tuple")}
     gc.collect()
     gc.disable()
     try:
@@ -126,6 +129,10 @@ def bench_full_and_gc_scan(n, repeat, trials):
                                                 True)[1])
             t["gc_native_linked"].append(measure(lambda: linked_pairs(NativeLinked, n),
                                                  False)[1])
+            t["gc_arena_tuple"].append(measure(lambda: tuple(pairs(ArenaPair, n)),
+                                               True)[1])
+            t["gc_native_tuple"].append(measure(lambda: tuple(pairs(NativePair, n)),
+                                                False)[1])
         baseline = best(gc.collect, repeat)
     finally:
         gc.enable()
@@ -137,9 +144,13 @@ def bench_full_and_gc_scan(n, repeat, trials):
         "gc_scan": {"gc_collect_with_arena_s": m["gc_arena"],
                     "gc_collect_with_native_s": m["gc_native"],
                     "ratio": m["gc_arena"] / m["gc_native"]},
-        # Not a target: the same, with the pairs linked to one another instead of held
-        # by a list (CPython's gc then has no container of N pointers to walk), and
-        # gc.collect() of the interpreter alone.
+        # Not targets: the same with the pairs held by a tuple (CPython's gc untracks
+        # a tuple that holds no object it tracks, as it does for a tuple of ints: it
+        # then walks nothing for the arena objects), or linked to one another (no
+        # container of N pointers to walk); and gc.collect() of the interpreter alone.
+        "gc_scan_tuple": {"gc_collect_with_arena_s": m["gc_arena_tuple"],
+                          "gc_collect_with_native_s": m["gc_native_tuple"],
+                          "ratio": m["gc_arena_tuple"] / m["gc_native_tuple"]},
         "gc_scan_linked": {"gc_collect_with_arena_s": m["gc_arena_linked"],
                            "gc_collect_with_native_s": m["gc_native_linked"],
                            "ratio": m["gc_arena_linked"] / m["gc_native_linked"],
@@ -239,6 +250,10 @@ def main(argv=None):
               f"{r['gc_collect_with_arena_s'] * 1e3:8.2f} ms   with N native "
               f"{r['gc_collect_with_native_s'] * 1e3:8.2f} ms   ratio {r['ratio']:.3f} "
               f"(target <= {r['target']}) {'ok' if r['met'] else 'MISSED'}")
+        r = results["gc_scan_tuple"]
+        print(f"   (the same with the pairs held by a tuple: "
+              f"{r['gc_collect_with_arena_s'] * 1e3:.2f} ms vs "
+              f"{r['gc_collect_with_native_s'] * 1e3:.2f} ms, ratio {r['ratio']:.3f})")
         r = results["gc_scan_linked"]
         print(f"   (the same with the pairs linked to one another, no list: "
               f"{r['gc_collect_with_arena_s'] * 1e3:.2f} ms vs "
