@@ -121,6 +121,10 @@ typedef struct {
     Py_ssize_t cap;
     Py_ssize_t *table;          /* index + 1, 0 = empty */
     size_t mask;
+    /* The last node found: in a full collection every own object visits its
+       class, so the same node is asked for again and again. */
+    PyObject *last_op;
+    Py_ssize_t last_k;
 } NodeMap;
 
 static inline size_t
@@ -132,10 +136,13 @@ hash_ptr(const void *p)
 }
 
 static Py_ssize_t
-map_find(const NodeMap *m, PyObject *op)
+map_find(NodeMap *m, PyObject *op)
 {
     if (m->n == 0) {
         return -1;
+    }
+    if (op == m->last_op) {
+        return m->last_k;
     }
     for (size_t h = hash_ptr(op) & m->mask;; h = (h + 1) & m->mask) {
         Py_ssize_t k = m->table[h];
@@ -143,6 +150,8 @@ map_find(const NodeMap *m, PyObject *op)
             return -1;
         }
         if (m->op[k - 1] == op) {
+            m->last_op = op;
+            m->last_k = k - 1;
             return k - 1;
         }
     }
@@ -489,11 +498,14 @@ count_page(oa_page *pg, void *arg)
     return 0;
 }
 
+/* gc_refs of a member: its reference count, less every reference from
+   inside the set.  Both are sums, in any order: one pass over the members
+   adds each one's count and subtracts what its fields reference, touching
+   each object once. */
 static void
 member_subtract(Collector *c, oa_page *pg, uint32_t b, PyObject *op)
 {
-    (void)pg;
-    (void)b;
+    c->counters[pg->user + b] += Py_REFCNT(op);
     if (((OaTypeObject *)Py_TYPE(op))->kind != OA_KIND_SLOT) {
         traverse_node(op, visit_decref, c);
         return;
@@ -542,6 +554,7 @@ deduce_set(Collector *c)
     if (c->counters == NULL) {
         return -1;
     }
+    memset(c->counters, 0, (size_t)c->ncounters * sizeof(Py_ssize_t));
     for (Py_ssize_t p = 0; p < c->npages; p++) {
         oa_page *pg = c->pages[p];
         for (uint32_t b = 0; b < pg->fresh; b++) {
@@ -549,8 +562,6 @@ deduce_set(Collector *c)
             if ((m & (OA_META_LIVE | OA_META_DYING)) == OA_META_LIVE
                 && oa_meta_gen(m) <= c->gen) {
                 pg->meta[b] = m | OA_META_COLLECTING;
-                c->counters[pg->user + b] =
-                    Py_REFCNT((PyObject *)(pg->blocks + (size_t)b * pg->block_size));
             }
         }
     }
