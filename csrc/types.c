@@ -4,7 +4,9 @@
  *
  * A class statement `class User(SlotObj): __slots__ = ("id", "name")` runs
  * ArenaType.__new__ (meta_new), which
- *   1. checks the bases and the __slots__ entries (TypeError/ValueError),
+ *   1. checks the bases and the __slots__ entries (TypeError/ValueError);
+ *      a SlotObj class body without __slots__ declares its fields by
+ *      annotation (`id: int`), ClassVar annotations left out,
  *   2. lets type.__new__ build an ordinary heap type with no slots of its own
  *      (so that CPython adds neither a __dict__ nor a managed pre-header),
  *   3. patches that type before any instance can exist: no Py_TPFLAGS_HAVE_GC,
@@ -811,9 +813,14 @@ check_bases(OaState *st, PyObject *name, PyObject *bases, ClassPlan *plan)
     return 0;
 }
 
+/* Where a class's own fields were declared: their names in messages. */
+typedef enum { OA_FROM_SLOTS, OA_FROM_ANNOTATIONS } FieldSource;
+
 static int
-check_slots(PyObject *name, PyObject *ns, PyObject *slots, ClassPlan *plan)
+check_slots(PyObject *name, PyObject *ns, PyObject *slots, ClassPlan *plan,
+            FieldSource source)
 {
+    const char *where = source == OA_FROM_SLOTS ? "__slots__" : "__annotations__";
     PyObject *seq = PyUnicode_Check(slots) ? PyTuple_Pack(1, slots)
                                            : PySequence_Tuple(slots);
     if (seq == NULL) {
@@ -826,13 +833,13 @@ check_slots(PyObject *name, PyObject *ns, PyObject *slots, ClassPlan *plan)
         PyObject *item = PyTuple_GET_ITEM(seq, i);
         if (!PyUnicode_Check(item)) {
             PyErr_Format(PyExc_TypeError,
-                         "__slots__ items must be strings, not '%.200s'",
-                         Py_TYPE(item)->tp_name);
+                         "%s items must be strings, not '%.200s'",
+                         where, Py_TYPE(item)->tp_name);
             goto error;
         }
         if (!PyUnicode_IsIdentifier(item)) {
             PyErr_Format(PyExc_TypeError,
-                         "__slots__ must be identifiers, not %R", item);
+                         "%s must be identifiers, not %R", where, item);
             goto error;
         }
         if (PyUnicode_CompareWithASCIIString(item, "__dict__") == 0) {
@@ -878,9 +885,15 @@ check_slots(PyObject *name, PyObject *ns, PyObject *slots, ClassPlan *plan)
             goto error;
         }
         int clash = dup < 0 ? -1 : PyDict_Contains(ns, field);
-        if (clash > 0) {
+        if (clash > 0 && source == OA_FROM_SLOTS) {
             PyErr_Format(PyExc_ValueError,
                          "%R in __slots__ conflicts with class variable", field);
+        }
+        else if (clash > 0) {
+            PyErr_Format(PyExc_ValueError,
+                         "%R in __annotations__ conflicts with class variable "
+                         "(a SlotObj field has no default value; annotate a "
+                         "class variable with ClassVar)", field);
         }
         if (clash != 0 || PyList_Append(plan->own, field) < 0) {
             Py_DECREF(field);
@@ -894,6 +907,166 @@ check_slots(PyObject *name, PyObject *ns, PyObject *slots, ClassPlan *plan)
 error:
     Py_DECREF(seq);
     return -1;
+}
+
+/* Is the annotation string `s` a ClassVar: "ClassVar", "ClassVar[...]", or
+   the same behind a module name ("typing.ClassVar[int]")?  1, 0, or -1. */
+static int
+is_classvar_string(PyObject *s)
+{
+    static const char classvar[] = "ClassVar";
+    const size_t k = sizeof(classvar) - 1;
+    Py_ssize_t n;
+    const char *p = PyUnicode_AsUTF8AndSize(s, &n);
+    if (p == NULL) {
+        return -1;
+    }
+    const char *end = memchr(p, '[', (size_t)n);
+    if (end == NULL) {
+        end = p + n;
+    }
+    while (p < end && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t')) {
+        end--;
+    }
+    size_t len = (size_t)(end - p);
+    if (len < k || memcmp(end - k, classvar, k) != 0) {
+        return 0;
+    }
+    return len == k || end[-(Py_ssize_t)k - 1] == '.';
+}
+
+/* Is the annotation `ann` typing.ClassVar, ClassVar[...], or a string naming
+   one (as `from __future__ import annotations` makes every annotation)?
+   1, 0, or -1 with an exception set. */
+static int
+is_classvar(PyObject *ann)
+{
+    if (PyUnicode_Check(ann)) {
+        return is_classvar_string(ann);
+    }
+    if (PyType_Check(ann)) {
+        return 0;
+    }
+    /* Without typing imported, nothing can be typing.ClassVar. */
+    PyObject *modname = PyUnicode_FromString("typing");
+    if (modname == NULL) {
+        return -1;
+    }
+    PyObject *typing = PyImport_GetModule(modname);
+    Py_DECREF(modname);
+    if (typing == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    PyObject *classvar = PyObject_GetAttrString(typing, "ClassVar");
+    Py_DECREF(typing);
+    if (classvar == NULL) {
+        return -1;
+    }
+    int r = ann == classvar;
+    if (!r) {
+        PyObject *origin = PyObject_GetAttrString(ann, "__origin__");
+        if (origin == NULL) {
+            r = PyErr_ExceptionMatches(PyExc_AttributeError) ? 0 : -1;
+            if (r == 0) {
+                PyErr_Clear();
+            }
+        }
+        else {
+            r = origin == classvar;
+            Py_DECREF(origin);
+        }
+    }
+    Py_DECREF(classvar);
+    return r;
+}
+
+/* The class body's annotations (a new reference), or NULL without an
+   exception if it has none.  CPython 3.10 to 3.13 store them eagerly in the
+   namespace; 3.14 stores a function that computes them (PEP 649). */
+static PyObject *
+class_annotations(PyObject *ns)
+{
+    PyObject *key = PyUnicode_FromString("__annotations__");
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *ann = Py_XNewRef(PyDict_GetItemWithError(ns, key));
+    Py_DECREF(key);
+#if PY_VERSION_HEX >= 0x030E0000
+    if (ann == NULL && !PyErr_Occurred()) {
+        PyObject *lib = PyImport_ImportModule("annotationlib");
+        if (lib == NULL) {
+            return NULL;
+        }
+        PyObject *format = NULL;
+        PyObject *annotate = PyObject_CallMethod(
+            lib, "get_annotate_from_class_namespace", "O", ns);
+        if (annotate != NULL && annotate != Py_None) {
+            format = PyObject_GetAttrString(lib, "Format");
+            if (format != NULL) {
+                Py_SETREF(format, PyObject_GetAttrString(format, "FORWARDREF"));
+            }
+            if (format != NULL) {
+                ann = PyObject_CallMethod(lib, "call_annotate_function", "OO",
+                                          annotate, format);
+            }
+        }
+        Py_XDECREF(format);
+        Py_XDECREF(annotate);
+        Py_DECREF(lib);
+    }
+#endif
+    return ann;
+}
+
+/* The fields of a SlotObj class body without __slots__: the names it
+   annotates, in order, ClassVar ones left out (`id: int` declares the field
+   `id`).  0 with a new tuple in *out, or with NULL there if the body has no
+   annotations; -1 with an exception. */
+static int
+annotated_fields(PyObject *name, PyObject *ns, PyObject **out)
+{
+    *out = NULL;
+    PyObject *ann = class_annotations(ns);
+    if (ann == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    PyObject *items = NULL, *fields = NULL, *result = NULL;
+    if (!PyDict_Check(ann)) {
+        PyErr_Format(PyExc_TypeError,
+                     "class %U: __annotations__ must be a dict, not %.100s",
+                     name, Py_TYPE(ann)->tp_name);
+        goto done;
+    }
+    /* A copy: an annotation's __origin__ may run code that changes the dict. */
+    items = PyDict_Items(ann);
+    if (items == NULL) {
+        goto done;
+    }
+    fields = PyList_New(0);
+    if (fields == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        int cv = is_classvar(PyTuple_GET_ITEM(item, 1));
+        if (cv < 0) {
+            goto done;
+        }
+        if (!cv && PyList_Append(fields, PyTuple_GET_ITEM(item, 0)) < 0) {
+            goto done;
+        }
+    }
+    result = PyList_AsTuple(fields);
+done:
+    Py_XDECREF(fields);
+    Py_XDECREF(items);
+    Py_DECREF(ann);
+    *out = result;
+    return result != NULL ? 0 : -1;
 }
 
 /* The most derived metaclass among `metatype` and the bases' (as type.__new__
@@ -1116,8 +1289,19 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
         goto error;
     }
     slots_orig = Py_XNewRef(PyDict_GetItemString(ns, "__slots__"));
-    if (slots_orig != NULL && check_slots(name, ns, slots_orig, &plan) < 0) {
-        goto error;
+    if (slots_orig != NULL) {
+        if (check_slots(name, ns, slots_orig, &plan, OA_FROM_SLOTS) < 0) {
+            goto error;
+        }
+    }
+    else if (plan.kind == OA_KIND_SLOT) {
+        /* Fields declared by annotation act as that __slots__ would, and the
+           type keeps it (introspection, copyreg's slot names for pickle). */
+        if (annotated_fields(name, ns, &slots_orig) < 0
+            || (slots_orig != NULL
+                && check_slots(name, ns, slots_orig, &plan, OA_FROM_ANNOTATIONS) < 0)) {
+            goto error;
+        }
     }
 
     /* type.__new__ sees no slots, so it adds no __dict__, no pre-header. */
