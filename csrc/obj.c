@@ -730,13 +730,18 @@ plain_slot(PyObject *name)
     return ((uintptr_t)name >> 4) & 31;
 }
 
-static inline int
-is_plain_name(PyTypeObject *tp, PyObject *name)
+/* The cache entry of `name` if it holds for the class as it is now, else
+   NULL. */
+static inline OaPlainName *
+plain_name(PyTypeObject *tp, PyObject *name)
 {
     OaTypeObject *t = (OaTypeObject *)tp;
     size_t k = plain_slot(name);
-    return t->plain_names[k].name == name && tp->tp_version_tag != 0
-           && t->plain_names[k].tag == tp->tp_version_tag;
+    if (t->plain_names[k].name == name && tp->tp_version_tag != 0
+        && t->plain_names[k].tag == tp->tp_version_tag) {
+        return &t->plain_names[k];
+    }
+    return NULL;
 }
 
 static inline void
@@ -747,14 +752,17 @@ remember_plain_name(PyTypeObject *tp, PyObject *name)
         size_t k = plain_slot(name);
         Py_XSETREF(t->plain_names[k].name, Py_NewRef(name));
         t->plain_names[k].tag = tp->tp_version_tag;
+        t->plain_names[k].canon_index = -1;
     }
 }
 
-/* The fast path of a lookup: the slot holding the object's attribute
-   `name`, found by identity (names are interned), or NULL (absent, in dict
-   form, or a name that is equal but not identical: the slow path decides). */
+/* The fast path of a lookup of a name in the cache (`entry`): the slot
+   holding the object's attribute, found by identity (names are interned),
+   or NULL (absent, in dict form, or a name that is equal but not identical:
+   the slow path decides).  In the canonical form the entry remembers the
+   name's place in the shared keys, so no keys are scanned. */
 static inline PyObject **
-present_slot(PyObject *self, PyObject *name)
+present_slot(PyObject *self, PyObject *name, OaPlainName *entry)
 {
     PyObject **slots = value_slots(self);
     uintptr_t w = (uintptr_t)slots[0];
@@ -770,16 +778,20 @@ present_slot(PyObject *self, PyObject *name)
     if (is_dict_form(w)) {
         return NULL;
     }
-    OaShape *c = canon_of(self);
-    for (Py_ssize_t i = c->size - 1; i >= 0; i--) {
-        if (c->keys[i] == name) {
-            if (i > 0 && i >= slot_capacity(self)) {
-                return NULL;
-            }
-            return slots[i] != NULL ? &slots[i] : NULL;
+    Py_ssize_t i = entry->canon_index;
+    if (i < 0) {
+        OaShape *c = canon_of(self);
+        for (i = c->size - 1; i >= 0 && c->keys[i] != name; i--) {
         }
+        if (i < 0) {
+            return NULL;
+        }
+        entry->canon_index = i;
     }
-    return NULL;
+    if (i > 0 && i >= slot_capacity(self)) {
+        return NULL;
+    }
+    return slots[i] != NULL ? &slots[i] : NULL;
 }
 
 /* Set (value) or delete (NULL) an attribute in the object's own storage. */
@@ -804,8 +816,9 @@ obj_getattro(PyObject *self, PyObject *name)
         return NULL;
     }
     PyTypeObject *tp = Py_TYPE(self);
-    if (is_plain_name(tp, name)) {
-        PyObject **slot = present_slot(self, name);
+    OaPlainName *entry = plain_name(tp, name);
+    if (entry != NULL) {
+        PyObject **slot = present_slot(self, name, entry);
         if (slot != NULL) {
             return Py_NewRef(*slot);
         }
@@ -855,8 +868,9 @@ obj_setattro(PyObject *self, PyObject *name, PyObject *value)
         return -1;
     }
     PyTypeObject *tp = Py_TYPE(self);
-    if (value != NULL && is_plain_name(tp, name)) {
-        PyObject **slot = present_slot(self, name);
+    OaPlainName *entry = value != NULL ? plain_name(tp, name) : NULL;
+    if (entry != NULL) {
+        PyObject **slot = present_slot(self, name, entry);
         if (slot != NULL) {
             PyObject *old = *slot;
             *slot = Py_NewRef(value);

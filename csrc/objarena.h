@@ -103,6 +103,17 @@ typedef struct OaShape OaShape;
 
 /* An arena type: a heap type with the layout facts the C code needs on the
    hot paths.  Instances of ArenaType have this layout. */
+/* obj.c: an entry of an Obj class's cache of names without a data
+   descriptor. */
+typedef struct {
+    PyObject *name;             /* strong: an address is never reused while
+                                   the entry holds it */
+    unsigned int tag;           /* the tp_version_tag it holds for */
+    Py_ssize_t canon_index;     /* its place in the class's shared keys once
+                                   seen there, or -1 (they only grow: it stays
+                                   valid) */
+} OaPlainName;
+
 typedef struct {
     PyHeapTypeObject ht;
     int ready;                  /* 1 once ArenaType.__new__ has patched it */
@@ -125,11 +136,7 @@ typedef struct {
     unsigned int kw_tag;        /* ... valid for this tp_version_tag */
     /* Names known to have no data descriptor on the type, for this
        tp_version_tag: their lookups go straight to the object's values. */
-    struct {
-        PyObject *name;         /* strong: an address is never reused while
-                                   the entry holds it */
-        unsigned int tag;
-    } plain_names[32];
+    OaPlainName plain_names[32];
 } OaTypeObject;
 
 typedef struct {
