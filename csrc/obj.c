@@ -807,8 +807,10 @@ attr_store(PyObject *self, PyObject *name, PyObject *value)
     return r;
 }
 
-static PyObject *
-obj_getattro(PyObject *self, PyObject *name)
+/* object.__getattribute__'s order, for every lookup the fast path (below)
+   does not answer.  Out of line, so that the fast path stays small. */
+static Py_NO_INLINE PyObject *
+getattro_slow(PyObject *self, PyObject *name)
 {
     if (!PyUnicode_Check(name)) {
         PyErr_Format(PyExc_TypeError, "attribute name must be string, not '%.200s'",
@@ -816,13 +818,6 @@ obj_getattro(PyObject *self, PyObject *name)
         return NULL;
     }
     PyTypeObject *tp = Py_TYPE(self);
-    OaPlainName *entry = plain_name(tp, name);
-    if (entry != NULL) {
-        PyObject **slot = present_slot(self, name, entry);
-        if (slot != NULL) {
-            return Py_NewRef(*slot);
-        }
-    }
     PyObject *descr = type_lookup(tp, name);
     if (descr == NULL || Py_TYPE(descr)->tp_descr_set == NULL) {
         remember_plain_name(tp, name);
@@ -859,8 +854,27 @@ obj_getattro(PyObject *self, PyObject *name)
     return no_attribute(self, name);
 }
 
-static int
-obj_setattro(PyObject *self, PyObject *name, PyObject *value)
+static PyObject *
+obj_getattro(PyObject *self, PyObject *name)
+{
+    /* A name the class's cache knows has no data descriptor, found in the
+       object's own slots: nothing else can answer first. */
+    if (PyUnicode_Check(name)) {
+        OaPlainName *entry = plain_name(Py_TYPE(self), name);
+        if (entry != NULL) {
+            PyObject **slot = present_slot(self, name, entry);
+            if (slot != NULL) {
+                return Py_NewRef(*slot);
+            }
+        }
+    }
+    return getattro_slow(self, name);
+}
+
+/* object.__setattr__'s order, for every assignment or deletion the fast path
+   (below) does not take. */
+static Py_NO_INLINE int
+setattro_slow(PyObject *self, PyObject *name, PyObject *value)
 {
     if (!PyUnicode_Check(name)) {
         PyErr_Format(PyExc_TypeError, "attribute name must be string, not '%.200s'",
@@ -868,17 +882,6 @@ obj_setattro(PyObject *self, PyObject *name, PyObject *value)
         return -1;
     }
     PyTypeObject *tp = Py_TYPE(self);
-    OaPlainName *entry = value != NULL ? plain_name(tp, name) : NULL;
-    if (entry != NULL) {
-        PyObject **slot = present_slot(self, name, entry);
-        if (slot != NULL) {
-            PyObject *old = *slot;
-            *slot = Py_NewRef(value);
-            Py_DECREF(old);
-            return 0;
-        }
-        return attr_store(self, name, value);
-    }
     PyObject *descr = type_lookup(tp, name);
     if (descr != NULL) {
         descrsetfunc set = Py_TYPE(descr)->tp_descr_set;
@@ -891,6 +894,27 @@ obj_setattro(PyObject *self, PyObject *name, PyObject *value)
     }
     remember_plain_name(tp, name);
     return attr_store(self, name, value);
+}
+
+static int
+obj_setattro(PyObject *self, PyObject *name, PyObject *value)
+{
+    /* A name without a data descriptor (the class's cache says so): the
+       object's own storage takes it. */
+    if (value != NULL && PyUnicode_Check(name)) {
+        OaPlainName *entry = plain_name(Py_TYPE(self), name);
+        if (entry != NULL) {
+            PyObject **slot = present_slot(self, name, entry);
+            if (slot != NULL) {
+                PyObject *old = *slot;
+                *slot = Py_NewRef(value);
+                Py_DECREF(old);
+                return 0;
+            }
+            return attr_store(self, name, value);
+        }
+    }
+    return setattro_slow(self, name, value);
 }
 
 static PyObject *
