@@ -17,17 +17,9 @@ import sys
 import time
 
 import objarena
+from objarena.compare import generated_init  # noqa: F401  (for the bench scripts)
 
 UNROLL = 16  # operations per iteration in the read and write loops
-
-
-def init_function(names):
-    """A Python ``__init__(self, f0, f1, ...)`` that sets the attributes."""
-    src = f"def __init__(self, {', '.join(names)}):\n"
-    src += "".join(f"    self.{f} = {f}\n" for f in names)
-    ns = {}
-    exec(src, ns)
-    return ns["__init__"]
 
 
 def compile_loops(names, call, ops, filename):

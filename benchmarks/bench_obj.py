@@ -63,7 +63,7 @@ ACCESS_OPS = ("read_first", "read_last", "write_first", "write_last")
 
 def make_class(kind, names, arena=None):
     if kind == "native":
-        return type("Native", (), {"__init__": _common.init_function(names),
+        return type("Native", (), {"__init__": _common.generated_init(names),
                                    "__module__": __name__})
     if kind == "Obj":
         kw = {} if arena is None else {"arena": arena}

@@ -52,7 +52,7 @@ OPS = ("read", "write")
 
 def make_class(kind, names, arena=None):
     if kind == "native":
-        return type("Native", (), {"__slots__": names, "__init__": _common.init_function(names)})
+        return type("Native", (), {"__slots__": names, "__init__": _common.generated_init(names)})
     if kind == "dataclass":
         return dataclasses.make_dataclass("DataSlots", names, slots=True)
     if kind == "SlotObj":

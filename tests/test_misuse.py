@@ -21,15 +21,7 @@ import pytest
 import objarena
 import objarena._testing as testing
 from objarena import Arena, ArenaType, Obj, SlotObj
-
-
-def raised(fn, *args, **kwargs):
-    """(type, message) of what fn(*args, **kwargs) raises; None if nothing."""
-    try:
-        fn(*args, **kwargs)
-    except Exception as e:  # noqa: BLE001 - the point is to compare them
-        return type(e), str(e)
-    return None
+from helpers import raised
 
 
 def live(arena):

@@ -25,6 +25,7 @@ import pytest
 
 import objarena
 from objarena import Obj, SlotObj
+from helpers import raised
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = Path(objarena.__file__).resolve().parent
@@ -40,15 +41,6 @@ def define(src, name=None):
     if name is None:
         name = [n.name for n in ast.parse(src).body if isinstance(n, ast.ClassDef)][-1]
     return ns[name]
-
-
-def raised(fn, *args, **kwargs):
-    """(type, message) of what fn raises, or None."""
-    try:
-        fn(*args, **kwargs)
-    except Exception as e:  # noqa: BLE001 - the point is to compare them
-        return type(e), str(e)
-    return None
 
 
 def fields_of(cls):

@@ -94,7 +94,8 @@ def _args(names):
     return ", ".join(f"a{i}" for i in range(len(names)))
 
 
-def _generated_init(names):
+def generated_init(names):
+    """A Python ``__init__(self, f0, f1, ...)`` that sets the attributes."""
     src = f"def __init__(self, {', '.join(names)}):\n"
     src += "".join(f"    self.{f} = {f}\n" for f in names)
     ns = {}
@@ -108,12 +109,12 @@ def _class_spec(cls, names, arena=None, mutable=True):
 
 
 def _make_dict_class(names, arena):
-    cls = type("DictRecord", (), {"__init__": _generated_init(names)})
+    cls = type("DictRecord", (), {"__init__": generated_init(names)})
     return _class_spec(cls, names)
 
 
 def _make_slots_class(names, arena):
-    cls = type("SlotsRecord", (), {"__slots__": tuple(names), "__init__": _generated_init(names)})
+    cls = type("SlotsRecord", (), {"__slots__": tuple(names), "__init__": generated_init(names)})
     return _class_spec(cls, names)
 
 
