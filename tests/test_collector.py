@@ -345,7 +345,8 @@ def test_interpreter_exit_reclaims_cycles_through_module_globals(tmp_path):
         [sys.executable, "-c", textwrap.dedent("""
             import mod_with_cycles
             mod_with_cycles.keep = mod_with_cycles.make("module-")
-            exec(open(mod_with_cycles.__file__).read())   # the same classes in __main__
+            with open(mod_with_cycles.__file__) as f:    # the same classes in __main__
+                exec(f.read())
             keep = make("main-")
             print("exit", flush=True)
         """)],

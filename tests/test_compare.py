@@ -366,6 +366,7 @@ def test_cli_json_validates_against_the_documented_schema():
 
 # --- --plot -----------------------------------------------------------------------------------
 
+@pytest.mark.release_extensions
 def test_plot_writes_a_png_that_matplotlib_reads(tmp_path):
     image = pytest.importorskip("matplotlib.image")
     rows = objarena.compare(fields=[2, 3], n=300, repeat=1, rss=False)
@@ -384,6 +385,7 @@ def test_plot_writes_a_png_that_matplotlib_reads(tmp_path):
         cmp.plot([], path)
 
 
+@pytest.mark.release_extensions
 def test_cli_plot(tmp_path):
     image = pytest.importorskip("matplotlib.image")
     path = tmp_path / "out.png"
