@@ -8,9 +8,7 @@ collects garbage and records
 
   - sys.gettotalrefcount()                      (debug builds of CPython only),
   - objarena.default_arena.stats()["objects"]   (live arena objects),
-  - sys.getallocatedblocks()                    (shown; judged instead of the
-                                                 refcount for tests marked
-                                                 release_extensions).
+  - sys.getallocatedblocks()                    (shown, not judged).
 
 A module leaks when a counter grows in every one of the last ROUNDS rounds
 (noise that comes and goes is ignored, as by CPython's -R).  The tests of a
@@ -224,23 +222,9 @@ class RefleakPlugin:
 
     # -- the hunt ------------------------------------------------------------
     def hunt(self, session, module, items):
-        # Tests marked release_extensions run C extensions built for a release
-        # CPython (numpy, matplotlib): their Py_INCREF/Py_DECREF do not update
-        # a debug build's total refcount, which then drifts by the number of
-        # references passed between them and the interpreter.  They are
-        # measured apart and judged by allocated blocks and arena objects.
-        plain = [i for i in items if i.get_closest_marker("release_extensions") is None]
-        foreign = [i for i in items if i.get_closest_marker("release_extensions") is not None]
-        if plain:
-            self.hunt_group(session, module, plain, by_refs=self.judge_refs)
-        if foreign:
-            self.hunt_group(session, f"{module} (release_extensions)", foreign,
-                            by_refs=False)
-
-    def hunt_group(self, session, module, items, by_refs):
         t0 = time.perf_counter()
         deltas, failures = self.measure(session, items)
-        verdict = self.judge(deltas, by_refs)
+        verdict = self.judge(deltas)
         self.write(session, f"refleak {module}: {self.describe(deltas)} "
                             f"[{time.perf_counter() - t0:.1f}s] "
                             f"{'LEAK' if verdict else 'ok'}")
@@ -259,7 +243,7 @@ class RefleakPlugin:
                 break
             d, f = self.measure(session, [item])
             self.report_failures([item], f)
-            if not f and self.judge(d, by_refs):
+            if not f and self.judge(d):
                 culprits += 1
                 self.fail(item, f"{item.nodeid} leaks when repeated: {self.describe(d)}")
         if not culprits and not any(i.nodeid in self.failed for i in items):
@@ -313,15 +297,10 @@ class RefleakPlugin:
             if rep.failed:
                 failures.append((rnd, rep))
 
-    def judge(self, deltas, by_refs):
-        """Arena objects always; then the total refcount (by_refs), or, for a
-        debug build whose refcount cannot be judged, allocated blocks."""
+    def judge(self, deltas):
         refs = [d[0] for d in deltas]
         objects = [d[1] for d in deltas]
-        blocks = [d[2] for d in deltas]
-        if by_refs:
-            return leaks(refs, REF_NOISE) or leaks(objects)
-        return (self.judge_refs and leaks(blocks)) or leaks(objects)
+        return (self.judge_refs and leaks(refs, REF_NOISE)) or leaks(objects)
 
     def describe(self, deltas):
         refs = [d[0] for d in deltas]
