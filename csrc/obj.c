@@ -809,7 +809,7 @@ attr_store(PyObject *self, PyObject *name, PyObject *value)
 
 /* object.__getattribute__'s order, for every lookup the fast path (below)
    does not answer.  Out of line, so that the fast path stays small. */
-static Py_NO_INLINE PyObject *
+static OA_NOINLINE PyObject *
 getattro_slow(PyObject *self, PyObject *name)
 {
     if (!PyUnicode_Check(name)) {
@@ -873,7 +873,7 @@ obj_getattro(PyObject *self, PyObject *name)
 
 /* object.__setattr__'s order, for every assignment or deletion the fast path
    (below) does not take. */
-static Py_NO_INLINE int
+static OA_NOINLINE int
 setattro_slow(PyObject *self, PyObject *name, PyObject *value)
 {
     if (!PyUnicode_Check(name)) {

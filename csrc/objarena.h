@@ -103,6 +103,16 @@ typedef struct OaShape OaShape;
 
 /* An arena type: a heap type with the layout facts the C code needs on the
    hot paths.  Instances of ArenaType have this layout. */
+/* A function kept out of line, so that its caller's fast path stays small
+   (CPython's Py_NO_INLINE only exists from 3.11). */
+#if defined(__GNUC__) || defined(__clang__)
+#  define OA_NOINLINE __attribute__((noinline))
+#elif defined(_MSC_VER)
+#  define OA_NOINLINE __declspec(noinline)
+#else
+#  define OA_NOINLINE
+#endif
+
 /* obj.c: an entry of an Obj class's cache of names without a data
    descriptor. */
 typedef struct {
