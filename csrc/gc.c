@@ -249,6 +249,11 @@ typedef struct {
     NodeMap map;                /* foreign members (all members if !use_pages) */
     ObjVec stack;
     PyTypeObject *own_type;     /* the last type seen whose objects are ours */
+    /* Full collections: the references of own objects to their classes, a
+       run of objects of one class at a time (they share pages). */
+    PyTypeObject *class_run;    /* the class of the current run ... */
+    Py_ssize_t class_run_refs;  /* ... and its objects counted so far */
+    PyTypeObject *class_reached; /* the last class visited as reachable */
     int expand_types;           /* full collections: classes may join the set */
     int nomem;
 } Collector;
@@ -438,6 +443,17 @@ visit_reach(PyObject *op, void *arg)
     return 0;
 }
 
+/* An own object's reference to its class, as reachable: visiting the same
+   class again changes nothing, so a run of its objects visits it once. */
+static inline void
+reach_class(Collector *c, PyTypeObject *tp)
+{
+    if (tp != c->class_reached) {
+        visit_reach((PyObject *)tp, c);
+        c->class_reached = tp;
+    }
+}
+
 static int
 propagate(Collector *c)
 {
@@ -446,7 +462,7 @@ propagate(Collector *c)
         if (c->use_pages && is_own_type(c, Py_TYPE(op))
             && ((OaTypeObject *)Py_TYPE(op))->kind == OA_KIND_SLOT) {
             if (c->expand_types) {
-                visit_reach((PyObject *)Py_TYPE(op), c);
+                reach_class(c, Py_TYPE(op));
             }
             FOR_EACH_FIELD(op, v, visit_reach(v, c));
         }
@@ -498,6 +514,31 @@ count_page(oa_page *pg, void *arg)
     return 0;
 }
 
+/* Subtract the references of the current run of own objects to their
+   class (one node lookup per run, not per object). */
+static void
+flush_class_refs(Collector *c)
+{
+    if (c->class_run != NULL) {
+        Py_ssize_t *refs = node_refs(c, (PyObject *)c->class_run);
+        if (refs != NULL) {
+            *refs -= c->class_run_refs;
+        }
+    }
+    c->class_run = NULL;
+    c->class_run_refs = 0;
+}
+
+static inline void
+count_class_ref(Collector *c, PyTypeObject *tp)
+{
+    if (tp != c->class_run) {
+        flush_class_refs(c);
+        c->class_run = tp;
+    }
+    c->class_run_refs++;
+}
+
 /* gc_refs of a member: its reference count, less every reference from
    inside the set.  Both are sums, in any order: one pass over the members
    adds each one's count and subtracts what its fields reference, touching
@@ -511,7 +552,7 @@ member_subtract(Collector *c, oa_page *pg, uint32_t b, PyObject *op)
         return;
     }
     if (c->expand_types) {
-        visit_decref((PyObject *)Py_TYPE(op), c);
+        count_class_ref(c, Py_TYPE(op));
     }
     FOR_EACH_FIELD(op, v, {
         Py_ssize_t *refs = node_refs(c, v);
@@ -533,7 +574,7 @@ member_root(Collector *c, oa_page *pg, uint32_t b, PyObject *op)
         }
         else {
             if (c->expand_types) {
-                visit_reach((PyObject *)Py_TYPE(op), c);
+                reach_class(c, Py_TYPE(op));
             }
             FOR_EACH_FIELD(op, v, visit_reach(v, c));
         }
@@ -568,6 +609,7 @@ deduce_set(Collector *c)
     c->budget = 4 * c->nown + 1024;
     c->expanding = 1;
     for_each_member(c, member_subtract);
+    flush_class_refs(c);
     for (Py_ssize_t k = 0; k < c->map.n; k++) {
         traverse_node(c->map.op[k], visit_decref, c);
     }
