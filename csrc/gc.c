@@ -121,10 +121,6 @@ typedef struct {
     Py_ssize_t cap;
     Py_ssize_t *table;          /* index + 1, 0 = empty */
     size_t mask;
-    /* The last node found: in a full collection every own object visits its
-       class, so the same node is asked for again and again. */
-    PyObject *last_op;
-    Py_ssize_t last_k;
 } NodeMap;
 
 static inline size_t
@@ -136,13 +132,10 @@ hash_ptr(const void *p)
 }
 
 static Py_ssize_t
-map_find(NodeMap *m, PyObject *op)
+map_find(const NodeMap *m, PyObject *op)
 {
     if (m->n == 0) {
         return -1;
-    }
-    if (op == m->last_op) {
-        return m->last_k;
     }
     for (size_t h = hash_ptr(op) & m->mask;; h = (h + 1) & m->mask) {
         Py_ssize_t k = m->table[h];
@@ -150,8 +143,6 @@ map_find(NodeMap *m, PyObject *op)
             return -1;
         }
         if (m->op[k - 1] == op) {
-            m->last_op = op;
-            m->last_k = k - 1;
             return k - 1;
         }
     }
