@@ -279,7 +279,8 @@ class Program:
             self.say(f"  -> {type(e).__name__}: {e}")
             return
         twin = None
-        allnames = tuple(bnames) + tuple(f for f in fields if f != "__weakref__")
+        allnames = tuple(bnames) + tuple(_mangle(name, f) for f in fields
+                                         if f != "__weakref__")
         if (plain and not kw and issubclass(cls, oa.SlotObj)
                 and (kind != 2 or btwin is not None) and not by_annotations
                 and all(type(f) is str for f in allnames)):
@@ -630,6 +631,14 @@ class Hook:
         return self is other
 
     __hash__ = object.__hash__
+
+
+def _mangle(classname, name):
+    """A private name as the class statement stores it (as CPython mangles)."""
+    if (not isinstance(name, str) or not name.startswith("__") or name.endswith("__")
+            or not classname.strip("_")):
+        return name
+    return "_" + classname.lstrip("_") + name
 
 
 def _plain(v):
