@@ -1223,7 +1223,13 @@ set_from_dict(PyObject *self, PyObject *d, int storage)
                          Py_TYPE(key)->tp_name);
             return -1;
         }
+        /* Held: setattr runs user code (the name's __hash__/__eq__, a
+           descriptor, a finalizer) that may change or empty the dict. */
+        Py_INCREF(key);
+        Py_INCREF(value);
         int r = storage ? attr_store(self, key, value) : PyObject_SetAttr(self, key, value);
+        Py_DECREF(value);
+        Py_DECREF(key);
         if (r < 0) {
             return -1;
         }

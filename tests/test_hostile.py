@@ -659,3 +659,24 @@ def test_abstract_classes_refuse_instances_like_native():
             with pytest.raises(TypeError, match="abstract"):
                 make()
         assert B().f() == 1
+
+
+@pytest.mark.parametrize("slot_state", [True, False], ids=["slot state", "dict state"])
+def test_obj_setstate_with_a_name_that_empties_the_state(slot_state):
+    # Obj.__setstate__ walked the state dict with borrowed keys and values
+    # while setattr ran the name's __eq__, which emptied the dict: the name
+    # and the value were used after they were freed.
+    state = {}
+
+    class Emptying(str):
+        __hash__ = str.__hash__
+
+        def __eq__(self, other):
+            state.clear()
+            return str.__eq__(self, other)
+    O = type("O", (Obj,), {})
+    for _ in range(3):
+        o = O()
+        state[Emptying("__doc__")] = [1, 2, 3]
+        o.__setstate__((None, state) if slot_state else state)
+        assert vars(o) == {"__doc__": [1, 2, 3]}
