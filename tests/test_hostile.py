@@ -234,6 +234,18 @@ CALLS = {
 }
 
 
+def call_outcomes(C, call, cases):
+    """The outcome of call(C, *case()) for each case, with the fields a and b
+    of the object made.  Each case (args, keywords) is built inside
+    outcome(): a dict with a HashRaises key raises as it is made, on both
+    sides alike."""
+    out = []
+    for case in cases:
+        r = outcome(lambda: call(C, *case()))
+        out.append(("ok", fields(r[1], ("a", "b"))) if r[0] == "ok" else r)
+    return out
+
+
 @pytest.mark.parametrize("how", sorted(CALLS))
 @pytest.mark.parametrize("H", HOSTILE, ids=ids)
 def test_hostile_keywords(H, how):
@@ -243,20 +255,12 @@ def test_hostile_keywords(H, how):
 
     def scenario(make, H):
         C = make("C", ("a", "b"))
-        out = []
-        # Each case built inside outcome(): a dict with a HashRaises key
-        # raises as it is made, on both sides alike.
-        for case in [lambda: ((), {H("a"): 1}),
-                     lambda: ((), {H("b"): 1, "a": 2}),
-                     lambda: ((1,), {H("b"): 2}),
-                     lambda: ((1,), {H("a"): 2}),
-                     lambda: ((), {H("self"): 1}),
-                     lambda: ((), {H("c"): 1})]:
-            r = outcome(lambda: call(C, *case()))
-            if r[0] == "ok":
-                r = ("ok", fields(r[1], ("a", "b")))
-            out.append(r)
-        return out
+        return call_outcomes(C, call, [lambda: ((), {H("a"): 1}),
+                                       lambda: ((), {H("b"): 1, "a": 2}),
+                                       lambda: ((1,), {H("b"): 2}),
+                                       lambda: ((1,), {H("a"): 2}),
+                                       lambda: ((), {H("self"): 1}),
+                                       lambda: ((), {H("c"): 1})])
     same_for_both(scenario, H)
 
 
@@ -273,15 +277,8 @@ def test_hostile_keywords_on_hostile_fields(H, how):
         C = outcome(make, "C", (a, b))
         if C[0] != "ok":
             return [C]
-        C = C[1]
-        out = []
-        for case in [lambda: ((), {a: 1}), lambda: ((), {b: 1}),
-                     lambda: ((1,), {b: 2}), lambda: ((1,), {a: 2})]:
-            r = outcome(lambda: call(C, *case()))
-            if r[0] == "ok":
-                r = ("ok", fields(r[1], ("a", "b")))
-            out.append(r)
-        return out
+        return call_outcomes(C[1], call, [lambda: ((), {a: 1}), lambda: ((), {b: 1}),
+                                          lambda: ((1,), {b: 2}), lambda: ((1,), {a: 2})])
     same_for_both(scenario, H)
 
 

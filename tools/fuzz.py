@@ -61,6 +61,7 @@ import gc
 import os
 import pickle
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -190,6 +191,7 @@ class Program:
         self.classes = []         # (cls, native twin or None, names)
         self.objs = []            # (obj, twin or None)
         self.refs = []
+        self.dicts = []           # dicts handed to calls, for hooks to empty
 
     # -- decisions ---------------------------------------------------------
     def int(self, n):
@@ -350,9 +352,11 @@ class Program:
         if not self.objs:
             return
         obj, _ = self.objs[self.int(len(self.objs))]
-        r = self.int(5)
+        r = self.int(6)
         try:
-            if r == 0:
+            if r == 5 and self.dicts:
+                self.pick(self.dicts).clear()
+            elif r == 0:
                 self.setattr(obj, self.name(), self.value(), mirror=False)
             elif r == 1:
                 delattr(obj, self.pick(PLAIN[:5]))
@@ -425,6 +429,7 @@ class Program:
                 o = c.__new__(c)
                 c.__init__(o, *args, **kw)
                 return o
+
             o = c()
             o.__init__(*args, **kw)
             return o
@@ -476,10 +481,16 @@ class Program:
 
     def dict_op(self):
         obj, _ = self.pick(self.objs)
-        op = self.int(5)
+        op = self.int(7)
         self.say(f"dict#{op} {type(obj).__name__}")
         try:
-            if op == 0:
+            if op >= 5:
+                # __setstate__ called with a dict of its own (pickle makes a
+                # fresh one): a hook may empty it while it is read.
+                state = {self.name(): self.value() for _ in range(1 + self.int(3))}
+                self.dicts.append(state)
+                obj.__setstate__((None, state) if op == 5 else state)
+            elif op == 0:
                 d = obj.__dict__
                 d[self.name()] = self.value()
             elif op == 1:
@@ -560,6 +571,11 @@ class Program:
             self.say("drop")
             self.objs.pop(self.int(len(self.objs)))
 
+    def collect_op(self):
+        self.say("collect")
+        self.collect_some()
+        self.read_refs()
+
     def read_refs(self):
         for r in self.refs:
             o = r()
@@ -577,28 +593,12 @@ class Program:
                 self.make_class()
             if not self.classes:
                 return
+            ops = (self.call, self.call, self.attr_op, self.attr_op, self.dict_op,
+                   self.pickle_op, self.class_op, self.weak_op, self.link_op,
+                   self.drop_op, self.collect_op)
             for _ in range(self.int(self.MAX_OPS)):
-                op = self.int(11)
-                if op <= 1 or not self.objs:
-                    self.call()
-                elif op == 2 or op == 3:
-                    self.attr_op()
-                elif op == 4:
-                    self.dict_op()
-                elif op == 5:
-                    self.pickle_op()
-                elif op == 6:
-                    self.class_op()
-                elif op == 7:
-                    self.weak_op()
-                elif op == 8:
-                    self.link_op()
-                elif op == 9:
-                    self.drop_op()
-                else:
-                    self.say("collect")
-                    self.collect_some()
-                    self.read_refs()
+                op = ops[self.int(len(ops))]
+                (op if self.objs else self.call)()
             self.validate()
         finally:
             ACTIVE["mutate"] = None
@@ -608,6 +608,7 @@ class Program:
                 a.collect()
             self.read_refs()
             self.refs.clear()
+            self.dicts.clear()
             self.validate()
             self.classes.clear()
 
@@ -703,7 +704,11 @@ def child(argv):
     import copyreg
     for module in (sys.modules[__name__], copy, copyreg):
         _instrument(atheris, module, module.__name__)
-    atheris.Setup([sys.argv[0]] + argv, test_one_input)
+    # libFuzzer re-runs argv[0] through the shell for -merge (and -fork):
+    # make it the whole command that starts this child again.
+    me = " ".join(shlex.quote(a) for a in (sys.executable, os.path.abspath(__file__),
+                                           "--child", "--"))
+    atheris.Setup([me] + argv, test_one_input)
     atheris.Fuzz()
 
 
