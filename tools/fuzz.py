@@ -802,7 +802,9 @@ def main(argv=None):
     ok = rc == 0 and not crashes and not san
     if args.merge and ok and new:
         subprocess.run([sys.executable, os.path.abspath(__file__), "--child", "--",
-                        "-merge=1", f"-max_len={args.max_len}", args.corpus, new_corpus],
+                        # edges only (no hit counts): a corpus a few KB small
+                        "-merge=1", "-use_counters=0", f"-max_len={args.max_len}",
+                        args.corpus, new_corpus],
                        check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         print(f"merged into   {args.corpus} ({len(os.listdir(args.corpus))} files)")
     print("result        " + ("OK" if ok else "FAILED"))
