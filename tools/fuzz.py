@@ -42,18 +42,27 @@ prints a summary (runs, coverage, new inputs, failures with their reproducer
 files) and exits non-zero when anything failed.  Extra libFuzzer flags go after
 ``--``.
 
-Under the sanitizers (as .ci/run's asan stage builds objarena)::
+The build to fuzz (what .ci/run's fuzz stage does): atheris 3.1.0 (manylinux
+wheels for CPython 3.12 to 3.14; 3.0.0 is the last for 3.11) ships
+``asan_with_fuzzer.so``, clang's ASan + UBSan runtime and libFuzzer in one
+library.  Build objarena with clang, instrumented for libFuzzer's coverage and
+linked without a sanitizer runtime, and preload that library::
 
-    OBJARENA_CFLAGS='-fsanitize=address,undefined -fno-omit-frame-pointer
-        -fno-sanitize-recover=undefined -O1 -g' \\
-    OBJARENA_LDFLAGS='-fsanitize=address,undefined' pip install .
-    LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \\
-    PYTHONMALLOC=malloc ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \\
+    apt-get install clang-19 libclang-rt-19-dev
+    pip install atheris==3.1.0
+    CC=clang-19 LDSHARED="clang-19 -shared" OBJARENA_LDFLAGS= \
+    OBJARENA_CFLAGS="-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize=function
+        -fno-omit-frame-pointer -fno-sanitize-recover=undefined -O1 -g" pip install .
+    LD_PRELOAD="$(python -c 'import atheris; print(atheris.path())')/asan_with_fuzzer.so" \
+    PYTHONMALLOC=malloc ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
         python tools/fuzz.py --seconds 120
 
-With a clang build (``-fsanitize=address,undefined,fuzzer-no-link``) and
-atheris's own ``asan_with_fuzzer.so`` preloaded, libFuzzer also sees the C
-extension's edges (``--c-coverage`` only says so in the summary).
+libFuzzer then sees the C extension's edges as well as this harness's Python
+ones.  (``-fno-sanitize=function``: clang 17+ checks the type of indirect calls
+in C through a handler that atheris's older runtime lacks.)  The gcc build of
+the asan stage, with gcc's libasan preloaded, runs too, but blind: that libasan
+defines libFuzzer's coverage callbacks as well, and atheris then gets no
+coverage at all (it says so at start).
 """
 import argparse
 import copy
