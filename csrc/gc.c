@@ -1528,6 +1528,38 @@ count_in_block(void *block, uint8_t *meta, void *arg)
     return oa_traverse_fields((PyObject *)block, visit_count, arg);
 }
 
+/* The references to obj that the call of refinfo(obj) itself holds, which
+   refinfo does not count: 1 or 0.
+
+   Up to 3.13 the interpreter's stack holds a reference of its own to every
+   argument.  From 3.14 it pushes a local variable without one when it can
+   (LOAD_FAST_BORROW), and anything else (a global, an attribute, a
+   temporary) with one.  PyUnstable_Object_IsUniqueReferencedTemporary
+   (3.14+) says which, by finding obj on the calling frame's stack, but only
+   for an object whose count is 1; the question does not depend on the
+   count, so it is asked with the count set to 1 for the duration of the
+   call (no other code runs in between; an immortal object keeps its count
+   and is left as it is).  A call from C code (map(), a callback) is not on
+   a Python frame's stack: the caller's reference, if it holds one, is then
+   counted. */
+static Py_ssize_t
+references_of_the_call(PyObject *obj)
+{
+#if PY_VERSION_HEX >= 0x030E0000
+    if (PyUnstable_IsImmortal(obj)) {
+        return 0;
+    }
+    Py_ssize_t count = Py_REFCNT(obj);
+    Py_SET_REFCNT(obj, 1);
+    int held = PyUnstable_Object_IsUniqueReferencedTemporary(obj);
+    Py_SET_REFCNT(obj, count);
+    return held ? 1 : 0;
+#else
+    (void)obj;
+    return 1;
+#endif
+}
+
 PyObject *
 oa_arena_refinfo(OaArenaObject *self, PyObject *obj)
 {
@@ -1536,8 +1568,7 @@ oa_arena_refinfo(OaArenaObject *self, PyObject *obj)
     for (OaArenaObject *a = st->arenas; a != NULL; a = a->next_arena) {
         oa_visit_live(a->core, count_in_block, &rc);
     }
-    /* The argument of this call holds one reference: not the object's. */
-    Py_ssize_t refcount = Py_REFCNT(obj) - 1;
+    Py_ssize_t refcount = Py_REFCNT(obj) - references_of_the_call(obj);
     return PyObject_CallFunction((PyObject *)st->refinfo_type, "((nnn))", refcount,
                                  rc.count, refcount - rc.count);
 }

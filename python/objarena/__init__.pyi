@@ -82,6 +82,9 @@ class _ArenaStats(TypedDict):
 # An entry of Arena.callbacks: (phase, info), as for gc.callbacks.
 _Callback = Callable[[Literal["start", "stop"], dict[str, Any]], object]
 
+# refcount: the references to the object other than those the call of refinfo holds
+# (a variable passed directly counts once on every version; a temporary nothing else
+# holds has 0); internal: those held by arena objects' fields; external: the rest.
 @final
 class RefInfo(structseq[int], tuple[int, int, int]):
     __match_args__: Final = ("refcount", "internal", "external")
