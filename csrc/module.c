@@ -294,7 +294,8 @@ static PyMethodDef arena_methods[] = {
      GC_DOC("isenabled() -> bool", "Is automatic collection enabled?")},
     {"get_stats", (PyCFunction)oa_arena_get_stats, METH_NOARGS,
      GC_DOC("get_stats() -> list of 3 dicts", "collections, collected and "
-            "uncollectable per generation.")},
+            "uncollectable per generation (3.15+: also candidates and "
+            "duration), as the running gc.get_stats().")},
     {"set_debug", (PyCFunction)oa_arena_set_debug, METH_O,
      GC_DOC("set_debug(flags)", "DEBUG_STATS, DEBUG_COLLECTABLE, DEBUG_SAVEALL...")},
     {"get_debug", (PyCFunction)oa_arena_get_debug, METH_NOARGS,
