@@ -6,11 +6,16 @@ collector, and honest measurement of what every object costs.  See docs/api.md.
 import sys
 
 from ._version import __version__
-from . import _objarena
-from ._objarena import Arena, ArenaType, SlotObj, default_arena
+from ._compat import check_interpreter as _check_interpreter
+
+_check_interpreter()  # free-threaded builds: ImportError before the C extension loads
+del _check_interpreter
+
+from . import _objarena  # noqa: E402
+from ._objarena import Arena, ArenaType, SlotObj, default_arena  # noqa: E402
 # Not public, but found here by pickle: `type(self).__new__` of an arena class
 # is _ArenaBase.__new__, which pickles as getattr(objarena._ArenaBase, "__new__").
-from ._objarena import _ArenaBase  # noqa: F401
+from ._objarena import _ArenaBase  # noqa: F401, E402
 
 __all__ = [
     "Arena",
