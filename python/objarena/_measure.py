@@ -10,6 +10,7 @@ library's malloc, whose glibc chunk is the request plus an 8-byte header rounded
 into the bytes it really occupies.  Pool and arena headers of obmalloc (about 0.3%) are
 not counted.
 """
+import functools
 import sys
 
 OBMALLOC_MAX = 512
@@ -98,31 +99,27 @@ def _word(address):
 
 
 _MANAGED_DICT_WORD = -3 * PTR  # 3.11-3.15: MANAGED_DICT_OFFSET (internal/pycore_object.h)
-_managed_dict_layout = []  # the cached answer of managed_dict_layout()
 
 
+@functools.cache
 def managed_dict_layout():
     """How the running CPython keeps a managed instance dict, checked on a probe object
     rather than assumed from the version: "plain" when the word at MANAGED_DICT_OFFSET
     is NULL until the dict is materialised and then points to it (3.11, 3.13, 3.14,
     3.15), "tagged" when it holds the values array with its low bit set until then
     (3.12), None otherwise (a layout this module does not know)."""
-    if not _managed_dict_layout:
-        layout = None
-        if sys.version_info >= (3, 11):
-            class Probe:
-                pass
+    class Probe:
+        pass
 
-            probe = Probe()
-            probe.a = 1
-            if _has_managed_dict(Probe):
-                before = _word(id(probe) + _MANAGED_DICT_WORD)
-                d = probe.__dict__
-                after = _word(id(probe) + _MANAGED_DICT_WORD)
-                if after == id(d):
-                    layout = "plain" if before == 0 else "tagged" if before & 1 else None
-        _managed_dict_layout.append(layout)
-    return _managed_dict_layout[0]
+    probe = Probe()
+    probe.a = 1
+    if not _has_managed_dict(Probe):
+        return None
+    before = _word(id(probe) + _MANAGED_DICT_WORD)
+    d = probe.__dict__
+    if _word(id(probe) + _MANAGED_DICT_WORD) != id(d):
+        return None
+    return "plain" if before == 0 else "tagged" if before & 1 else None
 
 
 def existing_instance_dict(obj):
@@ -169,23 +166,20 @@ def read_dict(obj):
 
 
 _MA_VALUES = 5 * PTR  # PyDictObject.ma_values, 3.10-3.15 (cpython/dictobject.h)
-_dict_layout = []  # the cached answer of _dict_layout_known()
 
 
+@functools.cache
 def _dict_layout_known():
     """Is ma_values where 3.10-3.15 keep it?  Checked once: NULL in a dict made by a
     literal (combined table), not NULL in the materialised dict of a fresh instance
     (split table)."""
-    if not _dict_layout:
-        class Probe:
-            pass
+    class Probe:
+        pass
 
-        probe = Probe()
-        probe.a = 1
-        combined, split = {"a": 1}, probe.__dict__
-        _dict_layout.append(_word(id(combined) + _MA_VALUES) == 0
-                            and _word(id(split) + _MA_VALUES) != 0)
-    return _dict_layout[0]
+    probe = Probe()
+    probe.a = 1
+    combined, split = {"a": 1}, probe.__dict__
+    return _word(id(combined) + _MA_VALUES) == 0 and _word(id(split) + _MA_VALUES) != 0
 
 
 def dict_is_split(d):
