@@ -10,7 +10,6 @@ library's malloc, whose glibc chunk is the request plus an 8-byte header rounded
 into the bytes it really occupies.  Pool and arena headers of obmalloc (about 0.3%) are
 not counted.
 """
-import functools
 import sys
 
 OBMALLOC_MAX = 512
@@ -101,19 +100,32 @@ def _word(address):
 _MANAGED_DICT_WORD = -3 * PTR  # 3.11-3.15: MANAGED_DICT_OFFSET (internal/pycore_object.h)
 
 
-@functools.cache
+class _Probe:
+    """An ordinary class whose instances the layout checks below look into."""
+
+
+_layouts: "dict[str, object]" = {}  # what the checks found, each made once
+
+
+def _once(name, check):
+    if name not in _layouts:
+        _layouts[name] = check()
+    return _layouts[name]
+
+
 def managed_dict_layout():
     """How the running CPython keeps a managed instance dict, checked on a probe object
     rather than assumed from the version: "plain" when the word at MANAGED_DICT_OFFSET
     is NULL until the dict is materialised and then points to it (3.11, 3.13, 3.14,
     3.15), "tagged" when it holds the values array with its low bit set until then
     (3.12), None otherwise (a layout this module does not know)."""
-    class Probe:
-        pass
+    return _once("managed dict", _check_managed_dict)
 
-    probe = Probe()
+
+def _check_managed_dict():
+    probe = _Probe()
     probe.a = 1
-    if not _has_managed_dict(Probe):
+    if not _has_managed_dict(_Probe):
         return None
     before = _word(id(probe) + _MANAGED_DICT_WORD)
     d = probe.__dict__
@@ -150,10 +162,7 @@ def existing_instance_dict(obj):
         return None
     if off < 0:
         return NotImplemented  # variable-size object: offset counted from the end
-    import ctypes
-
-    word = ctypes.c_size_t.from_address(id(obj) + off).value
-    return read_dict(obj) if word else None
+    return read_dict(obj) if _word(id(obj) + off) else None
 
 
 def read_dict(obj):
@@ -168,15 +177,15 @@ def read_dict(obj):
 _MA_VALUES = 5 * PTR  # PyDictObject.ma_values, 3.10-3.15 (cpython/dictobject.h)
 
 
-@functools.cache
 def _dict_layout_known():
     """Is ma_values where 3.10-3.15 keep it?  Checked once: NULL in a dict made by a
     literal (combined table), not NULL in the materialised dict of a fresh instance
     (split table)."""
-    class Probe:
-        pass
+    return _once("ma_values", _check_ma_values)
 
-    probe = Probe()
+
+def _check_ma_values():
+    probe = _Probe()
     probe.a = 1
     combined, split = {"a": 1}, probe.__dict__
     return _word(id(combined) + _MA_VALUES) == 0 and _word(id(split) + _MA_VALUES) != 0
