@@ -1319,7 +1319,9 @@ oa_arena_get_objects(OaArenaObject *self, PyObject *args, PyObject *kwds)
 PyObject *
 oa_arena_is_tracked(OaArenaObject *self, PyObject *obj)
 {
-    return PyBool_FromLong(in_arena(self, obj));
+    /* An object that holds no reference but its class (typed fields only)
+       is never tracked, as CPython's gc leaves atomic objects untracked. */
+    return PyBool_FromLong(in_arena(self, obj) && !oa_untracked(obj));
 }
 
 PyObject *

@@ -790,7 +790,7 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->default_arena);
     Py_VISIT(st->refinfo_type);
     Py_VISIT(st->exit_watch_type);
-    return 0;
+    return oa_typed_traverse_state(st, visit, arg);
 }
 
 static int
@@ -815,6 +815,7 @@ module_clear(PyObject *mod)
     }
     Py_CLEAR(st->refinfo_type);
     Py_CLEAR(st->exit_watch_type);
+    oa_typed_clear_state(st);
     Py_CLEAR(st->slotobj);
     Py_CLEAR(st->obj);
     Py_CLEAR(st->slot_base);

@@ -8,6 +8,9 @@ import sys
 from ._version import __version__
 from . import _objarena
 from ._objarena import Arena, ArenaType, SlotObj, default_arena
+# Typed fields: numbers stored unboxed in a SlotObj instance (docs/api.md).
+from ._objarena import (FieldType, boolean, f32, f64, i8, i16, i32, i64, u8, u16, u32,
+                        u64)
 
 __all__ = [
     "Arena",
@@ -17,6 +20,18 @@ __all__ = [
     "default_arena",
     "footprint",
     "__version__",
+    "FieldType",
+    "f64",
+    "f32",
+    "i64",
+    "i32",
+    "i16",
+    "i8",
+    "u64",
+    "u32",
+    "u16",
+    "u8",
+    "boolean",
 ]
 
 # Names that arrive with later parts of the C extension are exported when present.
