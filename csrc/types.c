@@ -352,15 +352,18 @@ too_many_positional(OaTypeObject *t, Py_ssize_t nargs)
 {
     PyObject *qualname = ((PyHeapTypeObject *)t)->ht_qualname;
     Py_ssize_t n = nall(t);
-    if (n == 0) {
+    /* The fields up to the last required one count as required here, as
+       they do in the signature. */
+    Py_ssize_t least = t->last_required + 1;
+    if (least == n) {
         PyErr_Format(PyExc_TypeError,
-                     "%U.__init__() takes 1 positional argument but %zd were given",
-                     qualname, nargs + 1);
+                     "%U.__init__() takes %zd positional argument%s but %zd were given",
+                     qualname, n + 1, n == 0 ? "" : "s", nargs + 1);
     }
     else {
         PyErr_Format(PyExc_TypeError,
-                     "%U.__init__() takes from 1 to %zd positional arguments "
-                     "but %zd were given", qualname, n + 1, nargs + 1);
+                     "%U.__init__() takes from %zd to %zd positional arguments "
+                     "but %zd were given", qualname, least + 1, n + 1, nargs + 1);
     }
     return -1;
 }
@@ -1222,8 +1225,9 @@ done:
 
 /* The field type a string annotation names ("f64", "objarena.f64",
    "oa.u8"), as `from __future__ import annotations` leaves them: the name, or
-   a dotted path to it, looked up in the class body and then in the globals
-   of the class's module, must lead to one of the markers.  Anything else is
+   a dotted path to it, looked up in the class body, the globals of the class
+   statement, then those of the class's module, must lead to one of the
+   markers (as dataclasses find ClassVar in a string).  Anything else is
    an object field.  OA_FT_OBJECT, a field type, or -1 with an exception. */
 static int
 field_type_of_string(OaState *st, PyObject *ns, PyObject *s)
@@ -1255,13 +1259,20 @@ field_type_of_string(OaState *st, PyObject *ns, PyObject *s)
     }
     PyObject *first = PyList_GET_ITEM(parts, 0);
     obj = Py_XNewRef(PyDict_GetItemWithError(ns, first));
+    /* The globals the class statement runs in (those of the code that calls
+       the metaclass), then those of the module the class names. */
+    PyObject *globals = PyEval_GetGlobals();
+    if (obj == NULL && !PyErr_Occurred() && globals != NULL) {
+        obj = Py_XNewRef(PyDict_GetItemWithError(globals, first));
+    }
     if (obj == NULL && !PyErr_Occurred()) {
         PyObject *modname = PyDict_GetItemString(ns, "__module__");
         PyObject *mod = modname != NULL && PyUnicode_Check(modname)
                         ? PyImport_GetModule(modname) : NULL;
         if (mod != NULL) {
-            PyObject *globals = PyModule_Check(mod) ? PyModule_GetDict(mod) : NULL;
-            obj = globals != NULL ? Py_XNewRef(PyDict_GetItemWithError(globals, first)) : NULL;
+            PyObject *mglobals = PyModule_Check(mod) ? PyModule_GetDict(mod) : NULL;
+            obj = mglobals != NULL ? Py_XNewRef(PyDict_GetItemWithError(mglobals, first))
+                                   : NULL;
             Py_DECREF(mod);
         }
     }
