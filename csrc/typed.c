@@ -384,7 +384,13 @@ typed_member_get(PyObject *self, PyObject *obj, PyObject *Py_UNUSED(type))
     if (check_owner(m, obj) < 0) {
         return NULL;
     }
-    return oa_typed_get((const char *)obj + m->field.offset, m->field.type);
+    const char *addr = (const char *)obj + m->field.offset;
+    if (m->field.type == OA_FT_F64) {          /* the common case, inline */
+        double v;
+        memcpy(&v, addr, sizeof v);
+        return PyFloat_FromDouble(v);
+    }
+    return oa_typed_get(addr, m->field.type);
 }
 
 static int
@@ -401,7 +407,13 @@ typed_member_set(PyObject *self, PyObject *obj, PyObject *value)
                      m->name, m->owner->tp_name, type_info[m->field.type].name);
         return -1;
     }
-    return oa_typed_set((char *)obj + m->field.offset, m->field.type, value);
+    char *addr = (char *)obj + m->field.offset;
+    if (m->field.type == OA_FT_F64 && PyFloat_CheckExact(value)) {   /* inline */
+        double d = PyFloat_AS_DOUBLE(value);
+        memcpy(addr, &d, sizeof d);
+        return 0;
+    }
+    return oa_typed_set(addr, m->field.type, value);
 }
 
 static int
