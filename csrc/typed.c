@@ -176,8 +176,9 @@ out_of_range(OaFieldType type, PyObject *index)
                      "%S out of range for a u64 field (0 to 2**64-1)", index);
     }
     else {
-        PyErr_Format(PyExc_OverflowError, "%S out of range for an %s field (%lld to %llu)",
-                     index, ti->name, ti->min, ti->max);
+        /* "an i8", "an f32", but "a u8" */
+        PyErr_Format(PyExc_OverflowError, "%S out of range for a%s %s field (%lld to %llu)",
+                     index, ti->name[0] == 'u' ? "" : "n", ti->name, ti->min, ti->max);
     }
     return -1;
 }
