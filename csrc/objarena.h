@@ -84,8 +84,11 @@ struct OaArenaObject {
     PyObject *name;             /* str or None */
     PyObject *weakreflist;
     int dealloc_depth;          /* nesting of arena deallocs in progress */
-    PyObject *deferred;         /* objects whose dealloc waits; linked
-                                   through their ob_refcnt word */
+    PyObject **deferred;        /* objects whose dealloc waits (a stack);
+                                   each keeps refcount 0, the state every
+                                   CPython reads as dead */
+    Py_ssize_t ndeferred;
+    Py_ssize_t deferred_cap;
     PyObject *module;           /* strong: the objarena module */
     Py_ssize_t ntypes;          /* arena classes holding this Arena */
     OaArenaObject *next_arena;  /* the module's list of live arenas */
@@ -157,6 +160,7 @@ typedef struct {
     OaField *all;               /* all[i]: where names[i] lives, what it holds */
     PyObject **defaults;        /* defaults[i]: strong, or NULL: none */
     PyObject *field_index;      /* dict: field name -> index in names */
+    Py_ssize_t ntyped;          /* typed fields among them */
     Py_ssize_t last_required;   /* index of the last typed field without a
                                    default (the call must give it), or -1 */
     int untracked;              /* instances hold no reference but their class:

@@ -204,35 +204,45 @@ dealloc_body(PyObject *self)
     Py_DECREF(tp);
 }
 
-/* A queued object is dead: its refcount word holds the next queued object,
-   encoded as a negative number, so that anything that asks whether the
-   object is alive (a weak reference: refcount > 0) hears no; its side-table
-   byte says DYING, so that get_objects() and the collector skip it.
-   ob_type stays intact.  The word is reset to 0 before the dealloc resumes. */
-_Static_assert(offsetof(PyObject, ob_type) == sizeof(PyObject *),
-               "the refcount word must be pointer-sized and first");
-
-static void
+/* A queued object is dead and stays as its dealloc found it: refcount 0,
+   the value every CPython version's weak references (and anything else that
+   asks) read as dead, whatever else the refcount word means on that version.
+   Its side-table byte says DYING, so that get_objects() and the collector
+   skip it.  The queue itself is a stack outside the objects.  -1 if the stack
+   cannot grow (no exception set): the caller then frees the object at once,
+   one level deeper, which is what a dealloc without the queue would do. */
+static int
 defer_push(OaArenaObject *arena, PyObject *op)
 {
-    intptr_t link = -(intptr_t)(uintptr_t)arena->deferred - 1;
-    memcpy((char *)op, &link, sizeof(link));
+    if (arena->ndeferred == arena->deferred_cap) {
+        Py_ssize_t cap = arena->deferred_cap ? 2 * arena->deferred_cap : 64;
+        PyObject **stack = PyMem_Resize(arena->deferred, PyObject *, (size_t)cap);
+        if (stack == NULL) {
+            return -1;
+        }
+        arena->deferred = stack;
+        arena->deferred_cap = cap;
+    }
     *oa_meta_of(op) |= OA_META_DYING;
-    arena->deferred = op;
+    arena->deferred[arena->ndeferred++] = op;
+    return 0;
 }
 
 static PyObject *
 defer_pop(OaArenaObject *arena)
 {
-    PyObject *op = arena->deferred;
-    intptr_t link;
-    memcpy(&link, (char *)op, sizeof(link));
-    arena->deferred = (PyObject *)(uintptr_t)(-(link + 1));
-    /* Not Py_SET_REFCNT: on 3.12+ it skips words that look immortal. */
-    Py_ssize_t zero = 0;
-    memcpy((char *)op, &zero, sizeof(zero));
+    PyObject *op = arena->deferred[--arena->ndeferred];
     *oa_meta_of(op) &= (uint8_t)~OA_META_DYING;
     return op;
+}
+
+/* The stack's memory, once no dealloc is in progress. */
+static void
+defer_release(OaArenaObject *arena)
+{
+    PyMem_Free(arena->deferred);
+    arena->deferred = NULL;
+    arena->deferred_cap = 0;
 }
 
 /* Deallocs of arena objects in progress, in every arena: no automatic
@@ -243,8 +253,7 @@ static void
 oa_dealloc(PyObject *self)
 {
     OaArenaObject *arena = (OaArenaObject *)oa_owner_of(self);
-    if (arena->dealloc_depth >= OA_DEALLOC_LIMIT) {
-        defer_push(arena, self);
+    if (arena->dealloc_depth >= OA_DEALLOC_LIMIT && defer_push(arena, self) == 0) {
         return;
     }
     Py_INCREF(arena);   /* the last object may hold the last reference */
@@ -252,8 +261,11 @@ oa_dealloc(PyObject *self)
     arena->dealloc_depth++;
     dealloc_body(self);
     if (arena->dealloc_depth == 1) {
-        while (arena->deferred != NULL) {
+        while (arena->ndeferred > 0) {
             dealloc_body(defer_pop(arena));
+        }
+        if (arena->deferred_cap > 1024) {
+            defer_release(arena);   /* a burst's stack is not kept */
         }
     }
     arena->dealloc_depth--;
@@ -335,18 +347,6 @@ set_field(PyObject *self, Py_ssize_t offset, PyObject *value)
     Py_XDECREF(old);
 }
 
-/* Store `value` in field i: a reference, or a converted number. */
-static inline int
-store_field(PyObject *self, OaTypeObject *t, Py_ssize_t i, PyObject *value)
-{
-    OaField f = t->all[i];
-    if (f.type == OA_FT_OBJECT) {
-        set_field(self, f.offset, value);
-        return 0;
-    }
-    return oa_typed_set((char *)self + f.offset, f.type, value);
-}
-
 static int
 too_many_positional(OaTypeObject *t, Py_ssize_t nargs)
 {
@@ -368,25 +368,43 @@ too_many_positional(OaTypeObject *t, Py_ssize_t nargs)
     return -1;
 }
 
-/* Index of the field that keyword `key` sets, after `nargs` positional
-   arguments; -1 with TypeError if there is none or it is set already. */
-static Py_ssize_t
-keyword_field(OaTypeObject *t, PyObject *key, Py_ssize_t nargs)
+/* Every keyword of a call resolved to its field, once.  A keyword's name may
+   be a str subclass whose __hash__/__eq__ are user code: each name is looked
+   up exactly once, and nothing after uses a result computed before it ran
+   but the index it produced (checked against the field count).  On success
+   kidx[k] holds the field index of names[k]; -1 with TypeError if a keyword
+   names no field, names one that a positional argument or an earlier keyword
+   already fills, or is not a string. */
+static int
+resolve_keywords(OaTypeObject *t, PyObject *const *names, Py_ssize_t nkw,
+                 Py_ssize_t nargs, Py_ssize_t *kidx)
 {
     PyObject *qualname = ((PyHeapTypeObject *)t)->ht_qualname;
-    Py_ssize_t i = field_lookup(t, key);
-    if (i == -1) {
-        PyErr_Format(PyExc_TypeError,
-                     "%U.__init__() got an unexpected keyword argument '%S'",
-                     qualname, key);
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *key = names[k];
+        Py_ssize_t i = field_lookup(t, key);
+        if (i == -2) {
+            return -1;
+        }
+        if (i == -1 || i >= nall(t)) {
+            PyErr_Format(PyExc_TypeError,
+                         "%U.__init__() got an unexpected keyword argument '%S'",
+                         qualname, key);
+            return -1;
+        }
+        int taken = i < nargs;
+        for (Py_ssize_t j = 0; j < k && !taken; j++) {
+            taken = kidx[j] == i;
+        }
+        if (taken) {
+            PyErr_Format(PyExc_TypeError,
+                         "%U.__init__() got multiple values for argument '%S'",
+                         qualname, PyTuple_GET_ITEM(t->names, i));
+            return -1;
+        }
+        kidx[k] = i;
     }
-    else if (i >= 0 && i < nargs) {
-        PyErr_Format(PyExc_TypeError,
-                     "%U.__init__() got multiple values for argument '%S'",
-                     qualname, key);
-        i = -1;
-    }
-    return i < 0 ? -1 : i;
+    return 0;
 }
 
 /* A required field: typed, without a default (an object field without a
@@ -398,10 +416,10 @@ is_required(OaTypeObject *t, Py_ssize_t i)
 }
 
 /* The TypeError of a Python function for the required fields that neither
-   the `nargs` positional arguments nor the keywords (a tuple of names, a
-   dict, or NULL) give; 0 if none is missing. */
+   the `nargs` positional arguments nor the keywords (their field indices
+   kidx[0..nkw)) give; 0 if none is missing. */
 static int
-check_required(OaTypeObject *t, Py_ssize_t nargs, PyObject *kw)
+check_required(OaTypeObject *t, Py_ssize_t nargs, const Py_ssize_t *kidx, Py_ssize_t nkw)
 {
     if (t->last_required < nargs) {
         return 0;
@@ -411,18 +429,12 @@ check_required(OaTypeObject *t, Py_ssize_t nargs, PyObject *kw)
         return -1;
     }
     for (Py_ssize_t i = nargs; i <= t->last_required; i++) {
-        if (!is_required(t, i)) {
-            continue;
-        }
-        PyObject *name = PyTuple_GET_ITEM(t->names, i);
-        int given = kw == NULL ? 0
-                    : PyDict_Check(kw) ? PyDict_Contains(kw, name)
-                    : PySequence_Contains(kw, name);
-        if (given < 0) {
-            goto done;
+        int given = !is_required(t, i);
+        for (Py_ssize_t k = 0; k < nkw && !given; k++) {
+            given = kidx[k] == i;
         }
         if (!given) {
-            PyObject *q = PyUnicode_FromFormat("'%U'", name);
+            PyObject *q = PyUnicode_FromFormat("'%U'", PyTuple_GET_ITEM(t->names, i));
             if (q == NULL || PyList_Append(missing, q) < 0) {
                 Py_XDECREF(q);
                 goto done;
@@ -464,64 +476,170 @@ done:
     return -1;
 }
 
-/* Store the positional arguments, then the defaults of the fields after
-   them (keywords, stored next, replace some of those). */
-static int
-fill_positional(PyObject *self, OaTypeObject *t, PyObject *const *args, Py_ssize_t nargs)
+/* Room for the field indices of a call's keywords (and for the converted
+   numbers of its arguments): on the stack for the usual few, from the heap
+   past that. */
+#define OA_SMALL_KW 16
+
+static Py_ssize_t *
+kidx_buffer(Py_ssize_t nkw, Py_ssize_t *small)
 {
-    for (Py_ssize_t i = 0; i < nargs; i++) {
-        if (store_field(self, t, i, args[i]) < 0) {
-            return -1;
-        }
+    if (nkw <= OA_SMALL_KW) {
+        return small;
     }
-    if (t->defaults != NULL) {
-        Py_ssize_t n = nall(t);
-        for (Py_ssize_t i = nargs; i < n; i++) {
-            if (t->defaults[i] != NULL && store_field(self, t, i, t->defaults[i]) < 0) {
-                return -1;
-            }
+    Py_ssize_t *buf = PyMem_New(Py_ssize_t, (size_t)nkw);
+    if (buf == NULL) {
+        PyErr_NoMemory();
+    }
+    return buf;
+}
+
+static void
+kidx_release(Py_ssize_t *buf, Py_ssize_t *small)
+{
+    if (buf != small) {
+        PyMem_Free(buf);
+    }
+}
+
+/* The typed arguments of a call converted before anything is stored: a
+   conversion may fail or run user code (__index__, __float__).  conv[j] holds
+   the bytes of argument j (positional first, then keywords); object fields'
+   entries are unused. */
+static int
+convert_typed(OaTypeObject *t, PyObject *const *args, Py_ssize_t nargs,
+              PyObject *const *values, const Py_ssize_t *kidx, Py_ssize_t nkw,
+              uint64_t *conv)
+{
+    for (Py_ssize_t j = 0; j < nargs + nkw; j++) {
+        Py_ssize_t i = j < nargs ? j : kidx[j - nargs];
+        OaFieldType type = t->all[i].type;
+        if (type != OA_FT_OBJECT
+            && oa_typed_set((char *)&conv[j], type, j < nargs ? args[j] : values[j - nargs]) < 0) {
+            return -1;
         }
     }
     return 0;
 }
 
-static int
-init_fields(PyObject *self, OaTypeObject *t, PyObject *args, PyObject *kwds)
+/* Store `value` in field i: a reference; or, for a typed field, the bytes
+   convert_typed made (`raw`), or a default (checked at the class statement:
+   its conversion cannot fail). */
+static inline void
+store_field(PyObject *self, OaTypeObject *t, Py_ssize_t i, PyObject *value,
+            const uint64_t *raw)
 {
-    Py_ssize_t nargs = PyTuple_GET_SIZE(args);
-    int has_kw = kwds != NULL && PyDict_GET_SIZE(kwds) != 0;
-    Py_ssize_t pos;
-    PyObject *key, *value;
-    /* Every keyword is checked before anything is stored, and before the
-       positional count, in CPython's order for a Python function. */
-    for (pos = 0; has_kw && PyDict_Next(kwds, &pos, &key, &value);) {
-        if (keyword_field(t, key, nargs) < 0) {
-            return -1;
-        }
+    OaField f = t->all[i];
+    if (f.type == OA_FT_OBJECT) {
+        set_field(self, f.offset, value);
     }
-    if (nargs > nall(t)) {
-        return too_many_positional(t, nargs);
+    else if (raw != NULL) {
+        memcpy((char *)self + f.offset, raw, (size_t)oa_field_type_size(f.type));
     }
-    if (check_required(t, nargs, has_kw ? kwds : NULL) < 0
-        || fill_positional(self, t, PySequence_Fast_ITEMS(args), nargs) < 0) {
+    else {
+        (void)oa_typed_set((char *)self + f.offset, f.type, value);
+    }
+}
+
+/* Validates a whole call (keywords first, then the positional count, in
+   CPython's order for a Python function; then the required typed fields and
+   the conversions of the typed arguments) and only then stores: the
+   positional arguments, the defaults of the later fields, the keywords.  A
+   call that fails changes no field. */
+static int
+fill_fields(PyObject *self, OaTypeObject *t, PyObject *const *args, Py_ssize_t nargs,
+            PyObject *const *names, PyObject *const *values, Py_ssize_t nkw)
+{
+    Py_ssize_t small[OA_SMALL_KW];
+    uint64_t conv_small[OA_SMALL_KW];
+    uint64_t *conv = conv_small;
+    Py_ssize_t *kidx = kidx_buffer(nkw, small);
+    if (kidx == NULL) {
         return -1;
     }
-    for (pos = 0; has_kw && PyDict_Next(kwds, &pos, &key, &value);) {
-        Py_ssize_t i = keyword_field(t, key, nargs);
-        if (i < 0 || store_field(self, t, i, value) < 0) {
-            return -1;
+    if (resolve_keywords(t, names, nkw, nargs, kidx) < 0) {
+        goto error;
+    }
+    if (nargs > nall(t)) {
+        (void)too_many_positional(t, nargs);
+        goto error;
+    }
+    if (check_required(t, nargs, kidx, nkw) < 0) {
+        goto error;
+    }
+    if (nargs + nkw > OA_SMALL_KW && t->ntyped > 0) {
+        conv = PyMem_New(uint64_t, (size_t)(nargs + nkw));
+        if (conv == NULL) {
+            PyErr_NoMemory();
+            goto error;
         }
     }
+    if (t->ntyped > 0 && convert_typed(t, args, nargs, values, kidx, nkw, conv) < 0) {
+        goto error;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        store_field(self, t, i, args[i], t->all[i].type != OA_FT_OBJECT ? &conv[i] : NULL);
+    }
+    if (t->defaults != NULL) {
+        for (Py_ssize_t i = nargs; i < nall(t); i++) {
+            if (t->defaults[i] != NULL) {
+                store_field(self, t, i, t->defaults[i], NULL);
+            }
+        }
+    }
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        Py_ssize_t i = kidx[k];
+        store_field(self, t, i, values[k],
+                    t->all[i].type != OA_FT_OBJECT ? &conv[nargs + k] : NULL);
+    }
+    if (conv != conv_small) {
+        PyMem_Free(conv);
+    }
+    kidx_release(kidx, small);
     return 0;
+error:
+    if (conv != conv_small) {
+        PyMem_Free(conv);
+    }
+    kidx_release(kidx, small);
+    return -1;
 }
 
 static int
 base_init(PyObject *self, PyObject *args, PyObject *kwds)
 {
     OaTypeObject *t = oa_type(self);
-    Py_INCREF(t);       /* a conversion's __index__ may reassign __class__ */
-    int r = init_fields(self, t, args, kwds);
+    Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    Py_INCREF(t);       /* a lookup or conversion may reassign self's __class__ */
+    if (kwds == NULL || PyDict_GET_SIZE(kwds) == 0) {
+        int r = fill_fields(self, t, &PyTuple_GET_ITEM(args, 0), nargs, NULL, NULL, 0);
+        Py_DECREF(t);
+        return r;
+    }
+    /* A snapshot of the keywords: the lookups run user code that may
+       mutate the dict the caller passed. */
+    PyObject *items = PyDict_Items(kwds);
+    if (items == NULL) {
+        Py_DECREF(t);
+        return -1;
+    }
+    Py_ssize_t nkw = PyList_GET_SIZE(items);
+    PyObject **kv = PyMem_New(PyObject *, (size_t)nkw * 2);
+    if (kv == NULL) {
+        Py_DECREF(items);
+        Py_DECREF(t);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *pair = PyList_GET_ITEM(items, k);
+        kv[k] = PyTuple_GET_ITEM(pair, 0);
+        kv[nkw + k] = PyTuple_GET_ITEM(pair, 1);
+    }
+    int r = fill_fields(self, t, &PyTuple_GET_ITEM(args, 0), nargs, kv, kv + nkw, nkw);
     Py_DECREF(t);
+    PyMem_Free(kv);
+    Py_DECREF(items);
     return r;
 }
 
@@ -578,36 +696,16 @@ oa_type_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
         return oa_type_call_generic(callable, args, nargs, kwnames);
     }
     Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
-    for (Py_ssize_t k = 0; k < nkw; k++) {
-        if (keyword_field(t, PyTuple_GET_ITEM(kwnames, k), nargs) < 0) {
-            return NULL;
-        }
-    }
-    if (nargs > nall(t)) {
-        too_many_positional(t, nargs);
-        return NULL;
-    }
-    if (check_required(t, nargs, kwnames) < 0) {
-        return NULL;
-    }
     PyObject *self = oa_object_alloc(t);
     if (self == NULL) {
         return NULL;
     }
-    if (fill_positional(self, t, args, nargs) < 0) {
-        goto error;
-    }
-    for (Py_ssize_t k = 0; k < nkw; k++) {
-        Py_ssize_t i = field_lookup(t, PyTuple_GET_ITEM(kwnames, k));
-        if (store_field(self, t, i, args[nargs + k]) < 0) {
-            goto error;
-        }
+    if (fill_fields(self, t, args, nargs,
+                    nkw ? &PyTuple_GET_ITEM(kwnames, 0) : NULL, args + nargs, nkw) < 0) {
+        Py_DECREF(self);
+        return NULL;
     }
     return self;
-
-error:
-    Py_DECREF(self);
-    return NULL;
 }
 
 static PyObject *
@@ -1410,6 +1508,22 @@ winning_metatype(PyTypeObject *metatype, PyObject *bases)
     return winner;
 }
 
+/* A field's descriptor goes into the class dict.  A dunder field name
+   (`__slots__ = ("__init__",)`) may name a type slot: it goes in through
+   type.__setattr__, which updates that slot as a class statement would have
+   (`C()` then fails as it does for a native class).  type.__new__ ran with
+   no slots, so nothing else can have set it. */
+static int
+install_field_descr(PyTypeObject *tp, PyObject *dict, PyObject *name, PyObject *descr)
+{
+    Py_ssize_t len = PyUnicode_GET_LENGTH(name);
+    if (len > 4 && PyUnicode_ReadChar(name, 0) == '_' && PyUnicode_ReadChar(name, 1) == '_'
+        && PyUnicode_ReadChar(name, len - 1) == '_' && PyUnicode_ReadChar(name, len - 2) == '_') {
+        return PyObject_SetAttr((PyObject *)tp, name, descr);
+    }
+    return PyDict_SetItem(dict, name, descr);
+}
+
 /* The fields of `t`: its base's, then its own, in declaration order
    (names, all, defaults, field_index); the object fields among them (fields,
    offsets, members) -- every own object field in order, the weak-reference
@@ -1525,6 +1639,7 @@ lay_out_fields(OaTypeObject *t, ClassPlan *plan)
             t->last_required = i;
         }
     }
+    t->ntyped = n - nobject(t);
     t->untracked = plan->kind == OA_KIND_SLOT && nobject(t) == 0 && n > 0
                    && offset <= OA_SMALL_MAX;
     return offset;
@@ -1563,7 +1678,7 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
         if (descr == NULL) {
             return -1;
         }
-        int r = PyDict_SetItem(dict, f, descr);
+        int r = install_field_descr(tp, dict, f, descr);
         Py_DECREF(descr);
         if (r < 0) {
             return -1;

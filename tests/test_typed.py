@@ -505,3 +505,22 @@ def test_untracked_finalizer_and_class_lifetime():
 def test_empty_class_stays_tracked():
     E = define("class E(SlotObj):\n    pass\n")["E"]
     assert objarena.is_tracked(E())
+
+
+def test_a_failing_init_changes_no_field():
+    Reading = define(READING)["Reading"]
+    r = Reading("s", 1.0, 2.0, 3)
+    for args, kwargs in [(("t", 5.0, "x"), {}), (("t", 5.0), {"count": 1.5}),
+                         (("t",), {"t": 5.0, "count": 2**64}), (("t", 5.0, 6.0, BadIndex()), {})]:
+        assert raised(r.__init__, *args, **kwargs)[0] in (TypeError, OverflowError, ValueError)
+        assert repr(r) == "Reading(sensor='s', t=1.0, value=2.0, count=3)"
+
+
+def test_many_arguments():
+    names = [f"x{i}" for i in range(40)]
+    R = define("class R(SlotObj):\n" + "".join(f"    {n}: i16 = {i}\n"
+                                               for i, n in enumerate(names)))["R"]
+    r = R(*range(100, 120), **{n: -i for i, n in enumerate(names) if i >= 20})
+    assert [getattr(r, n) for n in names] == list(range(100, 120)) + [-i for i in range(20, 40)]
+    assert sys.getsizeof(r) == 16 + 80
+    assert raised(R, *range(20), x30=40000)[0] is OverflowError

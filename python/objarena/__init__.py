@@ -11,6 +11,9 @@ from ._objarena import Arena, ArenaType, SlotObj, default_arena
 # Typed fields: numbers stored unboxed in a SlotObj instance (docs/api.md).
 from ._objarena import (FieldType, boolean, f32, f64, i8, i16, i32, i64, u8, u16, u32,
                         u64)
+# Not public, but found here by pickle: `type(self).__new__` of an arena class
+# is _ArenaBase.__new__, which pickles as getattr(objarena._ArenaBase, "__new__").
+from ._objarena import _ArenaBase  # noqa: F401
 
 __all__ = [
     "Arena",
