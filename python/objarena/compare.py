@@ -630,7 +630,7 @@ def format_table(rows):
 def notes(rows):
     """What each column means, as a list of lines."""
     n = rows[0]["n"] if rows else 0
-    typed = any(r["label"].endswith(TYPED_LABEL) for r in rows)
+    typed = any((r.get("label") or "").endswith(TYPED_LABEL) for r in rows)
     values = ("every field holds a float of its own (counted in the bytes where the record"
               "\n           holds it as an object; typed: stored in the record)") if typed else \
         "field values are small ints that CPython shares."
