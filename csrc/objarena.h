@@ -61,6 +61,8 @@ typedef struct {
     int collecting;
     Py_ssize_t long_lived_total;
     Py_ssize_t long_lived_pending;
+    int untracked_allocated;    /* an untracked object was made since the last
+                                   full collection (not in count[0]) */
     OaGenStats stats[3];
     PyObject *callbacks;        /* list of callables (phase, info) */
     PyObject *garbage;          /* list: DEBUG_SAVEALL keeps garbage here */
@@ -77,6 +79,7 @@ typedef struct {
 #define OA_META_REACHED OA_META_USER2       /* marked reachable */
 
 typedef struct OaArenaObject OaArenaObject;
+typedef struct OaTypeObject OaTypeObject;
 
 struct OaArenaObject {
     PyObject_HEAD
@@ -91,6 +94,8 @@ struct OaArenaObject {
     Py_ssize_t deferred_cap;
     PyObject *module;           /* strong: the objarena module */
     Py_ssize_t ntypes;          /* arena classes holding this Arena */
+    OaTypeObject *untracked_types; /* its classes with untracked instances
+                                   (borrowed; linked through next_untracked) */
     OaArenaObject *next_arena;  /* the module's list of live arenas */
     OaArenaObject *prev_arena;
     OaGC gc;
@@ -144,7 +149,7 @@ typedef struct {
                                    valid) */
 } OaPlainName;
 
-typedef struct {
+struct OaTypeObject {
     PyHeapTypeObject ht;
     int ready;                  /* 1 once ArenaType.__new__ has patched it */
     OaKind kind;
@@ -166,6 +171,8 @@ typedef struct {
     int untracked;              /* instances hold no reference but their class:
                                    allocated untracked (arena.h), never seen by
                                    the collector, not counted by get_count() */
+    OaTypeObject *next_untracked; /* the arena's list of untracked classes */
+    OaTypeObject *prev_untracked;
     PyObject *module;           /* strong: the objarena module */
     /* Obj classes only (obj.c): */
     OaShape *root_shape;        /* the empty shape; the class's shape tree */
@@ -180,7 +187,7 @@ typedef struct {
     /* Names known to have no data descriptor on the type, for this
        tp_version_tag: their lookups go straight to the object's values. */
     OaPlainName plain_names[32];
-} OaTypeObject;
+};
 
 typedef struct {
     PyTypeObject *arena_type;   /* objarena.Arena */
@@ -249,6 +256,7 @@ PyObject *oa_typed_get(const char *addr, OaFieldType type);
 int oa_typed_set(char *addr, OaFieldType type, PyObject *value);
 PyObject *oa_typed_member_new(OaState *st, PyTypeObject *owner, PyObject *name,
                               OaField field);
+int oa_is_typed_member(PyObject *op);
 
 /* obj.c: the dynamic attributes of Obj instances live in value slots after
    the fixed part of the object (tp_basicsize); see obj.c for their forms. */

@@ -516,6 +516,12 @@ static PyType_Spec typed_member_spec = {
     .slots = typed_member_slots,
 };
 
+int
+oa_is_typed_member(PyObject *op)
+{
+    return Py_TYPE(op)->tp_traverse == typed_member_traverse;
+}
+
 PyObject *
 oa_typed_member_new(OaState *st, PyTypeObject *owner, PyObject *name, OaField field)
 {

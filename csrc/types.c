@@ -123,6 +123,7 @@ oa_object_alloc_size(OaTypeObject *t, size_t size)
         if (mem == NULL) {
             return oa_raise_alloc_error(arena, size);
         }
+        gc->untracked_allocated = 1;    /* see wants_collection_after_gc */
     }
     else {
         if (gc->count[0] >= gc->threshold[0] && gc->enabled && gc->threshold[0] > 0) {
@@ -1734,6 +1735,15 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
     }
     t->arena = (OaArenaObject *)Py_NewRef(plan->arena);
     t->arena->ntypes++;
+    if (t->untracked) {
+        /* Its instances are never in a collection's set: full collections
+           start from the class instead (gc.c, deduce_set). */
+        t->next_untracked = t->arena->untracked_types;
+        if (t->next_untracked != NULL) {
+            t->next_untracked->prev_untracked = t;
+        }
+        t->arena->untracked_types = t;
+    }
     t->module = Py_NewRef(module);
     PyType_Modified(tp);
     t->ready = 1;
@@ -1922,6 +1932,17 @@ oa_meta_dealloc(PyObject *self)
     oa_obj_type_free(t);
     Py_CLEAR(t->fields);
     Py_CLEAR(t->field_index);
+    if (t->arena != NULL && t->untracked) {
+        if (t->prev_untracked != NULL) {
+            t->prev_untracked->next_untracked = t->next_untracked;
+        }
+        else if (t->arena->untracked_types == t) {
+            t->arena->untracked_types = t->next_untracked;
+        }
+        if (t->next_untracked != NULL) {
+            t->next_untracked->prev_untracked = t->prev_untracked;
+        }
+    }
     if (t->arena != NULL) {
         t->arena->ntypes--;
         Py_CLEAR(t->arena);

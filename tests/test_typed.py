@@ -524,3 +524,48 @@ def test_many_arguments():
     assert [getattr(r, n) for n in names] == list(range(100, 120)) + [-i for i in range(20, 40)]
     assert sys.getsizeof(r) == 16 + 80
     assert raised(R, *range(20), x30=40000)[0] is OverflowError
+
+
+def _class_with_instances(arena, ran):
+    """A class P whose class attributes hold two of its untracked instances, and one
+    more instance held by the caller."""
+    P = define("""
+        class P(SlotObj, arena=arena):
+            x: f64
+            y: f64 = 0.0
+            def __del__(self):
+                ran.append(self.x)
+        P.origin = P(1.5)
+        P.unit = P(1.0, 1.0)
+    """, arena=arena, ran=ran)["P"]
+    return weakref.ref(P), P(7.0)
+
+
+def test_class_kept_by_its_own_untracked_instances_is_collected():
+    """A class attribute holding an instance (P.origin = P(1.5)) makes a cycle through
+    the class that no collection's set contains: the untracked instance is never in
+    one.  Full collections start from the arena's untracked classes, as CPython's gc
+    finds native classes (always GC types) with their instances."""
+    arena = Arena()
+    ran = []
+    ref, kept = _class_with_instances(arena, ran)
+    assert arena.collect() == 0
+    assert ref() is not None and ran == []     # `kept` holds the class: all alive
+    del kept
+    assert ran == [7.0]
+    assert arena.collect() == 2
+    assert ref() is None
+    assert sorted(ran) == [1.0, 1.5, 7.0]
+    assert arena.stats()["objects"] == 0
+
+
+def test_gc_collect_finds_the_class_cycle_too():
+    """gc.collect() collects the arenas after a full collection of its own when they
+    made objects since their last one: untracked objects count for that."""
+    arena = Arena()
+    ran = []
+    ref, kept = _class_with_instances(arena, ran)
+    del kept
+    gc.collect()
+    assert ref() is None and sorted(ran) == [1.0, 1.5, 7.0]
+    assert arena.stats()["objects"] == 0
