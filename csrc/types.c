@@ -1811,11 +1811,16 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
     if (plan.own == NULL) {
         goto error;
     }
-    ann = class_annotations(ns);
-    if (ann == NULL && PyErr_Occurred()) {
-        goto error;
-    }
     slots_orig = Py_XNewRef(PyDict_GetItemString(ns, "__slots__"));
+    /* Annotations declare a SlotObj's fields, or give slots their types;
+       an Obj class without slots has no use for them (nor are they
+       evaluated: 3.14 computes them on demand). */
+    if (plan.kind == OA_KIND_SLOT || slots_orig != NULL) {
+        ann = class_annotations(ns);
+        if (ann == NULL && PyErr_Occurred()) {
+            goto error;
+        }
+    }
     FieldSource source = slots_orig != NULL ? OA_FROM_SLOTS : OA_FROM_ANNOTATIONS;
     if (slots_orig != NULL) {
         if (check_slots(name, ns, slots_orig, &plan, OA_FROM_SLOTS) < 0) {
