@@ -161,10 +161,20 @@ set_double(char *addr, OaFieldType type, PyObject *value)
         memcpy(addr, &d, sizeof d);
         return 0;
     }
-    float f = (float)d;
-    if (isinf(f) && !isinf(d)) {
-        PyErr_SetString(PyExc_OverflowError, "float too large for an f32 field");
-        return -1;
+    /* A double beyond the float range is undefined behaviour to convert in
+       C: decide as IEEE rounding to nearest would, and as struct.pack('<f')
+       does.  Below FLT_MAX plus half its ulp (2**103) the nearest float is
+       FLT_MAX; from there on it would be inf, which is an overflow. */
+    float f;
+    if (isfinite(d) && fabs(d) > (double)FLT_MAX) {
+        if (fabs(d) >= (double)FLT_MAX + 0x1p103) {
+            PyErr_SetString(PyExc_OverflowError, "float too large for an f32 field");
+            return -1;
+        }
+        f = d > 0 ? FLT_MAX : -FLT_MAX;
+    }
+    else {
+        f = (float)d;
     }
     memcpy(addr, &f, sizeof f);
     return 0;
