@@ -14,6 +14,8 @@
 
 #include "arena.h"
 
+#include <string.h>
+
 #if PY_VERSION_HEX >= 0x030C0000
 #  define OA_T_OBJECT_EX Py_T_OBJECT_EX
 #  define OA_T_PYSSIZET Py_T_PYSSIZET
@@ -257,6 +259,18 @@ int oa_typed_set(char *addr, OaFieldType type, PyObject *value);
 PyObject *oa_typed_member_new(OaState *st, PyTypeObject *owner, PyObject *name,
                               OaField field);
 int oa_is_typed_member(PyObject *op);
+
+/* oa_typed_set with the common case inline: an exact float into an f64. */
+static inline int
+oa_typed_store(char *addr, OaFieldType type, PyObject *value)
+{
+    if (type == OA_FT_F64 && PyFloat_CheckExact(value)) {
+        double d = PyFloat_AS_DOUBLE(value);
+        memcpy(addr, &d, sizeof d);
+        return 0;
+    }
+    return oa_typed_set(addr, type, value);
+}
 
 /* obj.c: the dynamic attributes of Obj instances live in value slots after
    the fixed part of the object (tp_basicsize); see obj.c for their forms. */

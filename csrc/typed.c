@@ -203,6 +203,7 @@ set_integer(char *addr, OaFieldType type, PyObject *value)
     if (index == NULL) {
         return -1;
     }
+    /* From here `index` is an exact int: no user code runs. */
     int overflow;
     long long v = PyLong_AsLongLongAndOverflow(index, &overflow);
     if (v == -1 && PyErr_Occurred()) {
@@ -421,13 +422,7 @@ typed_member_set(PyObject *self, PyObject *obj, PyObject *value)
                      m->name, m->owner->tp_name, type_info[m->field.type].name);
         return -1;
     }
-    char *addr = (char *)obj + m->field.offset;
-    if (m->field.type == OA_FT_F64 && PyFloat_CheckExact(value)) {   /* inline */
-        double d = PyFloat_AS_DOUBLE(value);
-        memcpy(addr, &d, sizeof d);
-        return 0;
-    }
-    return oa_typed_set(addr, m->field.type, value);
+    return oa_typed_store((char *)obj + m->field.offset, m->field.type, value);
 }
 
 static int

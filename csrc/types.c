@@ -524,36 +524,45 @@ convert_typed(OaTypeObject *t, PyObject *const *args, Py_ssize_t nargs,
 }
 
 /* Store `value` in field i: a reference; or, for a typed field, the bytes
-   convert_typed made (`raw`), or a default (checked at the class statement:
-   its conversion cannot fail). */
-static inline void
+   convert_typed made (`raw`), or else `value` converted now (a default,
+   checked at the class statement, or an argument for a fresh object, which
+   the caller drops if the conversion fails). */
+static inline int
 store_field(PyObject *self, OaTypeObject *t, Py_ssize_t i, PyObject *value,
             const uint64_t *raw)
 {
     OaField f = t->all[i];
+    char *addr = (char *)self + f.offset;
     if (f.type == OA_FT_OBJECT) {
         set_field(self, f.offset, value);
+        return 0;
     }
-    else if (raw != NULL) {
-        memcpy((char *)self + f.offset, raw, (size_t)oa_field_type_size(f.type));
+    if (raw == NULL) {
+        return oa_typed_store(addr, f.type, value);
     }
-    else {
-        (void)oa_typed_set((char *)self + f.offset, f.type, value);
+    switch (oa_field_type_size(f.type)) {
+    case 8: memcpy(addr, raw, 8); break;
+    case 4: memcpy(addr, raw, 4); break;
+    case 2: memcpy(addr, raw, 2); break;
+    default: memcpy(addr, raw, 1); break;
     }
+    return 0;
 }
 
 /* Validates a whole call (keywords first, then the positional count, in
-   CPython's order for a Python function; then the required typed fields and
-   the conversions of the typed arguments) and only then stores: the
-   positional arguments, the defaults of the later fields, the keywords.  A
-   call that fails changes no field. */
+   CPython's order for a Python function; then the required typed fields)
+   and only then stores: the positional arguments, the defaults of the later
+   fields, the keywords.  On an existing object (__init__ called again) the
+   typed arguments are all converted before anything is stored, so that a
+   call that fails changes no field; a fresh object (`fresh`: the caller
+   drops it on failure) gets them converted in place. */
 static int
 fill_fields(PyObject *self, OaTypeObject *t, PyObject *const *args, Py_ssize_t nargs,
-            PyObject *const *names, PyObject *const *values, Py_ssize_t nkw)
+            PyObject *const *names, PyObject *const *values, Py_ssize_t nkw, int fresh)
 {
     Py_ssize_t small[OA_SMALL_KW];
     uint64_t conv_small[OA_SMALL_KW];
-    uint64_t *conv = conv_small;
+    uint64_t *conv = NULL;
     Py_ssize_t *kidx = kidx_buffer(nkw, small);
     if (kidx == NULL) {
         return -1;
@@ -568,30 +577,33 @@ fill_fields(PyObject *self, OaTypeObject *t, PyObject *const *args, Py_ssize_t n
     if (check_required(t, nargs, kidx, nkw) < 0) {
         goto error;
     }
-    if (nargs + nkw > OA_SMALL_KW && t->ntyped > 0) {
-        conv = PyMem_New(uint64_t, (size_t)(nargs + nkw));
+    if (!fresh && t->ntyped > 0) {
+        conv = nargs + nkw <= OA_SMALL_KW ? conv_small : PyMem_New(uint64_t, (size_t)(nargs + nkw));
         if (conv == NULL) {
             PyErr_NoMemory();
             goto error;
         }
-    }
-    if (t->ntyped > 0 && convert_typed(t, args, nargs, values, kidx, nkw, conv) < 0) {
-        goto error;
+        if (convert_typed(t, args, nargs, values, kidx, nkw, conv) < 0) {
+            goto error;
+        }
     }
     for (Py_ssize_t i = 0; i < nargs; i++) {
-        store_field(self, t, i, args[i], t->all[i].type != OA_FT_OBJECT ? &conv[i] : NULL);
+        if (store_field(self, t, i, args[i], conv != NULL ? &conv[i] : NULL) < 0) {
+            goto error;
+        }
     }
     if (t->defaults != NULL) {
         for (Py_ssize_t i = nargs; i < nall(t); i++) {
             if (t->defaults[i] != NULL) {
-                store_field(self, t, i, t->defaults[i], NULL);
+                (void)store_field(self, t, i, t->defaults[i], NULL);    /* cannot fail */
             }
         }
     }
     for (Py_ssize_t k = 0; k < nkw; k++) {
-        Py_ssize_t i = kidx[k];
-        store_field(self, t, i, values[k],
-                    t->all[i].type != OA_FT_OBJECT ? &conv[nargs + k] : NULL);
+        if (store_field(self, t, kidx[k], values[k],
+                        conv != NULL ? &conv[nargs + k] : NULL) < 0) {
+            goto error;
+        }
     }
     if (conv != conv_small) {
         PyMem_Free(conv);
@@ -613,7 +625,7 @@ base_init(PyObject *self, PyObject *args, PyObject *kwds)
     Py_ssize_t nargs = PyTuple_GET_SIZE(args);
     Py_INCREF(t);       /* a lookup or conversion may reassign self's __class__ */
     if (kwds == NULL || PyDict_GET_SIZE(kwds) == 0) {
-        int r = fill_fields(self, t, &PyTuple_GET_ITEM(args, 0), nargs, NULL, NULL, 0);
+        int r = fill_fields(self, t, &PyTuple_GET_ITEM(args, 0), nargs, NULL, NULL, 0, 0);
         Py_DECREF(t);
         return r;
     }
@@ -637,7 +649,7 @@ base_init(PyObject *self, PyObject *args, PyObject *kwds)
         kv[k] = PyTuple_GET_ITEM(pair, 0);
         kv[nkw + k] = PyTuple_GET_ITEM(pair, 1);
     }
-    int r = fill_fields(self, t, &PyTuple_GET_ITEM(args, 0), nargs, kv, kv + nkw, nkw);
+    int r = fill_fields(self, t, &PyTuple_GET_ITEM(args, 0), nargs, kv, kv + nkw, nkw, 0);
     Py_DECREF(t);
     PyMem_Free(kv);
     Py_DECREF(items);
@@ -702,7 +714,7 @@ oa_type_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
         return NULL;
     }
     if (fill_fields(self, t, args, nargs,
-                    nkw ? &PyTuple_GET_ITEM(kwnames, 0) : NULL, args + nargs, nkw) < 0) {
+                    nkw ? &PyTuple_GET_ITEM(kwnames, 0) : NULL, args + nargs, nkw, 1) < 0) {
         Py_DECREF(self);
         return NULL;
     }
