@@ -298,7 +298,8 @@ static PyMethodDef arena_methods[] = {
      GC_DOC("isenabled() -> bool", "Is automatic collection enabled?")},
     {"get_stats", (PyCFunction)oa_arena_get_stats, METH_NOARGS,
      GC_DOC("get_stats() -> list of 3 dicts", "collections, collected and "
-            "uncollectable per generation.")},
+            "uncollectable per generation (3.15+: also candidates and "
+            "duration), as the running gc.get_stats().")},
     {"set_debug", (PyCFunction)oa_arena_set_debug, METH_O,
      GC_DOC("set_debug(flags)", "DEBUG_STATS, DEBUG_COLLECTABLE, DEBUG_SAVEALL...")},
     {"get_debug", (PyCFunction)oa_arena_get_debug, METH_NOARGS,
@@ -327,8 +328,9 @@ static PyMethodDef arena_methods[] = {
      GC_DOC("get_freeze_count() -> int", "Objects in the permanent generation.")},
     {"refinfo", (PyCFunction)oa_arena_refinfo, METH_O,
      GC_DOC("refinfo(obj) -> RefInfo(refcount, internal, external)",
-            "obj's true reference count (no temporary reference counted), the "
-            "references held by arena objects, and the rest.")},
+            "The references to obj other than the call's own (a variable "
+            "passed directly counts once on every version), those held by "
+            "arena objects, and the rest.")},
     {"stats", (PyCFunction)arena_stats, METH_NOARGS,
      "stats() -> dict\n\nCounters of the arena: objects, bytes_in_use, "
      "bytes_reserved, chunks, pages, high_water, large_objects, size_classes."},
@@ -388,7 +390,7 @@ static PyType_Spec arena_spec = {
 };
 
 static PyStructSequence_Field refinfo_fields[] = {
-    {"refcount", "the true reference count"},
+    {"refcount", "the references to the object, the call's own excepted"},
     {"internal", "references held by arena objects"},
     {"external", "the other references"},
     {NULL, NULL},

@@ -53,7 +53,19 @@ typedef struct {
     Py_ssize_t collections;
     Py_ssize_t collected;
     Py_ssize_t uncollectable;
+    Py_ssize_t candidates;      /* shown on 3.15+ only, as gc.get_stats() */
+    double duration;            /* seconds; likewise */
 } OaGenStats;
+
+/* 3.15's gc.get_stats() entries and the info of its callbacks carry
+   "candidates" and "duration" beside the older keys (gh-140638); before,
+   they have generation/collections, collected and uncollectable only.  The
+   arena shows the keys of the running version. */
+#if PY_VERSION_HEX >= 0x030F0000
+#  define OA_GC_STATS_TIMED 1
+#else
+#  define OA_GC_STATS_TIMED 0
+#endif
 
 typedef struct {
     int threshold[3];

@@ -894,6 +894,21 @@ static PyObject *
 get_weakref(PyObject *self, void *Py_UNUSED(closure))
 {
     Py_ssize_t off = Py_TYPE(self)->tp_weaklistoffset;
+    if (!oa_is_arena_object(self)) {
+        /* 3.15: the descriptor belongs to `object` (see weakref_descr_owner)
+           and may be handed any object: answer as CPython's own does. */
+        if (off == 0) {
+            PyErr_SetString(PyExc_AttributeError, "This object has no __weakref__");
+            return NULL;
+        }
+        PyObject *name = PyUnicode_FromString("__weakref__");
+        if (name == NULL) {
+            return NULL;
+        }
+        PyObject *res = PyObject_GenericGetAttr(self, name);
+        Py_DECREF(name);
+        return res;
+    }
     PyObject *head = off > 0 ? *field_ptr(self, off) : NULL;
     return Py_NewRef(head != NULL ? head : Py_None);
 }
@@ -902,6 +917,22 @@ static PyGetSetDef weakref_getset = {
     "__weakref__", get_weakref, NULL,
     "list of weak references to the object", NULL,
 };
+
+/* The class a __weakref__ descriptor belongs to, as for a native class: up to
+   3.14 the class itself; 3.15 makes one __weakref__ descriptor of `object`
+   for every class (gh-135228), so its errors name 'object'.  get_weakref
+   reads the list at the offset of the instance's own type, whatever the
+   descriptor's class. */
+static PyTypeObject *
+weakref_descr_owner(PyTypeObject *tp)
+{
+#if PY_VERSION_HEX >= 0x030F0000
+    (void)tp;
+    return &PyBaseObject_Type;
+#else
+    return tp;
+#endif
+}
 
 static PyGetSetDef base_getset[] = {
     {"__class__", base_get_class, base_set_class,
@@ -1698,7 +1729,7 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
         }
     }
     if (plan->add_weak) {
-        PyObject *descr = PyDescr_NewGetSet(tp, &weakref_getset);
+        PyObject *descr = PyDescr_NewGetSet(weakref_descr_owner(tp), &weakref_getset);
         if (descr == NULL) {
             return -1;
         }
