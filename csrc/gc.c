@@ -311,7 +311,8 @@ expandable(Collector *c, PyTypeObject *tp, PyObject *op)
             || tp == &PyClassMethod_Type || tp == &PyStaticMethod_Type
             || tp == &PyProperty_Type || tp == &PyMemberDescr_Type
             || tp == &PyGetSetDescr_Type || tp == &PyMethodDescr_Type
-            || tp == &PyWrapperDescr_Type || tp == &PyClassMethodDescr_Type) {
+            || tp == &PyWrapperDescr_Type || tp == &PyClassMethodDescr_Type
+            || oa_is_typed_member(op)) {
             return 1;
         }
     }
@@ -357,7 +358,14 @@ node_refs(Collector *c, PyObject *op)
         if (pg->meta[i] & OA_META_COLLECTING) {
             return &c->counters[pg->user + i];
         }
-        return NULL;            /* an older generation: an external root */
+        if (!c->expand_types || !oa_untracked(op)) {
+            return NULL;        /* an older generation: an external root */
+        }
+        /* An untracked object (typed fields only) is never in the set, but
+           it holds its class: in a full collection, reached from the set,
+           it joins as a foreign node does, so that a class whose own
+           attribute holds one of its instances (P.origin = P(0.0)) is found
+           garbage with it. */
     }
     Py_ssize_t k = map_find(&c->map, op);
     if (k >= 0) {
@@ -417,7 +425,7 @@ visit_reach(PyObject *op, void *arg)
 {
     Collector *c = arg;
     PyTypeObject *tp = Py_TYPE(op);
-    if (c->use_pages && is_own_type(c, tp)) {
+    if (c->use_pages && is_own_type(c, tp) && !oa_untracked(op)) {
         uint8_t *meta = oa_meta_of(op);
         if ((*meta & (OA_META_COLLECTING | OA_META_REACHED)) == OA_META_COLLECTING) {
             *meta |= OA_META_REACHED;
@@ -427,6 +435,7 @@ visit_reach(PyObject *op, void *arg)
         }
         return 0;
     }
+    /* Untracked own objects are nodes of the map, as in node_refs. */
     Py_ssize_t k = map_find(&c->map, op);
     if (k >= 0 && !c->map.reached[k]) {
         c->map.reached[k] = 1;
@@ -602,6 +611,15 @@ deduce_set(Collector *c)
     }
     c->budget = 4 * c->nown + 1024;
     c->expanding = 1;
+    if (c->expand_types) {
+        /* The instances of these classes hold no reference but their class,
+           and are never in the set; a class kept alive only by its own
+           instances (P.origin = P(0.0)) is found from the class: it joins,
+           its dict reaches the instances (node_refs), theirs reach it. */
+        for (OaTypeObject *t = c->arena->untracked_types; t != NULL; t = t->next_untracked) {
+            (void)node_refs(c, (PyObject *)t);
+        }
+    }
     for_each_member(c, member_subtract);
     flush_class_refs(c);
     for (Py_ssize_t k = 0; k < c->map.n; k++) {
@@ -683,6 +701,13 @@ clear_weakrefs_no_callbacks(PyObject *op)
         _PyWeakref_ClearRef((PyWeakReference *)*list);
     }
 #endif
+}
+
+/* Is op an untracked object of the arena being collected? */
+static int
+is_own_untracked(Collector *c, PyObject *op)
+{
+    return is_own_type(c, Py_TYPE(op)) && oa_untracked(op);
 }
 
 /* Is op a foreign member of the set found unreachable? */
@@ -959,6 +984,9 @@ collect_generation(OaArenaObject *arena, int gen)
     c.gen = (unsigned)gen;
     c.expand_types = gen == 2;
     c.use_pages = 1;
+    if (gen == 2) {
+        gc->untracked_allocated = 0;
+    }
 
     ObjVec unreachable = {NULL, 0, 0};
     ObjVec with_callback = {NULL, 0, 0};
@@ -994,9 +1022,18 @@ collect_generation(OaArenaObject *arena, int gen)
     for_each_member(&c, member_split);
     split_args = NULL;
     Py_ssize_t nown_unreachable = unreachable.n;
-    for (Py_ssize_t k = 0; k < c.map.n && !sa.nomem; k++) {
-        if (!c.map.reached[k] && vec_push(&unreachable, c.map.op[k]) < 0) {
-            sa.nomem = 1;
+    /* Untracked objects of this arena (typed fields only) join through the
+       map, as foreign nodes do; found garbage, they are own objects. */
+    for (int own = 1; own >= 0; own--) {
+        for (Py_ssize_t k = 0; k < c.map.n && !sa.nomem; k++) {
+            PyObject *op = c.map.op[k];
+            if (!c.map.reached[k] && own == is_own_untracked(&c, op)
+                && vec_push(&unreachable, op) < 0) {
+                sa.nomem = 1;
+            }
+        }
+        if (own) {
+            nown_unreachable = unreachable.n;
         }
     }
     candidates = c.nown;
@@ -1396,7 +1433,9 @@ oa_arena_get_objects(OaArenaObject *self, PyObject *args, PyObject *kwds)
 PyObject *
 oa_arena_is_tracked(OaArenaObject *self, PyObject *obj)
 {
-    return PyBool_FromLong(in_arena(self, obj));
+    /* An object that holds no reference but its class (typed fields only)
+       is never tracked, as CPython's gc leaves atomic objects untracked. */
+    return PyBool_FromLong(in_arena(self, obj) && !oa_untracked(obj));
 }
 
 PyObject *

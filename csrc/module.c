@@ -50,6 +50,7 @@ oa_arena_create(OaState *st, PyObject *module, PyObject *name, size_t max_bytes)
     self->deferred_cap = 0;
     self->module = Py_NewRef(module);
     self->ntypes = 0;
+    self->untracked_types = NULL;
     self->next_arena = self->prev_arena = NULL;
     memset(&self->gc, 0, sizeof(self->gc));
     /* Linked first, so that dealloc can always unlink. */
@@ -676,7 +677,9 @@ mod_shutdown(PyObject *mod, PyObject *Py_UNUSED(ignored))
    it any more (its objects can then only be reached from one another, or
    through class attributes).  An arena collects itself only when it
    allocates; without this, cycles left in an arena that no longer allocates
-   would wait for interpreter exit. */
+   would wait for interpreter exit.  Untracked objects are not counted, but
+   one made since the last full collection may close a cycle with its class
+   (a class attribute): that asks for a collection too. */
 static int
 wants_collection_after_gc(OaArenaObject *a)
 {
@@ -685,7 +688,8 @@ wants_collection_after_gc(OaArenaObject *a)
     int abandoned = Py_REFCNT(a) <= a->ntypes
                     && oa_gen_objects(a->core, 0) + oa_gen_objects(a->core, 1)
                        + oa_gen_objects(a->core, 2) > 0;
-    return gc->enabled && !gc->collecting && (changed || abandoned);
+    return gc->enabled && !gc->collecting
+           && (changed || abandoned || gc->untracked_allocated);
 }
 
 static PyObject *
@@ -795,7 +799,7 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->default_arena);
     Py_VISIT(st->refinfo_type);
     Py_VISIT(st->exit_watch_type);
-    return 0;
+    return oa_typed_traverse_state(st, visit, arg);
 }
 
 static int
@@ -820,6 +824,7 @@ module_clear(PyObject *mod)
     }
     Py_CLEAR(st->refinfo_type);
     Py_CLEAR(st->exit_watch_type);
+    oa_typed_clear_state(st);
     Py_CLEAR(st->slotobj);
     Py_CLEAR(st->obj);
     Py_CLEAR(st->slot_base);
