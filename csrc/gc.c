@@ -1052,25 +1052,59 @@ done:
     return collected;
 }
 
-/* Automatic collection, from an allocation: CPython's choice of generation,
-   never inside a collection or a dealloc, never with an exception set. */
-void
-oa_gc_maybe_collect(OaArenaObject *arena)
+/* The collection policy: CPython's choice of generation
+   (gc_select_generation): the oldest generation whose count reached its
+   threshold; generation 2 only while the objects promoted into it since the
+   last full collection reach 25% of those that survived it (the
+   "long-lived pending" rule, which keeps the amortised cost of full
+   collections linear in the objects allocated).  -1 if none is due. */
+static int
+select_generation(const OaGC *gc)
 {
-    OaGC *gc = &arena->gc;
-    if (gc->collecting || oa_dealloc_nesting > 0 || PyErr_Occurred()) {
-        return;
-    }
     for (int i = 2; i >= 0; i--) {
         if (gc->count[i] >= gc->threshold[i]) {
             if (i == 2 && gc->long_lived_pending < gc->long_lived_total / 4) {
                 continue;
             }
-            if (collect_generation(arena, i) < 0) {
-                PyErr_Clear();      /* no work space: try again later */
-            }
-            return;
+            return i;
         }
+    }
+    return -1;
+}
+
+static int
+may_collect_now(const OaGC *gc)
+{
+    return gc->enabled && !gc->collecting && oa_dealloc_nesting == 0 && !PyErr_Occurred();
+}
+
+/* Automatic collection, from an allocation: never inside a collection or a
+   dealloc, never with an exception set. */
+void
+oa_gc_maybe_collect(OaArenaObject *arena)
+{
+    OaGC *gc = &arena->gc;
+    if (!may_collect_now(gc)) {
+        return;
+    }
+    int gen = select_generation(gc);
+    if (gen >= 0 && collect_generation(arena, gen) < 0) {
+        PyErr_Clear();          /* no work space: try again later */
+    }
+}
+
+/* After one of CPython's automatic full collections: the arena's own choice,
+   at least generation 0 if it allocated since its last collection. */
+void
+oa_gc_collect_due(OaArenaObject *arena)
+{
+    OaGC *gc = &arena->gc;
+    if (gc->count[0] <= 0 || !may_collect_now(gc)) {
+        return;
+    }
+    int gen = select_generation(gc);
+    if (collect_generation(arena, gen < 0 ? 0 : gen) < 0) {
+        PyErr_Clear();
     }
 }
 

@@ -665,29 +665,66 @@ mod_shutdown(PyObject *mod, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-/* A gc.callbacks entry: when CPython's gc finishes a full collection, every
-   arena whose automatic collection is on is collected too if it allocated
-   since its own last collection, or if nothing but its own classes refers to
-   it any more (its objects can then only be reached from one another, or
-   through class attributes).  An arena collects itself only when it
-   allocates; without this, cycles left in an arena that no longer allocates
-   would wait for interpreter exit. */
+/* A gc.callbacks entry, so that CPython's full collections reach the arenas.
+
+   gc.collect() (a full collection asked for by the program) must free every
+   collectable arena cycle, as it frees native ones, whatever the arena did
+   since its last collection: a cycle through a native list may become
+   garbage without any allocation in the arena.  CPython's automatic full
+   collections, on the other hand, must not add full arena collections to
+   the arena's own policy: they would walk again, for every arena object,
+   the containers CPython has just walked.
+
+   The callback's info says neither (no version up to 3.15 passes the
+   reason), so the hook reads it from the counts at "start", before CPython
+   updates them: CPython chooses generation 2 by itself only when gc is
+   enabled, count0 > threshold0 > 0 (3.11 collects inside the allocation
+   that crossed it, 3.12+ at the next eval-breaker check) and count2 >
+   threshold2.  Any other full collection was asked for.  The rule errs in
+   one direction only where a program calls gc.collect() within the few
+   bytecodes between the allocation that crosses threshold0 and the
+   collection it schedules, while the long-lived rule holds back CPython's
+   full collections; such a gc.collect() is taken for an automatic one, and
+   the arena's cycles it missed are found by the next gc.collect() or the
+   arena's own next full collection.
+
+   After an automatic full collection, each arena with automatic collection
+   on that allocated since its last collection collects what its own policy
+   chooses (at least generation 0), so that an arena that stopped
+   allocating does not keep its young cycles until exit. */
+static int
+cpython_chose_full_collection(void)
+{
+    if (!PyGC_IsEnabled()) {
+        return 0;
+    }
+    Py_ssize_t count[3], threshold[3];
+    PyObject *gcmod = PyImport_ImportModule("gc");
+    PyObject *c = gcmod != NULL ? PyObject_CallMethod(gcmod, "get_count", NULL) : NULL;
+    PyObject *t = gcmod != NULL ? PyObject_CallMethod(gcmod, "get_threshold", NULL) : NULL;
+    int ok = c != NULL && t != NULL
+             && PyArg_ParseTuple(c, "nnn", &count[0], &count[1], &count[2])
+             && PyArg_ParseTuple(t, "nnn", &threshold[0], &threshold[1], &threshold[2]);
+    Py_XDECREF(c);
+    Py_XDECREF(t);
+    Py_XDECREF(gcmod);
+    if (!ok) {
+        PyErr_Clear();      /* unknown: taken as asked for, the safe side */
+        return 0;
+    }
+    return threshold[0] > 0 && count[0] > threshold[0] && count[2] > threshold[2];
+}
+
 static int
 wants_collection_after_gc(OaArenaObject *a)
 {
-    OaGC *gc = &a->gc;
-    int changed = gc->count[0] + gc->count[1] + gc->count[2] > 0;
-    int abandoned = Py_REFCNT(a) <= a->ntypes
-                    && oa_gen_objects(a->core, 0) + oa_gen_objects(a->core, 1)
-                       + oa_gen_objects(a->core, 2) > 0;
-    return gc->enabled && !gc->collecting && (changed || abandoned);
+    return a->gc.enabled && !a->gc.collecting;
 }
 
 static PyObject *
 mod_after_gc(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyDict_Check(args[1])
-        || PyUnicode_CompareWithASCIIString(args[0], "stop") != 0) {
+    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyDict_Check(args[1])) {
         Py_RETURN_NONE;
     }
     PyObject *gen = PyDict_GetItemString(args[1], "generation");
@@ -695,9 +732,30 @@ mod_after_gc(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Clear();
         Py_RETURN_NONE;
     }
-    if (collect_arenas(oa_state_of_module(mod), wants_collection_after_gc) < 0) {
+    OaState *st = oa_state_of_module(mod);
+    if (PyUnicode_CompareWithASCIIString(args[0], "start") == 0) {
+        st->cpython_full_is_automatic = cpython_chose_full_collection();
+        Py_RETURN_NONE;
+    }
+    if (PyUnicode_CompareWithASCIIString(args[0], "stop") != 0) {
+        Py_RETURN_NONE;
+    }
+    int automatic = st->cpython_full_is_automatic;
+    st->cpython_full_is_automatic = 0;
+    if (!automatic) {
+        if (collect_arenas(st, wants_collection_after_gc) < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    PyObject *arenas = select_arenas(st, wants_collection_after_gc);
+    if (arenas == NULL) {
         return NULL;
     }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(arenas); i++) {
+        oa_gc_collect_due((OaArenaObject *)PyList_GET_ITEM(arenas, i));
+    }
+    Py_DECREF(arenas);
     Py_RETURN_NONE;
 }
 
@@ -705,8 +763,8 @@ static PyMethodDef module_methods[] = {
     {"_shutdown", mod_shutdown, METH_NOARGS,
      "Collect every arena; registered with atexit."},
     {"_after_gc", (PyCFunction)(void (*)(void))mod_after_gc, METH_FASTCALL,
-     "gc.callbacks entry: after CPython's full collections, collect the arenas "
-     "that changed since their last one."},
+     "gc.callbacks entry: gc.collect() collects every arena; CPython's automatic "
+     "full collections run the arenas' own policy."},
     {"arena_footprint", mod_arena_footprint, METH_O,
      "arena_footprint(obj) -> int or None\n\nBytes one arena object really "
      "costs (its page divided among the page's blocks); None for other objects."},

@@ -160,6 +160,8 @@ typedef struct {
     PyObject *default_arena;
     int creating_root;          /* set while the module builds SlotObj */
     int torn_down;              /* the arenas were cleared at teardown */
+    int cpython_full_is_automatic; /* module.c: the running CPython full
+                                   collection was chosen by CPython itself */
     OaArenaObject *arenas;      /* every live Arena (borrowed) */
     traverseproc heap_traverse; /* tp_traverse of a Python class's instances */
     PyTypeObject *refinfo_type; /* objarena.RefInfo */
@@ -223,6 +225,7 @@ extern int oa_dealloc_nesting;
 /* gc.c */
 int oa_gc_init(OaArenaObject *arena);
 void oa_gc_maybe_collect(OaArenaObject *arena);
+void oa_gc_collect_due(OaArenaObject *arena);
 void oa_arena_teardown(OaArenaObject *arena);
 PyObject *oa_arena_collect(OaArenaObject *self, PyObject *args, PyObject *kwds);
 PyObject *oa_arena_get_count(OaArenaObject *self, PyObject *ignored);

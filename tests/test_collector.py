@@ -1671,6 +1671,64 @@ def test_no_automatic_collection_inside_a_dealloc(A, N):
     assert len(made) == 100
 
 
+# --- CPython's collections and the arenas ---------------------------------------
+
+@pytest.fixture
+def quiet_arena():
+    """An arena with automatic collection on, but thresholds it never reaches alone."""
+    a = Arena("gc-quiet")
+    a.set_threshold(10**9, 10**9, 10**9)
+    yield a
+    a.disable()
+    testing.validate(a)
+    a.collect()
+
+
+@pytest.mark.parametrize("kind", ["native", "arena"])
+def test_gc_collect_frees_a_cycle_through_a_list_every_time(kind, quiet_arena):
+    """A cycle through a native list, dropped after a gc.collect() made since the
+    arena's last allocation, is freed by the next gc.collect(), as a native one is."""
+    make = (lambda: native_class("X")()) if kind == "native" else node_class(quiet_arena, "X")
+    for _ in range(3):
+        a = make()
+        b = make()
+        a.a = [b]
+        b.b = a
+        wa, wb = weakref.ref(a), weakref.ref(b)
+        gc.collect()
+        assert wa() is a
+        del a, b
+        gc.collect()
+        assert wa() is None and wb() is None
+        assert live(quiet_arena) == 0
+
+
+def test_automatic_cpython_collections_add_no_full_arena_collection(quiet_arena):
+    """CPython's automatic full collections leave full arena collections to the arena's
+    own policy; only gc.collect() asks for one."""
+    X = node_class(quiet_arena, "X")
+    keep = [X() for _ in range(100)]
+    saved = gc.get_threshold()
+    cpython_full = gc.get_stats()[2]["collections"]
+    arena_full = quiet_arena.get_stats()[2]["collections"]
+    gc.set_threshold(100, 1, 1)
+    try:
+        junk = []
+        for i in range(200_000):                      # CPython collects by itself
+            junk.append([i])
+            if i % 1000 == 0:
+                junk = []
+    finally:
+        gc.set_threshold(*saved)
+    assert gc.get_stats()[2]["collections"] > cpython_full
+    assert quiet_arena.get_stats()[2]["collections"] == arena_full
+    # The arena allocated since its last collection: it collected its young ones.
+    assert quiet_arena.get_stats()[0]["collections"] >= 1
+    gc.collect()
+    assert quiet_arena.get_stats()[2]["collections"] == arena_full + 1
+    del keep
+
+
 # ===========================================================================
 # 8. Fault injection: the collector's work space
 
