@@ -14,6 +14,12 @@
 #                                           kept per PYTHON and SRC between runs
 #                                           unless --fresh; OBJARENA_CFLAGS and
 #                                           OBJARENA_LDFLAGS pass through
+#   tools/sid.sh exec [--fresh] PYTHON SRC -- CMD [ARG...]
+#                                           the same install, then CMD run in
+#                                           the project's folder with the venv
+#                                           first on PATH (OA_SID_EXTRA: more
+#                                           packages for a new venv, each
+#                                           optional)
 #   tools/sid.sh run [-b HOST:INSIDE]... -- CMD [ARG...]
 #                                           run CMD inside the root, with
 #                                           /proc mounted and each HOST folder
@@ -84,7 +90,8 @@ run_in_root() {
     [ $# -gt 0 ] || die "run: no command"
     ensure_root
     cp -L /etc/resolv.conf "$ROOTDIR/etc/resolv.conf" 2>/dev/null || true
-    local script='set -e; mount -t proc proc "$R/proc";'
+    # A private /tmp per run: concurrent runs never share scratch files.
+    local script='set -e; mount -t proc proc "$R/proc"; mount -t tmpfs tmpfs "$R/tmp";'
     for b in "${binds[@]}"; do
         local host=${b%%:*} inside=${b#*:}
         mkdir -p "$ROOTDIR$inside"
@@ -102,42 +109,59 @@ run_in_root() {
         unshare --mount --propagation private bash -c "$script" bash "$@"
 }
 
-# suite [--fresh] PYTHON SRC [PYTEST-ARG...]
-run_suite() {
+# exec [--fresh] PYTHON SRC -- CMD...: install SRC into the venv, then run
+# CMD in /src (SRC bound there) with the venv's bin first on PATH.
+run_exec() {
     local fresh=0
     [ "${1:-}" = --fresh ] && { fresh=1; shift; }
-    [ $# -ge 2 ] || die "suite: PYTHON SRC expected"
+    [ $# -ge 3 ] && [ "$3" = -- ] || die "exec: PYTHON SRC -- CMD expected"
     local py=$1 src
     src=$(cd "$2" && pwd)
-    shift 2
+    shift 3
     local venv="/venvs/$py-$(printf '%s' "$src" | md5sum | cut -c1-8)"
     # The project is copied without build products, so every build starts
     # clean (setuptools would reuse object files built with other flags).
     local inner='set -e
-        rm -rf /tmp/oa-src && mkdir -p /tmp/oa-src
+        copy=$(mktemp -d /tmp/oa-src.XXXXXX)
         tar -C /src --exclude=./.git --exclude=./build --exclude=./dist \
             --exclude="./.venv*" --exclude="*.egg-info" --exclude=__pycache__ \
             --exclude=.pytest_cache --exclude=.hypothesis --exclude="*.so" --exclude="*.o" \
-            -cf - . | tar -C /tmp/oa-src -xf -
+            -cf - . | tar -C "$copy" -xf -
         if [ "$FRESH" = 1 ] || [ ! -x "$VENV/bin/python" ]; then
             rm -rf "$VENV"
             "$PY" -m venv "$VENV"
-            "$VENV/bin/python" -m pip install -q "/tmp/oa-src[test]" </dev/null
+            "$VENV/bin/python" -m pip install -q "$copy[test]" </dev/null
+            for p in $EXTRA; do
+                "$VENV/bin/python" -m pip install -q "$p" </dev/null \
+                    || echo "[sid] optional $p does not install on $PY: left out"
+            done
         else
-            "$VENV/bin/python" -m pip install -q --no-deps --force-reinstall /tmp/oa-src </dev/null
+            "$VENV/bin/python" -m pip install -q --no-deps --force-reinstall "$copy" </dev/null
         fi
+        rm -rf "$copy"
         cd /src
-        paths=(tests); for a in "$@"; do case $a in tests*) paths=() ;; esac; done
-        exec "$VENV/bin/python" -m pytest "$@" "${paths[@]}"'
-    FRESH=$fresh VENV=$venv PY=$py OBJARENA_CFLAGS="${OBJARENA_CFLAGS:-}" \
-        OBJARENA_LDFLAGS="${OBJARENA_LDFLAGS:-}" \
-        OA_SID_PASS="${OA_SID_PASS:-} FRESH VENV PY OBJARENA_CFLAGS OBJARENA_LDFLAGS" \
+        PATH="$VENV/bin:$PATH" exec "$@"'
+    FRESH=$fresh VENV=$venv PY=$py EXTRA="${OA_SID_EXTRA:-}" \
+        OBJARENA_CFLAGS="${OBJARENA_CFLAGS:-}" OBJARENA_LDFLAGS="${OBJARENA_LDFLAGS:-}" \
+        OA_SID_PASS="${OA_SID_PASS:-} FRESH VENV PY EXTRA OBJARENA_CFLAGS OBJARENA_LDFLAGS" \
         run_in_root -b "$src:/src" -- bash -c "$inner" bash "$@"
+}
+
+# suite [--fresh] PYTHON SRC [PYTEST-ARG...]
+run_suite() {
+    local opt=()
+    [ "${1:-}" = --fresh ] && { opt=(--fresh); shift; }
+    [ $# -ge 2 ] || die "suite: PYTHON SRC expected"
+    local py=$1 src=$2 a paths=(tests)
+    shift 2
+    for a in "$@"; do case $a in tests*) paths=() ;; esac; done
+    run_exec "${opt[@]}" "$py" "$src" -- python -m pytest "$@" "${paths[@]}"
 }
 
 case "${1:-}" in
     suite) shift; run_suite "$@" ;;
+    exec) shift; run_exec "$@" ;;
     root) ensure_root; echo "$ROOTDIR" ;;
     run) shift; run_in_root "$@" ;;
-    *) echo "usage: tools/sid.sh root | suite [--fresh] PYTHON SRC [PYTEST-ARG...] | run [-b HOST:INSIDE]... -- CMD [ARG...]" >&2; exit 2 ;;
+    *) echo "usage: tools/sid.sh root | suite [--fresh] PYTHON SRC [PYTEST-ARG...] | exec [--fresh] PYTHON SRC -- CMD... | run [-b HOST:INSIDE]... -- CMD [ARG...]" >&2; exit 2 ;;
 esac
