@@ -605,6 +605,7 @@ oa_free(void *p)
     oa_arena *a = pg->chunk->arena;
     oa_class *c = &a->classes[pg->cls];
     uint8_t *meta = &pg->meta[oa_block_index(pg, p)];
+    OA_ASSERT(*meta & OA_META_LIVE);        /* a double free */
     gen_account(a, pg, oa_meta_gen(*meta), -1);
     *meta = 0;
     POISON(p, pg->block_size);
@@ -635,6 +636,36 @@ oa_set_generation(void *p, unsigned gen)
     gen_account(a, pg, old, -1);
     gen_account(a, pg, gen, 1);
     *meta = (uint8_t)((*meta & ~OA_META_GEN_MASK) | (gen << OA_META_GEN_SHIFT));
+}
+
+void
+oa_gen_moved(oa_page *pg, unsigned from, unsigned to, uint32_t n)
+{
+    if (from == to || n == 0) {
+        return;
+    }
+    oa_arena *a = pg->chunk->arena;
+    a->gen_objects[from] -= n;
+    a->gen_objects[to] += n;
+    int was_young = pg->young > 0;
+    if (from <= 1) {
+        OA_ASSERT(pg->young >= n);
+        pg->young -= n;
+    }
+    if (to <= 1) {
+        pg->young += n;
+    }
+    /* Relink with the same rule as young_add/young_remove. */
+    if (was_young && pg->young == 0) {
+        pg->young = 1;
+        young_remove(a, pg);
+    }
+    else if (!was_young && pg->young > 0) {
+        uint32_t y = pg->young;
+        pg->young = 0;
+        young_add(a, pg);
+        pg->young = y;
+    }
 }
 
 size_t

@@ -75,6 +75,17 @@
 #define OA_META_DYING 0x40u         /* being freed: invisible to visitors */
 #define OA_META_USER4 0x80u
 
+/* Debug builds (OA_DEBUG, defined by setup.py when the interpreter is a
+   Py_DEBUG one, or by hand) check invariants with OA_ASSERT; release builds
+   compile the checks away. */
+#if defined(OA_DEBUG)
+#  include <assert.h>
+#  undef NDEBUG
+#  define OA_ASSERT(cond) assert(cond)
+#else
+#  define OA_ASSERT(cond) ((void)0)
+#endif
+
 typedef enum {
     OA_OK = 0,
     OA_ERR_NOMEM,       /* the OS (or the fault injector) refused memory */
@@ -186,6 +197,9 @@ size_t oa_max_bytes(const oa_arena *a);
 
 /* Generations 0..3 (3: permanent).  oa_gen_objects counts live blocks. */
 void oa_set_generation(void *p, unsigned gen);
+/* The caller rewrote the generation bits of n blocks of pg from `from` to
+   `to` in their side-table bytes: keep the counters and the young list. */
+void oa_gen_moved(oa_page *pg, unsigned from, unsigned to, uint32_t n);
 size_t oa_gen_objects(const oa_arena *a, unsigned gen);
 
 /* Give empty pages and chunks back to the OS; returns the bytes released. */

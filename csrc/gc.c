@@ -1,63 +1,104 @@
 /*
- * gc.c -- the arena's generational cycle collector, and the gc-like API of
- * Arena.
+ * gc.c -- the arena's generational cycle collector.
  *
  * CPython's collector never sees arena objects (they have no GC header), so
  * a cycle through them would leak.  This collector finds such cycles with
  * CPython's algorithm, trial deletion, over a set of its own objects, and
- * frees them in CPython's order.
+ * frees them in CPython's order.  The gc-like API of Arena lives in
+ * gcmodule.c; the policy that decides when to collect is at the end of this
+ * file (select_generation), called from allocation (types.c) and from the
+ * gc.callbacks hook (module.c).
  *
- * Generations.  Three plus a permanent one, in the side-table bits of each
- * block (arena.h).  count0 is allocations minus frees since the last
- * collection of generation 0; collecting generation g bumps count[g+1] and
- * zeroes count[0..g]; a full collection runs only while the objects promoted
- * into generation 2 since the last one reach 25% of those that survived it
- * (CPython's "long-lived pending" rule).  Young collections visit only the
- * pages on the arena's young list, so their cost follows the young objects,
- * not the heap.
+ * Side-table bits (arena.h: one byte per block) the collector keeps:
+ *   generation 0..3       as CPython's generations (3: frozen);
+ *   FINALIZED             __del__ ran (PEP 442: once per object);
+ *   UNTRACKED             persistent: at its last examination no field held
+ *                         a container or an arena object, so the object
+ *                         cannot be part of a cycle; collections skip it
+ *                         until they examine it again (below);
+ *   REACHED, ATOMIC       transient, only during the phases before Python
+ *                         code runs: marked reachable; found untrackable.
+ * Membership of the set is a function of the byte alone (is_member): live,
+ * not dying, not untracked, generation <= g.
  *
- * One collection of generation g (collect_generation):
+ * Untracked objects (CPython untracks tuples of atoms, msgspec structs
+ * without containers; here any record qualifies).  A field may be written at
+ * any time without a hook (the interpreter specialises field access), so an
+ * untracked object is examined again: at every collection of its generation
+ * while it is young, at every explicit full collection (Arena.collect(2),
+ * gc.collect()), and at one automatic full collection in OA_UNTRACKED_SLICES
+ * for each page (round robin).  A cycle made by writing to an old untracked
+ * object is therefore found at most OA_UNTRACKED_SLICES automatic full
+ * collections later, or at the next explicit one.  Examining one costs a
+ * read of its fields and of their types, no counter and no mark.
  *
- *   1. The set.  S = the arena's live objects of generations 0..g.  Their
- *      counters (gc_refs) sit in a work array indexed through each page
- *      (page->user + block index); the COLLECTING bit marks membership.
- *      The work space is allocated before anything changes: if it cannot be
- *      had, the collection gives up having collected nothing.
- *   2. update/subtract refs.  gc_refs := ob_refcnt, then every reference
- *      from inside the set is subtracted.  References to foreign objects --
- *      lists, tuples, dicts, sets, instances of Python classes (tracked, with
- *      an allow-listed native base), objects of other arenas -- pull those
- *      objects into the set (a hash map, gc_refs := ob_refcnt too), up to a
- *      budget proportional to |S|.  Frames, generators, coroutines, types and
- *      anything not on the list are never traversed: a reference from one of
- *      them simply counts as external.  Visiting too few edges keeps objects
- *      alive; visiting one that is not owned would free a live object -- so
- *      only owned references are ever visited.
- *   3. move_unreachable.  Objects with gc_refs > 0 are referenced from
- *      outside the set; everything reachable from them (an explicit stack,
- *      no recursion) is reachable.  The rest is unreachable.  Reachable
- *      arena objects move to generation g+1.
- *   -- From here Python code runs; the set's bits are cleared first.  Every
- *      unreachable object is held (INCREF) until the end. --
- *   4. Weak references to unreachable arena objects are all cleared, then
- *      the callbacks of those that had one are called (CPython's order: no
- *      callback can reach an unreachable object through a weak reference).
- *   5. Finalizers (__del__) run, once per object ever (the FINALIZED bit).
- *   6. Resurrection: trial deletion again over the unreachable objects
- *      alone; what is referenced from outside them now survives, with all it
- *      reaches.
- *   7. The rest is garbage: with DEBUG_SAVEALL it goes to Arena.garbage;
- *      otherwise weak references made by finalizers are cleared and the
- *      arena objects' fields are cleared.  Releasing the held references
- *      then frees everything by plain reference counting; foreign objects
- *      are never cleared.
+ * One collection of generation g (collect_generation lists the phases; each
+ * states its pre- and post-conditions):
+ *
+ *   take_set       S = the members in generations 0..g (the young list's
+ *                  pages for g <= 1, every page for g == 2), untracked ones
+ *                  in scope examined again; one counter byte per block of
+ *                  each page holding a member.  Work space is taken here,
+ *                  before anything changes; without it the collection gives
+ *                  up having collected nothing.
+ *   subtract_refs  gc_refs := ob_refcnt less every reference from inside S,
+ *                  one pass over the pages (both are sums: each object is
+ *                  read once).  Foreign objects referenced from S -- lists,
+ *                  tuples, dicts, sets, instances of Python classes, objects
+ *                  of other arenas; classes and their contents in full
+ *                  collections -- join S (a hash map), up to a budget.
+ *   mark_reachable objects with gc_refs > 0 are referenced from outside S;
+ *                  they and all they reach are marked.
+ *   split          marked members are promoted to g+1 (ATOMIC ones become
+ *                  UNTRACKED); the rest are the unreachable.
+ *   -- From here Python code runs; every unreachable object is held. --
+ *   handle_weakrefs, finalize, find_resurrected, delete_garbage: CPython's
+ *                  order (gc_collect_main), see each function.
+ *
+ * Counters.  gc_refs live in one byte per block: values up to
+ * OA_REFS_SMALL - 1 in the byte, larger ones (rare: objects referenced more
+ * than 250 times) in an exact overflow map, the byte saying OA_REFS_BIG.
+ * The work space of a collection is thus about one byte per member (plus
+ * the stack, bounded, and the foreign map).
  *
  * Trial deletion over any subset is conservative: whatever is referenced
- * from outside the set survives.
+ * from outside the set survives.  So is skipping untracked objects: their
+ * references to members count as external.
  */
 #include "objarena.h"
 
 #include <time.h>
+
+/* Side-table bits of the collector (arena.h leaves USER1, USER2, USER4). */
+#define OA_META_ATOMIC OA_META_USER1
+#define OA_META_REACHED OA_META_USER2
+#define OA_META_UNTRACKED OA_META_USER4
+
+/* A page's untracked objects are examined again at one automatic full
+   collection in this many: the bound on the delay before a cycle made
+   through an old untracked object is found, against the cost of reading
+   every untracked object at each full collection. */
+#define OA_UNTRACKED_SLICES 4
+
+/* Counter bytes: 0..OA_REFS_SMALL-1 exact; OA_REFS_BIG: in the overflow
+   map.  OA_REFS_PENDING: marked, fields not yet visited (the mark stack was
+   full; a page scan finds it). */
+#define OA_REFS_SMALL 250
+#define OA_REFS_PENDING 254
+#define OA_REFS_BIG 255
+
+/* The mark stack holds at most this many objects (512 KiB); past it,
+   objects wait as PENDING and page scans take them (no unbounded work
+   space, no recursion). */
+#define OA_STACK_MAX (64 * 1024)
+
+/* Foreign objects that may join one collection: proportional to the set,
+   so that a collection's cost stays linear in |S| whatever the foreign
+   graph around it (a young collection must not walk a heap of native
+   objects); the constant lets a small set still reach the containers its
+   cycles go through. */
+#define OA_BUDGET_PER_MEMBER 4
+#define OA_BUDGET_MIN 1024
 
 /* ------------------------------------------------------------------------ */
 /* Work space                                                                 */
@@ -103,6 +144,16 @@ vec_push(ObjVec *v, PyObject *op)
     return 0;
 }
 
+/* An array of exactly n items, taken at once (n may be 0). */
+static int
+vec_reserve_exact(ObjVec *v, Py_ssize_t n)
+{
+    v->items = oa_work_alloc((size_t)(n > 0 ? n : 1) * sizeof(PyObject *));
+    v->n = 0;
+    v->cap = v->items != NULL ? (n > 0 ? n : 1) : 0;
+    return v->items != NULL ? 0 : -1;
+}
+
 static void
 vec_free(ObjVec *v)
 {
@@ -112,7 +163,8 @@ vec_free(ObjVec *v)
 }
 
 /* Nodes found by address: open addressing over indices into parallel
-   arrays (object, gc_refs, reached). */
+   arrays (object, gc_refs, reached: 0 no, 1 yes, 2 yes but its references
+   not yet visited). */
 typedef struct {
     PyObject **op;
     Py_ssize_t *refs;
@@ -152,7 +204,7 @@ static int
 map_grow(NodeMap *m)
 {
     Py_ssize_t cap = m->cap ? m->cap * 2 : 256;
-    size_t tsize = (size_t)cap * 2;
+    size_t tsize = (size_t)cap * 2;     /* load factor <= 1/2 */
     PyObject **op = oa_work_alloc((size_t)cap * sizeof(PyObject *));
     Py_ssize_t *refs = oa_work_alloc((size_t)cap * sizeof(Py_ssize_t));
     uint8_t *reached = oa_work_alloc((size_t)cap);
@@ -195,6 +247,7 @@ map_grow(NodeMap *m)
 static Py_ssize_t
 map_add(NodeMap *m, PyObject *op, Py_ssize_t refs)
 {
+    OA_ASSERT(map_find(m, op) < 0);
     if (m->n == m->cap && map_grow(m) < 0) {
         return -1;
     }
@@ -221,31 +274,35 @@ map_free(NodeMap *m)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Trial deletion                                                             */
+/* The collector's state during one collection                                */
 
 typedef struct {
-    OaArenaObject *arena;
     oa_arena *core;
-    traverseproc heap_traverse;
+    traverseproc heap_traverse; /* tp_traverse of a Python class's instances */
     unsigned gen;               /* collecting generations 0..gen */
-    int use_pages;              /* own objects found through page counters */
-    int expanding;              /* foreign objects may join the set */
-    Py_ssize_t budget;          /* the most foreign objects that may join */
-    oa_page **pages;            /* pages holding a member of S */
+    int full;                   /* gen == 2: classes join the set */
+    int explicit_full;          /* asked for: every untracked object joins */
+    unsigned slice;             /* automatic full collections: the pages
+                                   whose untracked objects join this time */
+    /* The set's pages; page->user is the page's first counter. */
+    oa_page **pages;
     Py_ssize_t npages;
     Py_ssize_t pages_cap;
-    Py_ssize_t *counters;       /* gc_refs of S, by page->user + block */
-    Py_ssize_t ncounters;
-    Py_ssize_t nown;            /* |S| */
-    NodeMap map;                /* foreign members (all members if !use_pages) */
-    ObjVec stack;
-    PyTypeObject *own_type;     /* the last type seen whose objects are ours */
-    /* Full collections: the references of own objects to their classes, a
-       run of objects of one class at a time (they share pages). */
-    PyTypeObject *class_run;    /* the class of the current run ... */
-    Py_ssize_t class_run_refs;  /* ... and its objects counted so far */
-    PyTypeObject *class_reached; /* the last class visited as reachable */
-    int expand_types;           /* full collections: classes may join the set */
+    uint8_t *counters;          /* gc_refs of the members, one byte each */
+    size_t ncounters;
+    Py_ssize_t nown;            /* members */
+    Py_ssize_t nreached;        /* members marked reachable */
+    NodeMap big;                /* members whose gc_refs do not fit a byte */
+    NodeMap map;                /* foreign members */
+    int expanding;              /* foreign objects may join */
+    Py_ssize_t budget;          /* the most foreign objects that may join */
+    ObjVec stack;               /* the mark stack: fixed room, taken early */
+    int pending;                /* marked objects wait past a full stack */
+    /* Full collections: the references of members to their classes, a run
+       of objects of one class at a time (they share pages). */
+    PyTypeObject *class_run;
+    Py_ssize_t class_run_refs;
+    PyTypeObject *class_reached; /* the last class marked reachable */
     int nomem;
 } Collector;
 
@@ -256,8 +313,60 @@ collector_free(Collector *c)
     oa_work_free(c->counters);
     c->pages = NULL;
     c->counters = NULL;
+    map_free(&c->big);
     map_free(&c->map);
     vec_free(&c->stack);
+}
+
+static inline PyObject *
+block_at(const oa_page *pg, uint32_t b)
+{
+    return (PyObject *)(pg->blocks + (size_t)b * pg->block_size);
+}
+
+/* Is a block with side-table byte m a member of a collection of 0..gen? */
+static inline int
+is_member(uint8_t m, unsigned gen)
+{
+    return (m & (OA_META_LIVE | OA_META_DYING | OA_META_UNTRACKED)) == OA_META_LIVE
+           && oa_meta_gen(m) <= gen;
+}
+
+/* Is the block live, not dying, and of generation 0..gen (tracked or not)? */
+static inline int
+in_generations(uint8_t m, unsigned gen)
+{
+    return (m & (OA_META_LIVE | OA_META_DYING)) == OA_META_LIVE && oa_meta_gen(m) <= gen;
+}
+
+/* An own object: an object of an arena class of the arena being collected
+   (objects of every arena share one tp_free; an instance lives in its
+   class's arena, which __class__ assignment keeps).  Returns its page. */
+static inline oa_page *
+own_page(const Collector *c, PyObject *v, PyTypeObject *tp)
+{
+    if (!oa_frees_in_arena(tp) || ((OaTypeObject *)tp)->arena->core != c->core) {
+        return NULL;
+    }
+    return oa_page_of(v);
+}
+
+/* Can a reference to an object of type tp be part of a cycle?  Not if the
+   object is neither a GC container nor an arena object: ints, strings,
+   None, floats... */
+static inline int
+is_atom_type(PyTypeObject *tp)
+{
+    return !PyType_IS_GC(tp) && !oa_frees_in_arena(tp);
+}
+
+/* Does no reference of an arena object lead to a container? */
+static int
+holds_atoms_only(PyObject *op)
+{
+    int atoms = 1;
+    OA_FOR_EACH_REF(op, v, atoms &= is_atom_type(Py_TYPE(v)));
+    return atoms;
 }
 
 /* Is op a finished class made by ArenaType? */
@@ -275,7 +384,7 @@ is_arena_class(PyObject *op)
 /* May a foreign object join the set: are all the references its traverse
    visits owned ones? */
 static int
-expandable(Collector *c, PyTypeObject *tp, PyObject *op)
+expandable(int full, traverseproc heap_traverse, PyTypeObject *tp, PyObject *op)
 {
     if (tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type
         || tp == &PySet_Type || tp == &PyFrozenSet_Type) {
@@ -292,7 +401,7 @@ expandable(Collector *c, PyTypeObject *tp, PyObject *op)
            its callback is not called (CPython's rule). */
         return 1;
     }
-    if (c->expand_types && PyObject_IS_GC(op) && PyObject_GC_IsTracked(op)) {
+    if (full && PyObject_IS_GC(op) && PyObject_GC_IsTracked(op)) {
         /* An arena class, and what a class body holds, so that a class kept
            alive only by its own instances (a class attribute, a method's
            closure) is found.  Native classes too (exact `type`, heap types):
@@ -312,13 +421,13 @@ expandable(Collector *c, PyTypeObject *tp, PyObject *op)
             return 1;
         }
     }
-    if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || tp->tp_traverse != c->heap_traverse
+    if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || tp->tp_traverse != heap_traverse
         || !PyObject_IS_GC(op) || !PyObject_GC_IsTracked(op)) {
         return 0;
     }
     /* A Python class: its first base with a traverse of its own decides. */
     PyTypeObject *b = tp;
-    while (b != NULL && b->tp_traverse == c->heap_traverse) {
+    while (b != NULL && b->tp_traverse == heap_traverse) {
         b = b->tp_base;
     }
     /* _PyWeakref_RefType: the type object behind the public PyWeakref_Check*
@@ -328,169 +437,54 @@ expandable(Collector *c, PyTypeObject *tp, PyObject *op)
            || b == &PyTuple_Type || b == &_PyWeakref_RefType;
 }
 
-/* Are tp's instances objects of the arena being collected?  An instance
-   lives in its class's arena (__class__ assignment keeps to one arena), so
-   the type answers without touching the object's page. */
-static inline int
-is_own_type(Collector *c, PyTypeObject *tp)
-{
-    if (tp == c->own_type) {
-        return 1;
-    }
-    if (oa_is_arena_type(tp) && ((OaTypeObject *)tp)->arena->core == c->core) {
-        c->own_type = tp;
-        return 1;
-    }
-    return 0;
-}
-
-static inline Py_ssize_t *
-node_refs(Collector *c, PyObject *op)
-{
-    PyTypeObject *tp = Py_TYPE(op);
-    if (c->use_pages && is_own_type(c, tp)) {
-        oa_page *pg = oa_page_of(op);
-        uint32_t i = oa_block_index(pg, op);
-        if (pg->meta[i] & OA_META_COLLECTING) {
-            return &c->counters[pg->user + i];
-        }
-        return NULL;            /* an older generation: an external root */
-    }
-    Py_ssize_t k = map_find(&c->map, op);
-    if (k >= 0) {
-        return &c->map.refs[k];
-    }
-    if (c->expanding && c->map.n < c->budget && !c->nomem && expandable(c, tp, op)) {
-        k = map_add(&c->map, op, Py_REFCNT(op));
-        if (k < 0) {
-            c->nomem = 1;
-            return NULL;
-        }
-        return &c->map.refs[k];
-    }
-    return NULL;
-}
-
-/* The fields of an own object, visited without an indirect call per edge:
-   the hot loop of a collection. */
-#define FOR_EACH_FIELD(op, v, body)                                         \
-    do {                                                                    \
-        OaTypeObject *t_ = (OaTypeObject *)Py_TYPE(op);                     \
-        Py_ssize_t n_ = PyTuple_GET_SIZE(t_->fields);                       \
-        for (Py_ssize_t i_ = 0; i_ < n_; i_++) {                            \
-            PyObject *v = *(PyObject **)((char *)(op) + t_->offsets[i_]);   \
-            if (v != NULL) {                                                \
-                body;                                                       \
-            }                                                               \
-        }                                                                   \
-    } while (0)
-
-static int
-visit_decref(PyObject *op, void *arg)
-{
-    Py_ssize_t *refs = node_refs((Collector *)arg, op);
-    if (refs != NULL) {
-        (*refs)--;
-    }
-    return 0;
-}
-
+/* The references a node owns, its class included for arena objects (the
+   class joins only in a full collection; otherwise it counts as
+   external). */
 static int
 traverse_node(PyObject *op, visitproc visit, void *arg)
 {
     PyTypeObject *tp = Py_TYPE(op);
     if (oa_is_arena_type(tp)) {
-        /* The class is an owned reference too (it joins only in a full
-           collection; otherwise it counts as external). */
         int r = visit((PyObject *)tp, arg);
         return r ? r : oa_traverse_fields(op, visit, arg);
     }
     return tp->tp_traverse(op, visit, arg);
 }
 
-/* Mark op reachable; push it if it is a member not yet marked. */
+/* ------------------------------------------------------------------------ */
+/* take_set                                                                   */
+
+/* Pre: nothing marked.  Examines the untracked objects of generations
+   0..gen that this collection reaches again (young ones: still atoms only?
+   Old ones in scope: members this time), counts the members, gives each
+   page holding one its counters' base (page->user).  Pages with only
+   untracked objects in range are listed too (split promotes them), with no
+   counters.  Returns -1 if the pages' list cannot be had. */
 static int
-visit_reach(PyObject *op, void *arg)
+take_page(oa_page *pg, void *arg)
 {
     Collector *c = arg;
-    PyTypeObject *tp = Py_TYPE(op);
-    if (c->use_pages && is_own_type(c, tp)) {
-        uint8_t *meta = oa_meta_of(op);
-        if ((*meta & (OA_META_COLLECTING | OA_META_REACHED)) == OA_META_COLLECTING) {
-            *meta |= OA_META_REACHED;
-            if (vec_push(&c->stack, op) < 0) {
-                c->nomem = 1;
-            }
-        }
-        return 0;
-    }
-    Py_ssize_t k = map_find(&c->map, op);
-    if (k >= 0 && !c->map.reached[k]) {
-        c->map.reached[k] = 1;
-        if (vec_push(&c->stack, op) < 0) {
-            c->nomem = 1;
-        }
-    }
-    return 0;
-}
-
-/* An own object's reference to its class, as reachable: visiting the same
-   class again changes nothing, so a run of its objects visits it once. */
-static inline void
-reach_class(Collector *c, PyTypeObject *tp)
-{
-    if (tp != c->class_reached) {
-        visit_reach((PyObject *)tp, c);
-        c->class_reached = tp;
-    }
-}
-
-static int
-propagate(Collector *c)
-{
-    while (c->stack.n > 0 && !c->nomem) {
-        PyObject *op = c->stack.items[--c->stack.n];
-        if (c->use_pages && is_own_type(c, Py_TYPE(op))
-            && ((OaTypeObject *)Py_TYPE(op))->kind == OA_KIND_SLOT) {
-            if (c->expand_types) {
-                reach_class(c, Py_TYPE(op));
-            }
-            FOR_EACH_FIELD(op, v, visit_reach(v, c));
-        }
-        else {
-            traverse_node(op, visit_reach, c);
-        }
-    }
-    return c->nomem ? -1 : 0;
-}
-
-/* Each visitor over the set's pages gets the collector and the page. */
-typedef void (*block_fn)(Collector *c, oa_page *pg, uint32_t b, PyObject *op);
-
-static void
-for_each_member(Collector *c, block_fn fn)
-{
-    for (Py_ssize_t p = 0; p < c->npages; p++) {
-        oa_page *pg = c->pages[p];
-        for (uint32_t b = 0; b < pg->fresh; b++) {
-            if (pg->meta[b] & OA_META_COLLECTING) {
-                fn(c, pg, b, (PyObject *)(pg->blocks + (size_t)b * pg->block_size));
-            }
-        }
-    }
-}
-
-static int
-count_page(oa_page *pg, void *arg)
-{
-    Collector *c = arg;
-    uint32_t members = 0;
+    uint32_t members = 0, in_range = 0;
+    int old_in_scope = c->explicit_full
+                       || ((uintptr_t)pg >> OA_PAGE_SHIFT) % OA_UNTRACKED_SLICES == c->slice;
     for (uint32_t b = 0; b < pg->fresh; b++) {
         uint8_t m = pg->meta[b];
-        members += (m & (OA_META_LIVE | OA_META_DYING)) == OA_META_LIVE
-                   && oa_meta_gen(m) <= c->gen;
+        if (!in_generations(m, c->gen)) {
+            continue;
+        }
+        OA_ASSERT(!(m & (OA_META_REACHED | OA_META_ATOMIC)));
+        in_range++;
+        if (m & OA_META_UNTRACKED) {
+            int join = oa_meta_gen(m) <= 1 ? !holds_atoms_only(block_at(pg, b))
+                                           : c->full && old_in_scope;
+            if (!join) {
+                continue;
+            }
+            pg->meta[b] = m & (uint8_t)~OA_META_UNTRACKED;
+        }
+        members++;
     }
-    if (members == 0) {
+    if (in_range == 0) {
         return 0;
     }
     void *pages = c->pages;
@@ -499,146 +493,401 @@ count_page(oa_page *pg, void *arg)
     }
     c->pages = pages;
     c->pages[c->npages++] = pg;
-    pg->user = (size_t)c->ncounters;
-    c->ncounters += pg->fresh;
+    if (members > 0) {
+        pg->user = c->ncounters;
+        c->ncounters += pg->fresh;
+    }
+    else {
+        pg->user = SIZE_MAX;
+    }
     c->nown += members;
     return 0;
 }
 
-/* Subtract the references of the current run of own objects to their
-   class (one node lookup per run, not per object). */
+/* Post: S fixed (is_member of each side-table byte), counters zeroed, the
+   mark stack's room taken.  On failure nothing has changed but untracked
+   objects found to hold containers again, which are tracked again. */
+static int
+take_set(Collector *c)
+{
+    if (oa_visit_pages(c->core, c->gen, take_page, c) < 0) {
+        return -1;
+    }
+    c->counters = oa_work_alloc(c->ncounters ? c->ncounters : 1);
+    if (c->counters == NULL) {
+        return -1;
+    }
+    memset(c->counters, 0, c->ncounters);
+    Py_ssize_t room = c->nown < OA_STACK_MAX ? c->nown + 64 : OA_STACK_MAX;
+    if (vec_reserve_exact(&c->stack, room) < 0) {
+        return -1;
+    }
+    c->budget = OA_BUDGET_PER_MEMBER * c->nown + OA_BUDGET_MIN;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* subtract_refs                                                              */
+
+/* The overflow counter of a member whose reference count does not fit a
+   byte (found or made with gc_refs = its reference count). */
+static Py_ssize_t *
+big_refs(Collector *c, PyObject *op, uint8_t *byte)
+{
+    *byte = OA_REFS_BIG;
+    Py_ssize_t k = map_find(&c->big, op);
+    if (k < 0) {
+        k = map_add(&c->big, op, Py_REFCNT(op));
+        if (k < 0) {
+            c->nomem = 1;
+            return NULL;
+        }
+    }
+    return &c->big.refs[k];
+}
+
+/* A reference from a member to a foreign object: the object's gc_refs goes
+   down by one, the object joining the set first if it may. */
+static void
+foreign_decref(Collector *c, PyObject *op, Py_ssize_t n)
+{
+    Py_ssize_t k = map_find(&c->map, op);
+    if (k < 0) {
+        if (!c->expanding || c->map.n >= c->budget
+            || !expandable(c->full, c->heap_traverse, Py_TYPE(op), op)) {
+            return;             /* not in the set: an external referrer */
+        }
+        k = map_add(&c->map, op, Py_REFCNT(op));
+        if (k < 0) {
+            c->nomem = 1;       /* the collection gives up: nothing changed */
+            c->expanding = 0;
+            return;
+        }
+    }
+    c->map.refs[k] -= n;
+}
+
+/* One reference from inside the set to v: v's gc_refs goes down.  Returns
+   1 if v is an atom (it cannot lead to a cycle). */
+static inline int
+subtract_edge(Collector *c, PyObject *v)
+{
+    PyTypeObject *tp = Py_TYPE(v);
+    oa_page *pg = own_page(c, v, tp);
+    if (pg != NULL) {
+        uint32_t i = oa_block_index(pg, v);
+        if (is_member(pg->meta[i], c->gen)) {
+            uint8_t *byte = &c->counters[pg->user + i];
+            if (Py_REFCNT(v) < OA_REFS_SMALL) {
+                (*byte)--;      /* modulo 256: the sum ends in 0..249 */
+            }
+            else {
+                Py_ssize_t *refs = big_refs(c, v, byte);
+                if (refs != NULL) {
+                    (*refs)--;
+                }
+            }
+        }
+        return 0;
+    }
+    if (is_atom_type(tp)) {
+        return 1;
+    }
+    foreign_decref(c, v, 1);
+    return 0;
+}
+
+static int
+visit_subtract(PyObject *op, void *arg)
+{
+    (void)subtract_edge((Collector *)arg, op);
+    return 0;
+}
+
+/* Subtract the references of the current run of members to their class
+   (one node lookup per run, not per object). */
 static void
 flush_class_refs(Collector *c)
 {
     if (c->class_run != NULL) {
-        Py_ssize_t *refs = node_refs(c, (PyObject *)c->class_run);
-        if (refs != NULL) {
-            *refs -= c->class_run_refs;
-        }
+        foreign_decref(c, (PyObject *)c->class_run, c->class_run_refs);
     }
     c->class_run = NULL;
     c->class_run_refs = 0;
 }
 
-static inline void
-count_class_ref(Collector *c, PyTypeObject *tp)
-{
-    if (tp != c->class_run) {
-        flush_class_refs(c);
-        c->class_run = tp;
-    }
-    c->class_run_refs++;
-}
-
-/* gc_refs of a member: its reference count, less every reference from
-   inside the set.  Both are sums, in any order: one pass over the members
-   adds each one's count and subtracts what its fields reference, touching
-   each object once. */
 static void
-member_subtract(Collector *c, oa_page *pg, uint32_t b, PyObject *op)
+subtract_page(Collector *c, oa_page *pg)
 {
-    c->counters[pg->user + b] += Py_REFCNT(op);
-    if (((OaTypeObject *)Py_TYPE(op))->kind != OA_KIND_SLOT) {
-        traverse_node(op, visit_decref, c);
+    if (pg->user == SIZE_MAX) {
         return;
     }
-    if (c->expand_types) {
-        count_class_ref(c, Py_TYPE(op));
-    }
-    FOR_EACH_FIELD(op, v, {
-        Py_ssize_t *refs = node_refs(c, v);
-        if (refs != NULL) {
-            (*refs)--;
+    uint8_t *counters = c->counters + pg->user;
+    for (uint32_t b = 0; b < pg->fresh; b++) {
+        uint8_t m = pg->meta[b];
+        if (!is_member(m, c->gen)) {
+            continue;
         }
-    });
-}
-
-/* A root (referenced from outside the set): mark it and everything it
-   reaches, depth first on an explicit stack. */
-static void
-member_root(Collector *c, oa_page *pg, uint32_t b, PyObject *op)
-{
-    if (c->counters[pg->user + b] > 0 && !(pg->meta[b] & OA_META_REACHED)) {
-        pg->meta[b] |= OA_META_REACHED;
-        if (((OaTypeObject *)Py_TYPE(op))->kind != OA_KIND_SLOT) {
-            traverse_node(op, visit_reach, c);
+        PyObject *op = block_at(pg, b);
+        Py_ssize_t rc = Py_REFCNT(op);
+        OA_ASSERT(rc > 0);
+        if (rc < OA_REFS_SMALL) {
+            counters[b] += (uint8_t)rc;
         }
         else {
-            if (c->expand_types) {
-                reach_class(c, Py_TYPE(op));
-            }
-            FOR_EACH_FIELD(op, v, visit_reach(v, c));
+            (void)big_refs(c, op, &counters[b]);
         }
-        propagate(c);
+        if (c->full) {
+            PyTypeObject *tp = Py_TYPE(op);
+            if (tp != c->class_run) {
+                flush_class_refs(c);
+                c->class_run = tp;
+            }
+            c->class_run_refs++;
+        }
+        int atoms = 1;
+        OA_FOR_EACH_REF(op, v, atoms &= subtract_edge(c, v));
+        if (atoms) {
+            pg->meta[b] = m | OA_META_ATOMIC;
+        }
     }
 }
 
-/* Build S (generations 0..gen of the arena) and subtract the references from
-   inside.  Returns -1 if the work space could not be had (nothing changed). */
+/* Pre: take_set.  Post: every member's counter is its gc_refs (ob_refcnt
+   less the references from inside S), foreign members likewise in the map;
+   ATOMIC marks the members that hold atoms only.  -1 (c->nomem) if the map
+   or an overflow counter could not grow. */
 static int
-deduce_set(Collector *c)
+subtract_refs(Collector *c)
 {
-    if (oa_visit_pages(c->core, c->gen, count_page, c) < 0) {
-        return -1;
-    }
-    c->counters = oa_work_alloc((size_t)(c->ncounters ? c->ncounters : 1)
-                                * sizeof(Py_ssize_t));
-    if (c->counters == NULL) {
-        return -1;
-    }
-    memset(c->counters, 0, (size_t)c->ncounters * sizeof(Py_ssize_t));
-    for (Py_ssize_t p = 0; p < c->npages; p++) {
-        oa_page *pg = c->pages[p];
-        for (uint32_t b = 0; b < pg->fresh; b++) {
-            uint8_t m = pg->meta[b];
-            if ((m & (OA_META_LIVE | OA_META_DYING)) == OA_META_LIVE
-                && oa_meta_gen(m) <= c->gen) {
-                pg->meta[b] = m | OA_META_COLLECTING;
-            }
-        }
-    }
-    c->budget = 4 * c->nown + 1024;
     c->expanding = 1;
-    for_each_member(c, member_subtract);
+    for (Py_ssize_t p = 0; p < c->npages; p++) {
+        subtract_page(c, c->pages[p]);
+    }
     flush_class_refs(c);
+    /* Foreign members may bring in more: the map grows while it is read. */
     for (Py_ssize_t k = 0; k < c->map.n; k++) {
-        traverse_node(c->map.op[k], visit_decref, c);
+        traverse_node(c->map.op[k], visit_subtract, c);
     }
     c->expanding = 0;
+    return c->nomem ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* mark_reachable                                                             */
+
+static inline void
+push_reached(Collector *c, PyObject *op, uint8_t *pending_byte, uint8_t *pending_flag)
+{
+    if (c->stack.n < c->stack.cap) {
+        c->stack.items[c->stack.n++] = op;
+    }
+    else {
+        *pending_byte = *pending_flag;
+        c->pending = 1;
+    }
+}
+
+static uint8_t refs_pending = OA_REFS_PENDING;
+static uint8_t map_pending = 2;
+
+/* v is referenced by a reachable object: mark it, and queue it if it is a
+   member not yet marked. */
+static inline void
+reach_edge(Collector *c, PyObject *v)
+{
+    PyTypeObject *tp = Py_TYPE(v);
+    oa_page *pg = own_page(c, v, tp);
+    if (pg != NULL) {
+        uint32_t i = oa_block_index(pg, v);
+        uint8_t m = pg->meta[i];
+        if (is_member(m, c->gen) && !(m & OA_META_REACHED)) {
+            pg->meta[i] = m | OA_META_REACHED;
+            c->nreached++;
+            push_reached(c, v, &c->counters[pg->user + i], &refs_pending);
+        }
+        return;
+    }
+    if (is_atom_type(tp) || c->map.n == 0) {
+        return;
+    }
+    Py_ssize_t k = map_find(&c->map, v);
+    if (k >= 0 && !c->map.reached[k]) {
+        c->map.reached[k] = 1;
+        push_reached(c, v, &c->map.reached[k], &map_pending);
+    }
+}
+
+static int
+visit_reach(PyObject *op, void *arg)
+{
+    reach_edge((Collector *)arg, op);
     return 0;
 }
 
+/* The references of a marked object, marked in turn. */
 static void
-member_clear_bits(Collector *c, oa_page *pg, uint32_t b, PyObject *op)
+reach_from(Collector *c, PyObject *op)
 {
-    (void)c;
-    (void)op;
-    pg->meta[b] &= (uint8_t)~(OA_META_COLLECTING | OA_META_REACHED);
+    PyTypeObject *tp = Py_TYPE(op);
+    if (own_page(c, op, tp) != NULL) {
+        if (c->full && tp != c->class_reached) {
+            reach_edge(c, (PyObject *)tp);  /* once per run of one class */
+            c->class_reached = tp;
+        }
+        OA_FOR_EACH_REF(op, v, reach_edge(c, v));
+    }
+    else {
+        traverse_node(op, visit_reach, c);
+    }
 }
 
-typedef struct {
-    ObjVec *unreachable;
-    unsigned next_gen;
-    Py_ssize_t promoted;
-    int nomem;
-} SplitArgs;
-
-static SplitArgs *split_args;
-
 static void
-member_split(Collector *c, oa_page *pg, uint32_t b, PyObject *op)
+propagate(Collector *c)
 {
-    (void)c;
-    uint8_t m = pg->meta[b];
-    pg->meta[b] = m & (uint8_t)~(OA_META_COLLECTING | OA_META_REACHED);
-    if (m & OA_META_REACHED) {
-        if (oa_meta_gen(m) != split_args->next_gen) {
-            oa_set_generation(op, split_args->next_gen);
+    for (;;) {
+        while (c->stack.n > 0) {
+            reach_from(c, c->stack.items[--c->stack.n]);
         }
-        split_args->promoted++;
+        if (!c->pending) {
+            return;
+        }
+        /* The stack was full: take what waits, page by page. */
+        c->pending = 0;
+        for (Py_ssize_t p = 0; p < c->npages; p++) {
+            oa_page *pg = c->pages[p];
+            if (pg->user == SIZE_MAX) {
+                continue;
+            }
+            for (uint32_t b = 0; b < pg->fresh; b++) {
+                if ((pg->meta[b] & OA_META_REACHED)
+                    && c->counters[pg->user + b] == OA_REFS_PENDING) {
+                    c->counters[pg->user + b] = 0;
+                    reach_from(c, block_at(pg, b));
+                    while (c->stack.n > 0) {
+                        reach_from(c, c->stack.items[--c->stack.n]);
+                    }
+                }
+            }
+        }
+        for (Py_ssize_t k = 0; k < c->map.n; k++) {
+            if (c->map.reached[k] == 2) {
+                c->map.reached[k] = 1;
+                reach_from(c, c->map.op[k]);
+                while (c->stack.n > 0) {
+                    reach_from(c, c->stack.items[--c->stack.n]);
+                }
+            }
+        }
     }
-    else if (vec_push(split_args->unreachable, op) < 0) {
-        split_args->nomem = 1;
+}
+
+/* Is a member referenced from outside the set? */
+static inline int
+is_root(Collector *c, PyObject *op, uint8_t byte)
+{
+    if (byte != OA_REFS_BIG) {
+        OA_ASSERT(byte < OA_REFS_SMALL);
+        return byte > 0;
+    }
+    Py_ssize_t k = map_find(&c->big, op);
+    OA_ASSERT(k >= 0 && c->big.refs[k] >= 0);
+    return c->big.refs[k] > 0;
+}
+
+/* Pre: subtract_refs.  Post: REACHED marks every member that a root (gc_refs
+   > 0) reaches; reached foreign members have map.reached set.  Cannot fail:
+   the stack's room was taken, and a full stack leaves objects pending. */
+static void
+mark_reachable(Collector *c)
+{
+    for (Py_ssize_t p = 0; p < c->npages; p++) {
+        oa_page *pg = c->pages[p];
+        if (pg->user == SIZE_MAX) {
+            continue;
+        }
+        const uint8_t *counters = c->counters + pg->user;
+        for (uint32_t b = 0; b < pg->fresh; b++) {
+            uint8_t m = pg->meta[b];
+            if (!is_member(m, c->gen) || (m & OA_META_REACHED)) {
+                continue;
+            }
+            PyObject *op = block_at(pg, b);
+            if (is_root(c, op, counters[b])) {
+                pg->meta[b] = m | OA_META_REACHED;
+                c->nreached++;
+                reach_from(c, op);
+                propagate(c);
+            }
+        }
+    }
+    for (Py_ssize_t k = 0; k < c->map.n; k++) {
+        if (c->map.refs[k] > 0 && !c->map.reached[k]) {
+            c->map.reached[k] = 1;
+            reach_from(c, c->map.op[k]);
+            propagate(c);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* split                                                                      */
+
+/* Pre: mark_reachable; `unreachable` has room for every member not reached
+   and every foreign member not reached.  Post: no transient bit is left;
+   reached members and untracked objects in range are in generation
+   next_gen, reached ATOMIC members UNTRACKED; the unreachable members then
+   the unreachable foreign members are in `unreachable`.  Returns the objects
+   promoted (CPython's long-lived bookkeeping). */
+static Py_ssize_t
+split(Collector *c, unsigned next_gen, ObjVec *unreachable)
+{
+    Py_ssize_t promoted = 0;
+    for (Py_ssize_t p = 0; p < c->npages; p++) {
+        oa_page *pg = c->pages[p];
+        uint32_t moved[3] = {0, 0, 0};
+        for (uint32_t b = 0; b < pg->fresh; b++) {
+            uint8_t m = pg->meta[b];
+            if (!in_generations(m, c->gen)) {
+                continue;
+            }
+            if ((m & OA_META_UNTRACKED) || (m & OA_META_REACHED)) {
+                if (m & OA_META_ATOMIC) {
+                    m |= OA_META_UNTRACKED;
+                }
+                unsigned g = oa_meta_gen(m);
+                moved[g]++;
+                m = (uint8_t)((m & ~OA_META_GEN_MASK) | (next_gen << OA_META_GEN_SHIFT));
+                promoted++;
+            }
+            else {
+                OA_ASSERT(unreachable->n < unreachable->cap);
+                unreachable->items[unreachable->n++] = block_at(pg, b);
+            }
+            pg->meta[b] = m & (uint8_t)~(OA_META_REACHED | OA_META_ATOMIC);
+        }
+        for (unsigned g = 0; g < 3; g++) {
+            oa_gen_moved(pg, g, next_gen, moved[g]);
+        }
+    }
+    for (Py_ssize_t k = 0; k < c->map.n; k++) {
+        if (!c->map.reached[k]) {
+            OA_ASSERT(unreachable->n < unreachable->cap);
+            unreachable->items[unreachable->n++] = c->map.op[k];
+        }
+    }
+    return promoted;
+}
+
+/* After a failure before split: the transient bits go. */
+static void
+clear_marks(Collector *c)
+{
+    for (Py_ssize_t p = 0; p < c->npages; p++) {
+        oa_page *pg = c->pages[p];
+        for (uint32_t b = 0; b < pg->fresh; b++) {
+            pg->meta[b] &= (uint8_t)~(OA_META_REACHED | OA_META_ATOMIC);
+        }
     }
 }
 
@@ -769,25 +1018,55 @@ finalize_garbage(ObjVec *unreachable)
     }
 }
 
-/* The work space of the resurrection check, taken before any Python code
-   runs so that the check itself cannot fail: a node map with room for every
-   unreachable object and a stack as deep. */
+/* The resurrection check: trial deletion again over the unreachable
+   objects alone, with work space taken before any Python code runs (a node
+   map with room for every unreachable object, a stack as deep), so that the
+   check itself cannot fail. */
+typedef struct {
+    NodeMap map;
+    ObjVec stack;
+} Recheck;
+
 static int
-reserve_resurrection_check(Collector *c, OaArenaObject *arena, Py_ssize_t n)
+reserve_recheck(Recheck *r, Py_ssize_t n)
 {
-    memset(c, 0, sizeof(*c));
-    c->arena = arena;
-    c->core = arena->core;
-    while (c->map.cap < n) {
-        if (map_grow(&c->map) < 0) {
+    memset(r, 0, sizeof(*r));
+    while (r->map.cap < n) {
+        if (map_grow(&r->map) < 0) {
             return -1;
         }
     }
-    c->stack.items = oa_work_alloc((size_t)(n ? n : 1) * sizeof(PyObject *));
-    if (c->stack.items == NULL) {
-        return -1;
+    return vec_reserve_exact(&r->stack, n);
+}
+
+static void
+recheck_free(Recheck *r)
+{
+    map_free(&r->map);
+    vec_free(&r->stack);
+}
+
+static int
+visit_recheck_decref(PyObject *op, void *arg)
+{
+    NodeMap *m = &((Recheck *)arg)->map;
+    Py_ssize_t k = map_find(m, op);
+    if (k >= 0) {
+        m->refs[k]--;
     }
-    c->stack.cap = n ? n : 1;
+    return 0;
+}
+
+static int
+visit_recheck_reach(PyObject *op, void *arg)
+{
+    Recheck *r = arg;
+    Py_ssize_t k = map_find(&r->map, op);
+    if (k >= 0 && !r->map.reached[k]) {
+        r->map.reached[k] = 1;
+        OA_ASSERT(r->stack.n < r->stack.cap);
+        r->stack.items[r->stack.n++] = op;      /* room for every node */
+    }
     return 0;
 }
 
@@ -796,24 +1075,26 @@ reserve_resurrection_check(Collector *c, OaArenaObject *arena, Py_ssize_t n)
    marks survivors in `alive` (1 = resurrected).  Uses only the reserved
    work space: it cannot fail. */
 static void
-find_resurrected(Collector *c, ObjVec *unreachable, uint8_t *alive)
+find_resurrected(Recheck *r, ObjVec *unreachable, uint8_t *alive)
 {
     for (Py_ssize_t i = 0; i < unreachable->n; i++) {
         PyObject *op = unreachable->items[i];
-        (void)map_add(&c->map, op, Py_REFCNT(op) - 1);      /* room reserved */
+        (void)map_add(&r->map, op, Py_REFCNT(op) - 1);      /* room reserved */
     }
-    for (Py_ssize_t k = 0; k < c->map.n; k++) {
-        traverse_node(c->map.op[k], visit_decref, c);
+    for (Py_ssize_t k = 0; k < r->map.n; k++) {
+        traverse_node(r->map.op[k], visit_recheck_decref, r);
     }
-    for (Py_ssize_t k = 0; k < c->map.n; k++) {
-        if (c->map.refs[k] > 0 && !c->map.reached[k]) {
-            c->map.reached[k] = 1;
-            (void)vec_push(&c->stack, c->map.op[k]);       /* room reserved */
+    for (Py_ssize_t k = 0; k < r->map.n; k++) {
+        if (r->map.refs[k] > 0 && !r->map.reached[k]) {
+            r->map.reached[k] = 1;
+            r->stack.items[r->stack.n++] = r->map.op[k];
+        }
+        while (r->stack.n > 0) {
+            traverse_node(r->stack.items[--r->stack.n], visit_recheck_reach, r);
         }
     }
-    (void)propagate(c);
-    for (Py_ssize_t k = 0; k < c->map.n; k++) {
-        alive[k] = c->map.reached[k];
+    for (Py_ssize_t k = 0; k < r->map.n; k++) {
+        alive[k] = r->map.reached[k];
     }
 }
 
@@ -868,14 +1149,149 @@ invoke_callbacks(OaArenaObject *arena, const char *phase, int generation,
     Py_DECREF(info);
 }
 
-/* Collect generations 0..gen.  Returns the number of unreachable arena
-   objects found (resurrected ones excluded), or -1 with MemoryError if the
-   work space could not be had (nothing was collected). */
-static Py_ssize_t
-collect_generation(OaArenaObject *arena, int gen)
+/* What the phases of one collection found. */
+typedef struct {
+    Py_ssize_t candidates;      /* members of the set */
+    Py_ssize_t collected;       /* unreachable arena objects freed */
+    Py_ssize_t resurrected;     /* unreachable ones that survived */
+    Py_ssize_t promoted;        /* moved to the next generation */
+    int failed;                 /* no work space: nothing was collected */
+} Outcome;
+
+/* Garbage: from here Python code runs (weak reference callbacks,
+   finalizers), so every unreachable object is held until the end.  Pre:
+   `unreachable` holds the own unreachable objects (the first nown) then
+   the foreign ones; the work space of what follows is taken; `c` still
+   holds the set.  Post: the unreachable objects that are still garbage
+   are cleared (or saved, DEBUG_SAVEALL), the rest promoted. */
+static void
+handle_garbage(OaArenaObject *arena, Collector *c, ObjVec *unreachable,
+               Py_ssize_t nown, unsigned next_gen, Outcome *out)
 {
     OaGC *gc = &arena->gc;
+    ObjVec with_callback = {NULL, 0, 0};
+    Recheck recheck;
+    memset(&recheck, 0, sizeof(recheck));
+    uint8_t *alive = oa_work_alloc((size_t)unreachable->n);
+    if (alive == NULL
+        || reserve_recheck(&recheck, unreachable->n) < 0
+        || gather_weakref_callbacks(c, unreachable, &with_callback) < 0) {
+        /* The unreachable ones stay where they are, for the next one. */
+        out->failed = 1;
+        goto done;
+    }
+    collector_free(c);          /* the set's work space, no longer needed */
+    for (Py_ssize_t i = 0; i < unreachable->n; i++) {
+        Py_INCREF(unreachable->items[i]);
+    }
+    if (gc->debug & OA_DEBUG_COLLECTABLE) {
+        for (Py_ssize_t i = 0; i < nown; i++) {
+            PyObject *op = unreachable->items[i];
+            PySys_FormatStderr("objarena: collectable <%s %p>\n",
+                               Py_TYPE(op)->tp_name, (void *)op);
+        }
+    }
+    clear_weakrefs_then_call(unreachable, &with_callback);
+    finalize_garbage(unreachable);
+    find_resurrected(&recheck, unreachable, alive);
+    for (Py_ssize_t i = 0; i < nown; i++) {
+        PyObject *op = unreachable->items[i];
+        if (alive[i]) {
+            out->resurrected++;
+            continue;
+        }
+        out->collected++;
+        if (gc->debug & OA_DEBUG_SAVEALL) {
+            if (PyList_Append(gc->garbage, op) < 0) {
+                PyErr_WriteUnraisable(NULL);
+            }
+        }
+        else {
+            clear_weakrefs_no_callbacks(op);
+            oa_clear_fields(op);
+        }
+    }
+    /* An arena class found unreachable with its instances is cleared too,
+       as CPython's gc clears a garbage class: its dict held the references
+       that closed the cycle (a class attribute, a method's closure), which
+       clearing the instances' fields cannot reach. */
+    if (!(gc->debug & OA_DEBUG_SAVEALL)) {
+        for (Py_ssize_t i = nown; i < unreachable->n; i++) {
+            PyObject *op = unreachable->items[i];
+            if (!alive[i] && is_arena_class(op)) {
+                Py_TYPE(op)->tp_clear(op);
+            }
+        }
+    }
+    for (Py_ssize_t i = 0; i < nown; i++) {
+        /* __class__ may have changed; the block stays in its arena. */
+        oa_set_generation(unreachable->items[i], next_gen);
+    }
+    out->promoted += out->resurrected;
+    for (Py_ssize_t i = 0; i < unreachable->n; i++) {
+        Py_DECREF(unreachable->items[i]);
+    }
+done:
+    oa_work_free(alive);
+    recheck_free(&recheck);
+    vec_free(&with_callback);
+}
+
+/* The phases of a collection of generations 0..gen, in order.  On failure
+   (no work space) nothing is collected and out->failed is set; the set's
+   marks are gone either way. */
+static void
+collect_phases(OaArenaObject *arena, int gen, int explicit_full, Outcome *out)
+{
     OaState *st = oa_state_of_module(arena->module);
+    unsigned next_gen = gen < 2 ? (unsigned)gen + 1 : 2;
+    Collector c;
+    memset(&c, 0, sizeof(c));
+    c.core = arena->core;
+    c.heap_traverse = st->heap_traverse;
+    c.gen = (unsigned)gen;
+    c.full = gen == 2;
+    c.explicit_full = c.full && explicit_full;
+    c.slice = arena->gc.untracked_slice % OA_UNTRACKED_SLICES;
+    ObjVec unreachable = {NULL, 0, 0};
+
+    if (take_set(&c) < 0 || subtract_refs(&c) < 0) {
+        clear_marks(&c);
+        out->failed = 1;
+        goto done;
+    }
+    out->candidates = c.nown;
+    mark_reachable(&c);
+    Py_ssize_t nown = c.nown - c.nreached;
+    Py_ssize_t nforeign = 0;
+    for (Py_ssize_t k = 0; k < c.map.n; k++) {
+        nforeign += !c.map.reached[k];
+    }
+    if (vec_reserve_exact(&unreachable, nown + nforeign) < 0) {
+        clear_marks(&c);
+        out->failed = 1;
+        goto done;
+    }
+    out->promoted = split(&c, next_gen, &unreachable);
+    OA_ASSERT(unreachable.n == nown + nforeign);
+    if (nown > 0) {
+        handle_garbage(arena, &c, &unreachable, nown, next_gen, out);
+    }
+done:
+    collector_free(&c);
+    vec_free(&unreachable);
+}
+
+/* Collect generations 0..gen, with CPython's bookkeeping around the phases
+   (counts, long-lived totals, stats, callbacks, DEBUG_STATS).  explicit_full:
+   asked for by the program (every untracked object joins a full one).
+   Returns the number of unreachable arena objects found (resurrected ones
+   excluded), or -1 with MemoryError if the work space could not be had
+   (nothing was collected). */
+static Py_ssize_t
+collect_generation(OaArenaObject *arena, int gen, int explicit_full)
+{
+    OaGC *gc = &arena->gc;
     if (gc->collecting) {
         return 0;
     }
@@ -894,170 +1310,60 @@ collect_generation(OaArenaObject *arena, int gen)
         gc->count[i] = 0;
     }
 
-    Collector c;
-    memset(&c, 0, sizeof(c));
-    c.arena = arena;
-    c.core = arena->core;
-    c.heap_traverse = st->heap_traverse;
-    c.gen = (unsigned)gen;
-    c.expand_types = gen == 2;
-    c.use_pages = 1;
+    Outcome out;
+    memset(&out, 0, sizeof(out));
+    collect_phases(arena, gen, explicit_full, &out);
 
-    ObjVec unreachable = {NULL, 0, 0};
-    ObjVec with_callback = {NULL, 0, 0};
-    Collector recheck;
-    memset(&recheck, 0, sizeof(recheck));
-    uint8_t *alive = NULL;
-    Py_ssize_t collected = 0, resurrected = 0, candidates = 0, promoted = 0;
-    int failed = 0;
-    unsigned next_gen = gen < 2 ? (unsigned)gen + 1 : 2;
-
-    if (deduce_set(&c) < 0) {
-        failed = 1;
-        for_each_member(&c, member_clear_bits);
-        goto done;
-    }
-    for_each_member(&c, member_root);
-    for (Py_ssize_t k = 0; k < c.map.n; k++) {
-        if (c.map.refs[k] > 0 && !c.map.reached[k]) {
-            c.map.reached[k] = 1;
-            if (vec_push(&c.stack, c.map.op[k]) < 0) {
-                c.nomem = 1;
-            }
-        }
-    }
-    if (c.nomem || propagate(&c) < 0) {
-        failed = 1;
-        for_each_member(&c, member_clear_bits);
-        goto done;
-    }
-    /* The unreachable: own arena objects first, then foreign ones. */
-    SplitArgs sa = {&unreachable, next_gen, 0, 0};
-    split_args = &sa;
-    for_each_member(&c, member_split);
-    split_args = NULL;
-    Py_ssize_t nown_unreachable = unreachable.n;
-    for (Py_ssize_t k = 0; k < c.map.n && !sa.nomem; k++) {
-        if (!c.map.reached[k] && vec_push(&unreachable, c.map.op[k]) < 0) {
-            sa.nomem = 1;
-        }
-    }
-    candidates = c.nown;
-    promoted = sa.promoted;
-    if (sa.nomem) {
-        /* Survivors were promoted; the unreachable ones stay where they are
-           and wait for the next collection. */
-        failed = 1;
-        goto done;
-    }
-    if (nown_unreachable == 0) {
-        goto done;
-    }
-    /* Everything the rest needs is taken now: past this point no Python
-       code may run on a collection that could still give up. */
-    alive = oa_work_alloc((size_t)unreachable.n);
-    if (alive == NULL
-        || reserve_resurrection_check(&recheck, arena, unreachable.n) < 0
-        || gather_weakref_callbacks(&c, &unreachable, &with_callback) < 0) {
-        failed = 1;
-        goto done;
-    }
-    collector_free(&c);         /* the set's work space, no longer needed */
-    for (Py_ssize_t i = 0; i < unreachable.n; i++) {
-        Py_INCREF(unreachable.items[i]);
-    }
-    if (gc->debug & OA_DEBUG_COLLECTABLE) {
-        for (Py_ssize_t i = 0; i < nown_unreachable; i++) {
-            PyObject *op = unreachable.items[i];
-            PySys_FormatStderr("objarena: collectable <%s %p>\n",
-                               Py_TYPE(op)->tp_name, (void *)op);
-        }
-    }
-    clear_weakrefs_then_call(&unreachable, &with_callback);
-    finalize_garbage(&unreachable);
-    find_resurrected(&recheck, &unreachable, alive);
-    for (Py_ssize_t i = 0; i < nown_unreachable; i++) {
-        PyObject *op = unreachable.items[i];
-        if (alive[i]) {
-            resurrected++;
-            continue;
-        }
-        collected++;
-        if (gc->debug & OA_DEBUG_SAVEALL) {
-            if (PyList_Append(gc->garbage, op) < 0) {
-                PyErr_WriteUnraisable(NULL);
-            }
-        }
-        else {
-            clear_weakrefs_no_callbacks(op);
-            oa_clear_fields(op);
-        }
-    }
-    /* An arena class found unreachable with its instances is cleared too,
-       as CPython's gc clears a garbage class: its dict held the references
-       that closed the cycle (a class attribute, a method's closure), which
-       clearing the instances' fields cannot reach. */
-    if (!(gc->debug & OA_DEBUG_SAVEALL)) {
-        for (Py_ssize_t i = nown_unreachable; i < unreachable.n; i++) {
-            PyObject *op = unreachable.items[i];
-            if (!alive[i] && is_arena_class(op)) {
-                Py_TYPE(op)->tp_clear(op);
-            }
-        }
-    }
-    for (Py_ssize_t i = 0; i < nown_unreachable; i++) {
-        PyObject *op = unreachable.items[i];
-        /* __class__ may have changed; the block stays in its arena. */
-        oa_set_generation(op, next_gen);
-    }
-    promoted += resurrected;
-    for (Py_ssize_t i = 0; i < unreachable.n; i++) {
-        Py_DECREF(unreachable.items[i]);
-    }
-
-done:
-    collector_free(&c);
-    oa_work_free(alive);
-    collector_free(&recheck);
-    vec_free(&with_callback);
-    vec_free(&unreachable);
     if (gen == 1) {
-        gc->long_lived_pending += promoted;
+        gc->long_lived_pending += out.promoted;
     }
     if (gen == 2) {
         gc->long_lived_pending = 0;
         gc->long_lived_total = (Py_ssize_t)oa_gen_objects(arena->core, 2);
+        if (!explicit_full) {
+            gc->untracked_slice++;
+        }
     }
     double duration = now_seconds() - t0;
-    if (!failed) {
+    if (!out.failed) {
         gc->stats[gen].collections++;
-        gc->stats[gen].collected += collected;
+        gc->stats[gen].collected += out.collected;
     }
     if (gc->debug & OA_DEBUG_STATS) {
         char elapsed[32];   /* PyUnicode_FromFormat has no %f */
         snprintf(elapsed, sizeof(elapsed), "%.4f", duration);
         PySys_FormatStderr("objarena: done, %zd unreachable, %zd uncollectable, "
                            "%zd resurrected, %ss elapsed\n",
-                           collected, (Py_ssize_t)0, resurrected, elapsed);
+                           out.collected, (Py_ssize_t)0, out.resurrected, elapsed);
     }
-    invoke_callbacks(arena, "stop", gen, collected, 0, candidates, duration);
+    /* uncollectable is always 0: arena objects have no legacy tp_del. */
+    invoke_callbacks(arena, "stop", gen, out.collected, 0, out.candidates, duration);
     gc->collecting = 0;
     Py_DECREF(arena);
-    if (failed) {
+    if (out.failed) {
         PyErr_SetString(PyExc_MemoryError,
                         "objarena: no memory for the collector's work space; "
                         "nothing was collected");
         return -1;
     }
-    return collected;
+    return out.collected;
 }
 
-/* The collection policy: CPython's choice of generation
-   (gc_select_generation): the oldest generation whose count reached its
-   threshold; generation 2 only while the objects promoted into it since the
-   last full collection reach 25% of those that survived it (the
-   "long-lived pending" rule, which keeps the amortised cost of full
-   collections linear in the objects allocated).  -1 if none is due. */
+Py_ssize_t
+oa_gc_collect(OaArenaObject *arena, int gen)
+{
+    return collect_generation(arena, gen, 1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The collection policy                                                      */
+
+/* CPython's choice of generation (gc_select_generation): the oldest
+   generation whose count reached its threshold; generation 2 only while
+   the objects promoted into it since the last full collection reach 25% of
+   those that survived it (the "long-lived pending" rule, which keeps the
+   amortised cost of full collections linear in the objects allocated).
+   -1 if none is due. */
 static int
 select_generation(const OaGC *gc)
 {
@@ -1078,8 +1384,9 @@ may_collect_now(const OaGC *gc)
     return gc->enabled && !gc->collecting && oa_dealloc_nesting == 0 && !PyErr_Occurred();
 }
 
-/* Automatic collection, from an allocation: never inside a collection or a
-   dealloc, never with an exception set. */
+/* Automatic collection, from an allocation that found count0 at its
+   threshold: never inside a collection or a dealloc, never with an
+   exception set. */
 void
 oa_gc_maybe_collect(OaArenaObject *arena)
 {
@@ -1088,7 +1395,7 @@ oa_gc_maybe_collect(OaArenaObject *arena)
         return;
     }
     int gen = select_generation(gc);
-    if (gen >= 0 && collect_generation(arena, gen) < 0) {
+    if (gen >= 0 && collect_generation(arena, gen, 0) < 0) {
         PyErr_Clear();          /* no work space: try again later */
     }
 }
@@ -1103,7 +1410,7 @@ oa_gc_collect_due(OaArenaObject *arena)
         return;
     }
     int gen = select_generation(gc);
-    if (collect_generation(arena, gen < 0 ? 0 : gen) < 0) {
+    if (collect_generation(arena, gen < 0 ? 0 : gen, 0) < 0) {
         PyErr_Clear();
     }
 }
@@ -1114,9 +1421,6 @@ oa_gc_init(OaArenaObject *arena)
     OaGC *gc = &arena->gc;
     memset(gc, 0, sizeof(*gc));
     gc->enabled = 1;
-    gc->threshold[0] = 700;
-    gc->threshold[1] = 10;
-    gc->threshold[2] = 10;
     /* The running CPython's defaults. */
     PyObject *gcmod = PyImport_ImportModule("gc");
     if (gcmod == NULL) {
@@ -1158,7 +1462,7 @@ oa_arena_teardown(OaArenaObject *arena)
         return;
     }
     Py_INCREF(arena);
-    if (collect_generation(arena, 2) < 0) {
+    if (collect_generation(arena, 2, 1) < 0) {
         PyErr_Clear();
     }
     ObjVec live = {NULL, 0, 0};
@@ -1178,236 +1482,14 @@ oa_arena_teardown(OaArenaObject *arena)
 }
 
 /* ------------------------------------------------------------------------ */
-/* The gc-like API of Arena                                                   */
-
-static int
-check_generation(int gen)
-{
-    if (gen < 0 || gen > 2) {
-        PyErr_SetString(PyExc_ValueError, "invalid generation");
-        return -1;
-    }
-    return 0;
-}
-
-PyObject *
-oa_arena_collect(OaArenaObject *self, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"generation", NULL};
-    int gen = 2;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|i:collect", kwlist, &gen)) {
-        return NULL;
-    }
-    if (check_generation(gen) < 0) {
-        return NULL;
-    }
-    Py_ssize_t n = collect_generation(self, gen);
-    return n < 0 ? NULL : PyLong_FromSsize_t(n);
-}
-
-PyObject *
-oa_arena_get_count(OaArenaObject *self, PyObject *Py_UNUSED(ignored))
-{
-    OaGC *gc = &self->gc;
-    return Py_BuildValue("(nnn)", gc->count[0], gc->count[1], gc->count[2]);
-}
-
-PyObject *
-oa_arena_get_threshold(OaArenaObject *self, PyObject *Py_UNUSED(ignored))
-{
-    OaGC *gc = &self->gc;
-    return Py_BuildValue("(iii)", gc->threshold[0], gc->threshold[1], gc->threshold[2]);
-}
-
-PyObject *
-oa_arena_set_threshold(OaArenaObject *self, PyObject *args)
-{
-    OaGC *gc = &self->gc;
-    int t[3] = {gc->threshold[0], gc->threshold[1], gc->threshold[2]};
-    if (!PyArg_ParseTuple(args, "i|ii:set_threshold", &t[0], &t[1], &t[2])) {
-        return NULL;
-    }
-    memcpy(gc->threshold, t, sizeof(t));
-    Py_RETURN_NONE;
-}
-
-PyObject *
-oa_arena_enable(OaArenaObject *self, PyObject *Py_UNUSED(ignored))
-{
-    self->gc.enabled = 1;
-    Py_RETURN_NONE;
-}
-
-PyObject *
-oa_arena_disable(OaArenaObject *self, PyObject *Py_UNUSED(ignored))
-{
-    self->gc.enabled = 0;
-    Py_RETURN_NONE;
-}
-
-PyObject *
-oa_arena_isenabled(OaArenaObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return PyBool_FromLong(self->gc.enabled);
-}
-
-PyObject *
-oa_arena_get_stats(OaArenaObject *self, PyObject *Py_UNUSED(ignored))
-{
-    PyObject *list = PyList_New(3);
-    if (list == NULL) {
-        return NULL;
-    }
-    for (int g = 0; g < 3; g++) {
-        OaGenStats *st = &self->gc.stats[g];
-        PyObject *d = Py_BuildValue("{s:n,s:n,s:n}", "collections", st->collections,
-                                    "collected", st->collected,
-                                    "uncollectable", st->uncollectable);
-        if (d == NULL) {
-            Py_DECREF(list);
-            return NULL;
-        }
-        PyList_SET_ITEM(list, g, d);
-    }
-    return list;
-}
-
-PyObject *
-oa_arena_set_debug(OaArenaObject *self, PyObject *arg)
-{
-    int flags = oa_as_int(arg);
-    if (flags == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    self->gc.debug = flags;
-    Py_RETURN_NONE;
-}
-
-PyObject *
-oa_arena_get_debug(OaArenaObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return PyLong_FromLong(self->gc.debug);
-}
-
-/* Is obj a live object of this arena?  (An arena class's instance is always
-   in the arena its block belongs to.) */
-static int
-in_arena(OaArenaObject *self, PyObject *obj)
-{
-    return oa_is_arena_object(obj) && oa_arena_of(obj) == self->core;
-}
-
-typedef struct {
-    PyObject *list;
-    int gen;                    /* -1: generations 0..2 */
-} GetObjectsArgs;
-
-static int
-append_if_gen(void *block, uint8_t *meta, void *arg)
-{
-    GetObjectsArgs *a = arg;
-    int g = (int)oa_meta_gen(*meta);
-    if (g == 3 || (a->gen >= 0 && g != a->gen)) {
-        return 0;
-    }
-    return PyList_Append(a->list, (PyObject *)block) < 0 ? -1 : 0;
-}
-
-PyObject *
-oa_arena_get_objects(OaArenaObject *self, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"generation", NULL};
-    PyObject *gen_obj = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:get_objects", kwlist, &gen_obj)) {
-        return NULL;
-    }
-    int gen = -1;
-    if (gen_obj != Py_None) {
-        gen = oa_as_int(gen_obj);
-        if (gen == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
-        if (gen < 0) {
-            PyErr_SetString(PyExc_ValueError, "generation parameter cannot be negative");
-            return NULL;
-        }
-        if (gen > 2) {
-            PyErr_SetString(PyExc_ValueError,
-                            "generation parameter must be less than the number "
-                            "of available generations (3)");
-            return NULL;
-        }
-    }
-    GetObjectsArgs a = {PyList_New(0), gen};
-    if (a.list == NULL) {
-        return NULL;
-    }
-    /* Appending to a list allocates nothing in the arena. */
-    if (oa_visit_live(self->core, append_if_gen, &a) != 0) {
-        Py_DECREF(a.list);
-        return NULL;
-    }
-    return a.list;
-}
-
-PyObject *
-oa_arena_is_tracked(OaArenaObject *self, PyObject *obj)
-{
-    return PyBool_FromLong(in_arena(self, obj));
-}
-
-PyObject *
-oa_arena_is_finalized(OaArenaObject *self, PyObject *obj)
-{
-    return PyBool_FromLong(in_arena(self, obj) && (*oa_meta_of(obj) & OA_META_FINALIZED));
-}
-
-PyObject *
-oa_arena_generation_of(OaArenaObject *self, PyObject *obj)
-{
-    if (!oa_is_arena_object(obj)) {
-        PyErr_Format(PyExc_TypeError, "generation_of() takes an objarena object, not %.100s",
-                     Py_TYPE(obj)->tp_name);
-        return NULL;
-    }
-    if (oa_arena_of(obj) != self->core) {
-        PyErr_SetString(PyExc_ValueError, "the object lives in another arena");
-        return NULL;
-    }
-    return PyLong_FromLong((long)oa_meta_gen(*oa_meta_of(obj)));
-}
-
-static int
-visit_append(PyObject *op, void *arg)
-{
-    return PyList_Append((PyObject *)arg, op);
-}
-
-PyObject *
-oa_arena_get_referents(OaArenaObject *self, PyObject *args)
-{
-    PyObject *result = PyList_New(0);
-    if (result == NULL) {
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) {
-        PyObject *obj = PyTuple_GET_ITEM(args, i);
-        if (!in_arena(self, obj)) {
-            continue;
-        }
-        if (visit_append((PyObject *)Py_TYPE(obj), result) < 0
-            || oa_traverse_fields(obj, visit_append, result) < 0) {
-            Py_DECREF(result);
-            return NULL;
-        }
-    }
-    return result;
-}
+/* get_referrers                                                              */
 
 /* get_referrers: every arena object, and the foreign containers reachable
    from them, whose references include one of the objects asked about. */
 typedef struct {
-    Collector c;
+    oa_arena *core;
+    traverseproc heap_traverse;
+    NodeMap map;                /* foreign containers seen */
     PyObject *targets;          /* tuple */
     int hit;
 } ReferrerSearch;
@@ -1422,11 +1504,11 @@ visit_referrer(PyObject *op, void *arg)
         }
     }
     PyTypeObject *tp = Py_TYPE(op);
-    if (oa_is_arena_type(tp) && oa_arena_of(op) == rs->c.core) {
+    if (oa_is_arena_type(tp) && oa_arena_of(op) == rs->core) {
         return 0;               /* visited anyway */
     }
-    if (map_find(&rs->c.map, op) < 0 && expandable(&rs->c, tp, op)) {
-        if (map_add(&rs->c.map, op, 0) < 0) {
+    if (map_find(&rs->map, op) < 0 && expandable(0, rs->heap_traverse, tp, op)) {
+        if (map_add(&rs->map, op, 0) < 0) {
             return -1;
         }
     }
@@ -1448,14 +1530,13 @@ collect_referrer(ReferrerSearch *rs, PyObject *op, PyObject *result)
 }
 
 PyObject *
-oa_arena_get_referrers(OaArenaObject *self, PyObject *args)
+oa_gc_get_referrers(OaArenaObject *self, PyObject *args)
 {
     OaState *st = oa_state_of_module(self->module);
     ReferrerSearch rs;
     memset(&rs, 0, sizeof(rs));
-    rs.c.arena = self;
-    rs.c.core = self->core;
-    rs.c.heap_traverse = st->heap_traverse;
+    rs.core = self->core;
+    rs.heap_traverse = st->heap_traverse;
     rs.targets = args;
     ObjVec live = {NULL, 0, 0};
     PyObject *result = PyList_New(0);
@@ -1474,8 +1555,8 @@ oa_arena_get_referrers(OaArenaObject *self, PyObject *args)
             goto error_held;
         }
     }
-    for (Py_ssize_t k = 0; k < rs.c.map.n; k++) {
-        PyObject *op = rs.c.map.op[k];
+    for (Py_ssize_t k = 0; k < rs.map.n; k++) {
+        PyObject *op = rs.map.op[k];
         if (op == (PyObject *)result) {
             continue;
         }
@@ -1487,7 +1568,7 @@ oa_arena_get_referrers(OaArenaObject *self, PyObject *args)
         Py_DECREF(live.items[i]);
     }
     vec_free(&live);
-    collector_free(&rs.c);
+    map_free(&rs.map);
     return result;
 
 error_held:
@@ -1496,82 +1577,7 @@ error_held:
     }
 error:
     vec_free(&live);
-    collector_free(&rs.c);
+    map_free(&rs.map);
     Py_DECREF(result);
     return NULL;
-}
-
-typedef struct {
-    unsigned from_lo, from_hi, to;
-} MoveGens;
-
-static int
-move_gen(void *block, uint8_t *meta, void *arg)
-{
-    MoveGens *m = arg;
-    unsigned g = oa_meta_gen(*meta);
-    if (g >= m->from_lo && g <= m->from_hi) {
-        oa_set_generation(block, m->to);
-    }
-    return 0;
-}
-
-PyObject *
-oa_arena_freeze(OaArenaObject *self, PyObject *Py_UNUSED(ignored))
-{
-    MoveGens m = {0, 2, 3};
-    oa_visit_live(self->core, move_gen, &m);
-    for (int i = 0; i < 3; i++) {
-        self->gc.count[i] = 0;
-    }
-    Py_RETURN_NONE;
-}
-
-PyObject *
-oa_arena_unfreeze(OaArenaObject *self, PyObject *Py_UNUSED(ignored))
-{
-    MoveGens m = {3, 3, 2};
-    oa_visit_live(self->core, move_gen, &m);
-    Py_RETURN_NONE;
-}
-
-PyObject *
-oa_arena_get_freeze_count(OaArenaObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return PyLong_FromSize_t(oa_gen_objects(self->core, 3));
-}
-
-/* refinfo: the references to obj held by objects of every live arena. */
-typedef struct {
-    PyObject *target;
-    Py_ssize_t count;
-} RefCount;
-
-static int
-visit_count(PyObject *op, void *arg)
-{
-    RefCount *rc = arg;
-    rc->count += op == rc->target;
-    return 0;
-}
-
-static int
-count_in_block(void *block, uint8_t *meta, void *arg)
-{
-    (void)meta;
-    return oa_traverse_fields((PyObject *)block, visit_count, arg);
-}
-
-PyObject *
-oa_arena_refinfo(OaArenaObject *self, PyObject *obj)
-{
-    OaState *st = oa_state_of_module(self->module);
-    RefCount rc = {obj, 0};
-    for (OaArenaObject *a = st->arenas; a != NULL; a = a->next_arena) {
-        oa_visit_live(a->core, count_in_block, &rc);
-    }
-    /* The argument of this call holds one reference: not the object's. */
-    Py_ssize_t refcount = Py_REFCNT(obj) - 1;
-    return PyObject_CallFunction((PyObject *)st->refinfo_type, "((nnn))", refcount,
-                                 rc.count, refcount - rc.count);
 }

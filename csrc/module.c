@@ -273,58 +273,7 @@ arena_get_max_bytes(OaArenaObject *self, void *Py_UNUSED(closure))
     return PyLong_FromSize_t(m);
 }
 
-#define GC_DOC(name, text) name "\n\n" text
-
 static PyMethodDef arena_methods[] = {
-    {"collect", (PyCFunction)(void (*)(void))oa_arena_collect, METH_VARARGS | METH_KEYWORDS,
-     GC_DOC("collect(generation=2) -> int", "Collect generations 0..generation of "
-            "this arena; return the number of unreachable objects found.")},
-    {"get_count", (PyCFunction)oa_arena_get_count, METH_NOARGS,
-     GC_DOC("get_count() -> (count0, count1, count2)", "As gc.get_count().")},
-    {"get_threshold", (PyCFunction)oa_arena_get_threshold, METH_NOARGS,
-     GC_DOC("get_threshold() -> (t0, t1, t2)", "As gc.get_threshold().")},
-    {"set_threshold", (PyCFunction)oa_arena_set_threshold, METH_VARARGS,
-     GC_DOC("set_threshold(threshold0[, threshold1[, threshold2]])",
-            "As gc.set_threshold().")},
-    {"enable", (PyCFunction)oa_arena_enable, METH_NOARGS,
-     GC_DOC("enable()", "Enable automatic collection.")},
-    {"disable", (PyCFunction)oa_arena_disable, METH_NOARGS,
-     GC_DOC("disable()", "Disable automatic collection.")},
-    {"isenabled", (PyCFunction)oa_arena_isenabled, METH_NOARGS,
-     GC_DOC("isenabled() -> bool", "Is automatic collection enabled?")},
-    {"get_stats", (PyCFunction)oa_arena_get_stats, METH_NOARGS,
-     GC_DOC("get_stats() -> list of 3 dicts", "collections, collected and "
-            "uncollectable per generation.")},
-    {"set_debug", (PyCFunction)oa_arena_set_debug, METH_O,
-     GC_DOC("set_debug(flags)", "DEBUG_STATS, DEBUG_COLLECTABLE, DEBUG_SAVEALL...")},
-    {"get_debug", (PyCFunction)oa_arena_get_debug, METH_NOARGS,
-     GC_DOC("get_debug() -> int", "The debug flags.")},
-    {"get_objects", (PyCFunction)(void (*)(void))oa_arena_get_objects,
-     METH_VARARGS | METH_KEYWORDS,
-     GC_DOC("get_objects(generation=None) -> list", "The arena's objects, of one "
-            "generation or of generations 0..2.")},
-    {"is_tracked", (PyCFunction)oa_arena_is_tracked, METH_O,
-     GC_DOC("is_tracked(obj) -> bool", "Is obj an object of this arena?")},
-    {"is_finalized", (PyCFunction)oa_arena_is_finalized, METH_O,
-     GC_DOC("is_finalized(obj) -> bool", "Has obj's __del__ run?")},
-    {"generation_of", (PyCFunction)oa_arena_generation_of, METH_O,
-     GC_DOC("generation_of(obj) -> int", "0, 1, 2, or 3 when frozen.")},
-    {"get_referents", (PyCFunction)oa_arena_get_referents, METH_VARARGS,
-     GC_DOC("get_referents(*objs) -> list", "What the arena objects among objs "
-            "refer to.")},
-    {"get_referrers", (PyCFunction)oa_arena_get_referrers, METH_VARARGS,
-     GC_DOC("get_referrers(*objs) -> list", "Arena objects, and containers "
-            "reachable from them, that refer to any of objs.")},
-    {"freeze", (PyCFunction)oa_arena_freeze, METH_NOARGS,
-     GC_DOC("freeze()", "Move every object to the permanent generation.")},
-    {"unfreeze", (PyCFunction)oa_arena_unfreeze, METH_NOARGS,
-     GC_DOC("unfreeze()", "Move the permanent generation back into generation 2.")},
-    {"get_freeze_count", (PyCFunction)oa_arena_get_freeze_count, METH_NOARGS,
-     GC_DOC("get_freeze_count() -> int", "Objects in the permanent generation.")},
-    {"refinfo", (PyCFunction)oa_arena_refinfo, METH_O,
-     GC_DOC("refinfo(obj) -> RefInfo(refcount, internal, external)",
-            "obj's true reference count (no temporary reference counted), the "
-            "references held by arena objects, and the rest.")},
     {"stats", (PyCFunction)arena_stats, METH_NOARGS,
      "stats() -> dict\n\nCounters of the arena: objects, bytes_in_use, "
      "bytes_reserved, chunks, pages, high_water, large_objects, size_classes."},
@@ -431,7 +380,7 @@ oa_arena_module_init(PyObject *mod, OaState *st)
         return -1;
     }
     st->arena_type = (PyTypeObject *)PyType_FromModuleAndSpec(mod, &arena_spec, NULL);
-    if (st->arena_type == NULL) {
+    if (st->arena_type == NULL || oa_gcmodule_init(st->arena_type) < 0) {
         return -1;
     }
     if (PyModule_AddObjectRef(mod, "Arena", (PyObject *)st->arena_type) < 0) {

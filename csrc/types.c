@@ -135,7 +135,7 @@ oa_tp_alloc(PyTypeObject *type, Py_ssize_t Py_UNUSED(nitems))
     return oa_object_alloc((OaTypeObject *)type);
 }
 
-static void
+void
 oa_tp_free(void *p)
 {
     OaArenaObject *arena = (OaArenaObject *)oa_owner_of(p);
@@ -247,14 +247,12 @@ oa_dealloc(PyObject *self)
 int
 oa_traverse_fields(PyObject *self, visitproc visit, void *arg)
 {
-    OaTypeObject *t = oa_type(self);
-    Py_ssize_t n = nfields(t);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_VISIT(*field_ptr(self, t->offsets[i]));
-    }
-    if (t->kind == OA_KIND_OBJ) {
-        return oa_obj_traverse_attrs(self, visit, arg);
-    }
+    OA_FOR_EACH_REF(self, v, {
+        int r = visit(v, arg);
+        if (r) {
+            return r;
+        }
+    });
     return 0;
 }
 
