@@ -114,19 +114,52 @@ injected_failure(void)
     return 0;
 }
 
+/* Working memory is counted, so that the work space of a collection can be
+   measured (oa_work_bytes): each block carries its size in a 16-byte
+   prefix (malloc's alignment kept). */
+#define WORK_PREFIX 16
+static size_t work_bytes, work_peak;
+
 void *
 oa_work_alloc(size_t size)
 {
     if (injected_failure()) {
         return NULL;
     }
-    return malloc(size ? size : 1);
+    char *p = malloc(WORK_PREFIX + (size ? size : 1));
+    if (p == NULL) {
+        return NULL;
+    }
+    memcpy(p, &size, sizeof(size));
+    work_bytes += size;
+    if (work_bytes > work_peak) {
+        work_peak = work_bytes;
+    }
+    return p + WORK_PREFIX;
 }
 
 void
 oa_work_free(void *p)
 {
-    free(p);
+    if (p == NULL) {
+        return;
+    }
+    char *base = (char *)p - WORK_PREFIX;
+    size_t size;
+    memcpy(&size, base, sizeof(size));
+    OA_ASSERT(work_bytes >= size);
+    work_bytes -= size;
+    free(base);
+}
+
+void
+oa_work_bytes(size_t *current, size_t *peak, int reset_peak)
+{
+    *current = work_bytes;
+    *peak = work_peak;
+    if (reset_peak) {
+        work_peak = work_bytes;
+    }
 }
 
 /* Map `size` bytes aligned to `align` (both multiples of the OS page). */

@@ -228,5 +228,8 @@ unsigned long oa_os_alloc_count(void);
 /* Working memory for the layers above (malloc), subject to the injector. */
 void *oa_work_alloc(size_t size);
 void oa_work_free(void *p);
+/* Working memory in use now and at its peak (process-wide); reset_peak
+   starts a new peak from now. */
+void oa_work_bytes(size_t *current, size_t *peak, int reset_peak);
 
 #endif /* OBJARENA_ARENA_H */

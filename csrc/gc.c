@@ -87,10 +87,10 @@
 #define OA_REFS_PENDING 254
 #define OA_REFS_BIG 255
 
-/* The mark stack holds at most this many objects (512 KiB); past it,
+/* The mark stack holds at most this many objects (128 KiB); past it,
    objects wait as PENDING and page scans take them (no unbounded work
    space, no recursion). */
-#define OA_STACK_MAX (64 * 1024)
+#define OA_STACK_MAX (16 * 1024)
 
 /* Foreign objects that may join one collection: proportional to the set,
    so that a collection's cost stays linear in |S| whatever the foreign

@@ -435,6 +435,14 @@ mod_os_alloc_count(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
+mod_work_bytes(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(ignored))
+{
+    size_t current, peak;
+    oa_work_bytes(&current, &peak, 1);
+    return Py_BuildValue("(nn)", (Py_ssize_t)current, (Py_ssize_t)peak);
+}
+
+static PyObject *
 mod_validate(PyObject *mod, PyObject *arg)
 {
     OaState *st = oa_state_of_module(mod);
@@ -723,6 +731,9 @@ static PyMethodDef module_methods[] = {
      "Test hook: make the n-th next OS request of the arena core fail (0: off)."},
     {"_os_alloc_count", mod_os_alloc_count, METH_NOARGS,
      "Test hook: OS requests made by the arena core so far."},
+    {"_work_bytes", mod_work_bytes, METH_NOARGS,
+     "Test hook: (working memory of the arena core and the collector in use "
+     "now, its peak since the last call)."},
     {"_validate", mod_validate, METH_O,
      "Test hook: check the arena's invariants; AssertionError if one is broken."},
     {0}

@@ -1671,6 +1671,111 @@ def test_no_automatic_collection_inside_a_dealloc(A, N):
     assert len(made) == 100
 
 
+# --- untracked records, counters, the mark stack --------------------------------
+
+def test_a_young_record_of_atoms_written_into_a_cycle_is_found(A, N):
+    """A record whose fields held atoms only is skipped, but examined again at each
+    collection of its generation while young."""
+    x = N(1, "s", None)
+    wx = weakref.ref(x)
+    A.collect(0)                                      # atoms only: untracked
+    x.a = [x]                                         # no hook on the write
+    del x
+    assert A.collect(1) == 1 and wx() is None
+
+
+def test_an_old_record_of_atoms_written_into_a_cycle(A, N):
+    """Old untracked records: found by the next explicit full collection, and by
+    automatic full collections within a bounded number of them."""
+    x = N(1.5, b"b")
+    wx = weakref.ref(x)
+    A.collect(2)
+    assert A.generation_of(x) == 2
+    x.a = x
+    del x
+    assert A.collect(2) == 1 and wx() is None
+    # Automatic full collections only: found within a few of them.
+    objs = [N(i) for i in range(2000)]
+    A.collect(2)
+    for o in objs:
+        o.a = {"me": o}                               # old, untracked, now cycles
+    wrs = [weakref.ref(o) for o in objs]
+    del objs, o
+    A.set_threshold(10, 1, 1)
+    A.enable()
+    fulls = A.get_stats()[2]["collections"]
+    while any(w() is not None for w in wrs):
+        junk = N()
+        junk.a = junk
+        assert A.get_stats()[2]["collections"] <= fulls + 8
+    A.disable()
+
+
+def test_records_of_atoms_keep_what_they_reference_alive(A, N):
+    """Skipping a record never frees what it references: its references count as
+    external to every collection."""
+    keep = [N("v%d" % i) for i in range(100)]
+    A.collect(2)
+    for k in keep:
+        y = N()
+        y.a = y
+        k.b = y                                       # untracked k now holds y
+    del y
+    A.set_threshold(5, 1, 1)
+    A.enable()
+    for _ in range(2000):
+        t = N()
+        t.a = t
+    A.disable()
+    assert all(type(k.b) is N and k.b.a is k.b for k in keep)
+    del keep, k, t
+    assert A.collect() >= 101 and live(A) == 0
+
+
+def test_counters_past_a_byte(A, N):
+    """gc_refs past 250 (an object referenced by many members): exact."""
+    hub = N()
+    spokes = [N(hub) for _ in range(1000)]            # each refers to the hub
+    hub.a = tuple(spokes)
+    ws = weakref.ref(hub)
+    del spokes
+    assert A.collect(2) == 0 and ws() is hub
+    del hub
+    assert A.collect(2) == 1001 and ws() is None
+
+
+def test_counters_past_a_byte_with_external_references(A, N):
+    hub = N()
+    spokes = [N(hub) for _ in range(600)]
+    hub.a = spokes
+    held = [hub] * 3                                  # 3 references from outside
+    del spokes
+    A.collect(2)
+    del hub
+    assert A.collect(2) == 0 and live(A) == 601
+    held.pop()
+    held.pop()
+    assert A.collect(2) == 0
+    held.pop()
+    assert A.collect(2) == 601
+
+
+def test_mark_stack_overflow(A, N):
+    """A node referencing more objects than the mark stack holds: the rest wait and
+    are taken by page scans; nothing reachable is freed."""
+    many = 200_000 if not SLOW else 70_000
+    root = N()
+    root.a = [N(i) for i in range(many)]
+    for o in root.a:
+        o.b = o                                       # each its own cycle too
+    A.collect(2)
+    assert live(A) == many + 1
+    assert all(o.b is o for o in root.a[::997])
+    root.a = None
+    del o
+    assert A.collect(2) == many
+
+
 # --- CPython's collections and the arenas ---------------------------------------
 
 @pytest.fixture
