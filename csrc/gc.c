@@ -162,18 +162,50 @@ vec_free(ObjVec *v)
     v->n = v->cap = 0;
 }
 
-/* Nodes found by address: open addressing over indices into parallel
-   arrays (object, gc_refs, reached: 0 no, 1 yes, 2 yes but its references
-   not yet visited). */
+/* Nodes found by address (foreign members, members whose gc_refs do not
+   fit a byte, the resurrection check): open addressing, one 16-byte slot
+   per node holding the address, its mark (in the address's low bits:
+   0 not reached, 1 reached, 2 reached but its references not yet visited)
+   and its gc_refs, so that a lookup touches one cache line; plus the slots'
+   order of insertion, for the passes over every node. */
 typedef struct {
-    PyObject **op;
-    Py_ssize_t *refs;
-    uint8_t *reached;
-    Py_ssize_t n;
-    Py_ssize_t cap;
-    Py_ssize_t *table;          /* index + 1, 0 = empty */
+    uintptr_t key;              /* address | mark; 0: empty */
+    Py_ssize_t refs;
+} MapSlot;
+
+typedef struct {
+    MapSlot *slots;             /* mask + 1 of them, at most half used */
     size_t mask;
+    size_t *order;              /* slot of the k-th node added */
+    Py_ssize_t n;
+    Py_ssize_t cap;             /* nodes before the table grows */
 } NodeMap;
+
+#define MARK_BITS ((uintptr_t)3)
+
+static inline PyObject *
+slot_op(const MapSlot *s)
+{
+    return (PyObject *)(s->key & ~MARK_BITS);
+}
+
+static inline unsigned
+slot_mark(const MapSlot *s)
+{
+    return (unsigned)(s->key & MARK_BITS);
+}
+
+static inline void
+slot_set_mark(MapSlot *s, unsigned mark)
+{
+    s->key = (s->key & ~MARK_BITS) | mark;
+}
+
+static inline MapSlot *
+map_at(const NodeMap *m, Py_ssize_t k)
+{
+    return &m->slots[m->order[k]];
+}
 
 static inline size_t
 hash_ptr(const void *p)
@@ -183,21 +215,31 @@ hash_ptr(const void *p)
     return (size_t)(x ^ (x >> 29));
 }
 
-static Py_ssize_t
+static MapSlot *
 map_find(const NodeMap *m, PyObject *op)
 {
     if (m->n == 0) {
-        return -1;
+        return NULL;
     }
     for (size_t h = hash_ptr(op) & m->mask;; h = (h + 1) & m->mask) {
-        Py_ssize_t k = m->table[h];
-        if (k == 0) {
-            return -1;
+        MapSlot *s = &m->slots[h];
+        if (s->key == 0) {
+            return NULL;
         }
-        if (m->op[k - 1] == op) {
-            return k - 1;
+        if (slot_op(s) == op) {
+            return s;
         }
     }
+}
+
+static size_t
+map_place(MapSlot *slots, size_t mask, PyObject *op)
+{
+    size_t h = hash_ptr(op) & mask;
+    while (slots[h].key != 0) {
+        h = (h + 1) & mask;
+    }
+    return h;
 }
 
 static int
@@ -205,71 +247,49 @@ map_grow(NodeMap *m)
 {
     Py_ssize_t cap = m->cap ? m->cap * 2 : 256;
     size_t tsize = (size_t)cap * 2;     /* load factor <= 1/2 */
-    PyObject **op = oa_work_alloc((size_t)cap * sizeof(PyObject *));
-    Py_ssize_t *refs = oa_work_alloc((size_t)cap * sizeof(Py_ssize_t));
-    uint8_t *reached = oa_work_alloc((size_t)cap);
-    Py_ssize_t *table = oa_work_alloc(tsize * sizeof(Py_ssize_t));
-    if (op == NULL || refs == NULL || reached == NULL || table == NULL) {
-        oa_work_free(op);
-        oa_work_free(refs);
-        oa_work_free(reached);
-        oa_work_free(table);
+    MapSlot *slots = oa_work_alloc(tsize * sizeof(MapSlot));
+    size_t *order = oa_work_alloc((size_t)cap * sizeof(size_t));
+    if (slots == NULL || order == NULL) {
+        oa_work_free(slots);
+        oa_work_free(order);
         return -1;
     }
-    if (m->n) {
-        memcpy(op, m->op, (size_t)m->n * sizeof(PyObject *));
-        memcpy(refs, m->refs, (size_t)m->n * sizeof(Py_ssize_t));
-        memcpy(reached, m->reached, (size_t)m->n);
-    }
-    memset(table, 0, tsize * sizeof(Py_ssize_t));
-    size_t mask = tsize - 1;
+    memset(slots, 0, tsize * sizeof(MapSlot));
     for (Py_ssize_t k = 0; k < m->n; k++) {
-        size_t h = hash_ptr(op[k]) & mask;
-        while (table[h] != 0) {
-            h = (h + 1) & mask;
-        }
-        table[h] = k + 1;
+        MapSlot *old = map_at(m, k);
+        size_t h = map_place(slots, tsize - 1, slot_op(old));
+        slots[h] = *old;
+        order[k] = h;
     }
-    oa_work_free(m->op);
-    oa_work_free(m->refs);
-    oa_work_free(m->reached);
-    oa_work_free(m->table);
-    m->op = op;
-    m->refs = refs;
-    m->reached = reached;
-    m->table = table;
-    m->mask = mask;
+    oa_work_free(m->slots);
+    oa_work_free(m->order);
+    m->slots = slots;
+    m->order = order;
+    m->mask = tsize - 1;
     m->cap = cap;
     return 0;
 }
 
-/* Add op (absent) with gc_refs `refs`; returns its index or -1. */
-static Py_ssize_t
+/* Add op (absent) with gc_refs `refs`, not reached; NULL if no room. */
+static MapSlot *
 map_add(NodeMap *m, PyObject *op, Py_ssize_t refs)
 {
-    OA_ASSERT(map_find(m, op) < 0);
+    OA_ASSERT(map_find(m, op) == NULL && ((uintptr_t)op & MARK_BITS) == 0);
     if (m->n == m->cap && map_grow(m) < 0) {
-        return -1;
+        return NULL;
     }
-    Py_ssize_t k = m->n++;
-    m->op[k] = op;
-    m->refs[k] = refs;
-    m->reached[k] = 0;
-    size_t h = hash_ptr(op) & m->mask;
-    while (m->table[h] != 0) {
-        h = (h + 1) & m->mask;
-    }
-    m->table[h] = k + 1;
-    return k;
+    size_t h = map_place(m->slots, m->mask, op);
+    m->slots[h].key = (uintptr_t)op;
+    m->slots[h].refs = refs;
+    m->order[m->n++] = h;
+    return &m->slots[h];
 }
 
 static void
 map_free(NodeMap *m)
 {
-    oa_work_free(m->op);
-    oa_work_free(m->refs);
-    oa_work_free(m->reached);
-    oa_work_free(m->table);
+    oa_work_free(m->slots);
+    oa_work_free(m->order);
     memset(m, 0, sizeof(*m));
 }
 
@@ -283,7 +303,9 @@ typedef struct {
     int full;                   /* gen == 2: classes join the set */
     int explicit_full;          /* asked for: every untracked object joins */
     unsigned slice;             /* automatic full collections: the pages
-                                   whose untracked objects join this time */
+                                   whose old untracked objects are examined */
+    unsigned next_gen;          /* where survivors go */
+    Py_ssize_t promoted_untracked; /* untracked objects promoted by take_set */
     /* The set's pages; page->user is the page's first counter. */
     oa_page **pages;
     Py_ssize_t npages;
@@ -338,6 +360,62 @@ in_generations(uint8_t m, unsigned gen)
 {
     return (m & (OA_META_LIVE | OA_META_DYING)) == OA_META_LIVE && oa_meta_gen(m) <= gen;
 }
+
+/* Passes over a page's blocks read eight side-table bytes at a time where
+   none can match (a gen-0 collection passes over the gen-1 blocks of the
+   young pages ten times before they are promoted, a full collection over
+   every untracked block): a byte can match only if (byte & mask) == LIVE,
+   mask the bits that must read "live, not dying" (and, for young
+   collections, the generation's bits), plus UNTRACKED when only members
+   count.  The caller's own test decides for the bytes that pass. */
+#define BYTES8(x) ((uint64_t)(x) * (uint64_t)0x0101010101010101ULL)
+
+static inline uint8_t
+scan_mask(unsigned gen, int members_only)
+{
+    uint8_t mask = OA_META_LIVE | OA_META_DYING;
+    if (gen == 0) {
+        mask |= OA_META_GEN_MASK;
+    }
+    else if (gen == 1) {
+        mask |= 0x04u;          /* the generation's high bit */
+    }
+    return members_only ? (uint8_t)(mask | OA_META_UNTRACKED) : mask;
+}
+
+static inline uint32_t
+next_candidate(const oa_page *pg, uint32_t b, uint8_t mask)
+{
+    const uint32_t end = pg->fresh;
+    for (; (b & 7) != 0 && b < end; b++) {
+        if ((pg->meta[b] & mask) == OA_META_LIVE) {
+            return b;
+        }
+    }
+    const uint64_t m8 = BYTES8(mask);
+    for (; b + 8 <= end; b += 8) {
+        uint64_t w;
+        memcpy(&w, pg->meta + b, 8);
+        uint64_t y = (w & m8) ^ BYTES8(OA_META_LIVE);       /* 0: a candidate */
+        if (((y - BYTES8(1)) & ~y & BYTES8(0x80)) != 0) {
+            break;
+        }
+    }
+    for (; b < end; b++) {
+        if ((pg->meta[b] & mask) == OA_META_LIVE) {
+            return b;
+        }
+    }
+    return end;
+}
+
+/* Every block of pg in generations 0..gen (members_only: and not
+   untracked), in order. */
+#define FOR_EACH_BLOCK(pg, b, gen, members_only)                              \
+    for (uint8_t mask_ = scan_mask((gen), (members_only)), once_ = 1; once_; once_ = 0) \
+        for (uint32_t b = next_candidate((pg), 0, mask_); b < (pg)->fresh;    \
+             b = next_candidate((pg), b + 1, mask_))                          \
+            if (in_generations((pg)->meta[b], (gen)))
 
 /* An own object: an object of an arena class of the arena being collected
    (objects of every arena share one tp_free; an instance lives in its
@@ -454,37 +532,46 @@ traverse_node(PyObject *op, visitproc visit, void *arg)
 /* ------------------------------------------------------------------------ */
 /* take_set                                                                   */
 
-/* Pre: nothing marked.  Examines the untracked objects of generations
-   0..gen that this collection reaches again (young ones: still atoms only?
-   Old ones in scope: members this time), counts the members, gives each
-   page holding one its counters' base (page->user).  Pages with only
-   untracked objects in range are listed too (split promotes them), with no
-   counters.  Returns -1 if the pages' list cannot be had. */
+/* Pre: nothing marked.  Examines again the untracked objects this
+   collection reaches: young ones always, old ones in an explicit full
+   collection (they all join the set: a class kept alive by its instances'
+   references to it is found then) or on the pages of this automatic full
+   collection's slice; one that holds a container again is tracked again and
+   joins the set, the others are promoted at once (they are alive or freed
+   by reference counting alone).  Outside the slice, old untracked blocks
+   are passed over eight at a time.  Counts the members and gives each page
+   holding one its counters' base (page->user).  Returns -1 if the pages'
+   list cannot be had. */
 static int
 take_page(oa_page *pg, void *arg)
 {
     Collector *c = arg;
-    uint32_t members = 0, in_range = 0;
-    int old_in_scope = c->explicit_full
-                       || ((uintptr_t)pg >> OA_PAGE_SHIFT) % OA_UNTRACKED_SLICES == c->slice;
-    for (uint32_t b = 0; b < pg->fresh; b++) {
+    uint32_t members = 0;
+    uint32_t moved[3] = {0, 0, 0};
+    int examine_old = c->explicit_full
+                      || ((uintptr_t)pg >> OA_PAGE_SHIFT) % OA_UNTRACKED_SLICES == c->slice;
+    FOR_EACH_BLOCK(pg, b, c->gen, c->full && !examine_old) {
         uint8_t m = pg->meta[b];
-        if (!in_generations(m, c->gen)) {
-            continue;
-        }
         OA_ASSERT(!(m & (OA_META_REACHED | OA_META_ATOMIC)));
-        in_range++;
         if (m & OA_META_UNTRACKED) {
-            int join = oa_meta_gen(m) <= 1 ? !holds_atoms_only(block_at(pg, b))
-                                           : c->full && old_in_scope;
-            if (!join) {
+            unsigned g = oa_meta_gen(m);
+            if (!c->explicit_full && holds_atoms_only(block_at(pg, b))) {
+                if (g != c->next_gen) {
+                    moved[g]++;
+                    pg->meta[b] = (uint8_t)((m & ~OA_META_GEN_MASK)
+                                            | (c->next_gen << OA_META_GEN_SHIFT));
+                }
+                c->promoted_untracked++;
                 continue;
             }
             pg->meta[b] = m & (uint8_t)~OA_META_UNTRACKED;
         }
         members++;
     }
-    if (in_range == 0) {
+    for (unsigned g = 0; g < 3; g++) {
+        oa_gen_moved(pg, g, c->next_gen, moved[g]);
+    }
+    if (members == 0) {
         return 0;
     }
     void *pages = c->pages;
@@ -493,13 +580,8 @@ take_page(oa_page *pg, void *arg)
     }
     c->pages = pages;
     c->pages[c->npages++] = pg;
-    if (members > 0) {
-        pg->user = c->ncounters;
-        c->ncounters += pg->fresh;
-    }
-    else {
-        pg->user = SIZE_MAX;
-    }
+    pg->user = c->ncounters;
+    c->ncounters += pg->fresh;
     c->nown += members;
     return 0;
 }
@@ -535,15 +617,15 @@ static Py_ssize_t *
 big_refs(Collector *c, PyObject *op, uint8_t *byte)
 {
     *byte = OA_REFS_BIG;
-    Py_ssize_t k = map_find(&c->big, op);
-    if (k < 0) {
-        k = map_add(&c->big, op, Py_REFCNT(op));
-        if (k < 0) {
+    MapSlot *s = map_find(&c->big, op);
+    if (s == NULL) {
+        s = map_add(&c->big, op, Py_REFCNT(op));
+        if (s == NULL) {
             c->nomem = 1;
             return NULL;
         }
     }
-    return &c->big.refs[k];
+    return &s->refs;
 }
 
 /* A reference from a member to a foreign object: the object's gc_refs goes
@@ -551,20 +633,20 @@ big_refs(Collector *c, PyObject *op, uint8_t *byte)
 static void
 foreign_decref(Collector *c, PyObject *op, Py_ssize_t n)
 {
-    Py_ssize_t k = map_find(&c->map, op);
-    if (k < 0) {
+    MapSlot *s = map_find(&c->map, op);
+    if (s == NULL) {
         if (!c->expanding || c->map.n >= c->budget
             || !expandable(c->full, c->heap_traverse, Py_TYPE(op), op)) {
             return;             /* not in the set: an external referrer */
         }
-        k = map_add(&c->map, op, Py_REFCNT(op));
-        if (k < 0) {
+        s = map_add(&c->map, op, Py_REFCNT(op));
+        if (s == NULL) {
             c->nomem = 1;       /* the collection gives up: nothing changed */
             c->expanding = 0;
             return;
         }
     }
-    c->map.refs[k] -= n;
+    s->refs -= n;
 }
 
 /* One reference from inside the set to v: v's gc_refs goes down.  Returns
@@ -623,11 +705,8 @@ subtract_page(Collector *c, oa_page *pg)
         return;
     }
     uint8_t *counters = c->counters + pg->user;
-    for (uint32_t b = 0; b < pg->fresh; b++) {
+    FOR_EACH_BLOCK(pg, b, c->gen, 1) {
         uint8_t m = pg->meta[b];
-        if (!is_member(m, c->gen)) {
-            continue;
-        }
         PyObject *op = block_at(pg, b);
         Py_ssize_t rc = Py_REFCNT(op);
         OA_ASSERT(rc > 0);
@@ -667,7 +746,17 @@ subtract_refs(Collector *c)
     flush_class_refs(c);
     /* Foreign members may bring in more: the map grows while it is read. */
     for (Py_ssize_t k = 0; k < c->map.n; k++) {
-        traverse_node(c->map.op[k], visit_subtract, c);
+        /* The table may grow under the traverse: the address first. */
+        PyObject *op = slot_op(map_at(&c->map, k));
+        if (PyList_CheckExact(op)) {
+            /* The commonest container, without a call per item. */
+            for (Py_ssize_t i = 0; i < PyList_GET_SIZE(op); i++) {
+                (void)subtract_edge(c, PyList_GET_ITEM(op, i));
+            }
+        }
+        else {
+            traverse_node(op, visit_subtract, c);
+        }
     }
     c->expanding = 0;
     return c->nomem ? -1 : 0;
@@ -676,20 +765,19 @@ subtract_refs(Collector *c)
 /* ------------------------------------------------------------------------ */
 /* mark_reachable                                                             */
 
+/* A marked member waits on the stack, or, when the stack is full, as
+   PENDING in its counter byte (its gc_refs no longer matter). */
 static inline void
-push_reached(Collector *c, PyObject *op, uint8_t *pending_byte, uint8_t *pending_flag)
+push_member(Collector *c, PyObject *op, uint8_t *counter)
 {
     if (c->stack.n < c->stack.cap) {
         c->stack.items[c->stack.n++] = op;
     }
     else {
-        *pending_byte = *pending_flag;
+        *counter = OA_REFS_PENDING;
         c->pending = 1;
     }
 }
-
-static uint8_t refs_pending = OA_REFS_PENDING;
-static uint8_t map_pending = 2;
 
 /* v is referenced by a reachable object: mark it, and queue it if it is a
    member not yet marked. */
@@ -704,17 +792,23 @@ reach_edge(Collector *c, PyObject *v)
         if (is_member(m, c->gen) && !(m & OA_META_REACHED)) {
             pg->meta[i] = m | OA_META_REACHED;
             c->nreached++;
-            push_reached(c, v, &c->counters[pg->user + i], &refs_pending);
+            push_member(c, v, &c->counters[pg->user + i]);
         }
         return;
     }
     if (is_atom_type(tp) || c->map.n == 0) {
         return;
     }
-    Py_ssize_t k = map_find(&c->map, v);
-    if (k >= 0 && !c->map.reached[k]) {
-        c->map.reached[k] = 1;
-        push_reached(c, v, &c->map.reached[k], &map_pending);
+    MapSlot *s = map_find(&c->map, v);
+    if (s != NULL && slot_mark(s) == 0) {
+        if (c->stack.n < c->stack.cap) {
+            slot_set_mark(s, 1);
+            c->stack.items[c->stack.n++] = v;
+        }
+        else {
+            slot_set_mark(s, 2);
+            c->pending = 1;
+        }
     }
 }
 
@@ -736,6 +830,11 @@ reach_from(Collector *c, PyObject *op)
             c->class_reached = tp;
         }
         OA_FOR_EACH_REF(op, v, reach_edge(c, v));
+    }
+    else if (PyList_CheckExact(op)) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(op); i++) {
+            reach_edge(c, PyList_GET_ITEM(op, i));
+        }
     }
     else {
         traverse_node(op, visit_reach, c);
@@ -771,9 +870,10 @@ propagate(Collector *c)
             }
         }
         for (Py_ssize_t k = 0; k < c->map.n; k++) {
-            if (c->map.reached[k] == 2) {
-                c->map.reached[k] = 1;
-                reach_from(c, c->map.op[k]);
+            MapSlot *s = map_at(&c->map, k);
+            if (slot_mark(s) == 2) {
+                slot_set_mark(s, 1);
+                reach_from(c, slot_op(s));
                 while (c->stack.n > 0) {
                     reach_from(c, c->stack.items[--c->stack.n]);
                 }
@@ -790,9 +890,9 @@ is_root(Collector *c, PyObject *op, uint8_t byte)
         OA_ASSERT(byte < OA_REFS_SMALL);
         return byte > 0;
     }
-    Py_ssize_t k = map_find(&c->big, op);
-    OA_ASSERT(k >= 0 && c->big.refs[k] >= 0);
-    return c->big.refs[k] > 0;
+    MapSlot *s = map_find(&c->big, op);
+    OA_ASSERT(s != NULL && s->refs >= 0);
+    return s->refs > 0;
 }
 
 /* Pre: subtract_refs.  Post: REACHED marks every member that a root (gc_refs
@@ -807,9 +907,9 @@ mark_reachable(Collector *c)
             continue;
         }
         const uint8_t *counters = c->counters + pg->user;
-        for (uint32_t b = 0; b < pg->fresh; b++) {
+        FOR_EACH_BLOCK(pg, b, c->gen, 1) {
             uint8_t m = pg->meta[b];
-            if (!is_member(m, c->gen) || (m & OA_META_REACHED)) {
+            if (m & OA_META_REACHED) {
                 continue;
             }
             PyObject *op = block_at(pg, b);
@@ -822,9 +922,10 @@ mark_reachable(Collector *c)
         }
     }
     for (Py_ssize_t k = 0; k < c->map.n; k++) {
-        if (c->map.refs[k] > 0 && !c->map.reached[k]) {
-            c->map.reached[k] = 1;
-            reach_from(c, c->map.op[k]);
+        MapSlot *s = map_at(&c->map, k);
+        if (s->refs > 0 && slot_mark(s) == 0) {
+            slot_set_mark(s, 1);
+            reach_from(c, slot_op(s));
             propagate(c);
         }
     }
@@ -835,29 +936,24 @@ mark_reachable(Collector *c)
 
 /* Pre: mark_reachable; `unreachable` has room for every member not reached
    and every foreign member not reached.  Post: no transient bit is left;
-   reached members and untracked objects in range are in generation
-   next_gen, reached ATOMIC members UNTRACKED; the unreachable members then
-   the unreachable foreign members are in `unreachable`.  Returns the objects
-   promoted (CPython's long-lived bookkeeping). */
+   reached members are in generation next_gen, the ATOMIC ones UNTRACKED;
+   the unreachable members then the unreachable foreign members are in
+   `unreachable`.  Returns the members promoted. */
 static Py_ssize_t
-split(Collector *c, unsigned next_gen, ObjVec *unreachable)
+split(Collector *c, ObjVec *unreachable)
 {
     Py_ssize_t promoted = 0;
     for (Py_ssize_t p = 0; p < c->npages; p++) {
         oa_page *pg = c->pages[p];
         uint32_t moved[3] = {0, 0, 0};
-        for (uint32_t b = 0; b < pg->fresh; b++) {
+        FOR_EACH_BLOCK(pg, b, c->gen, 1) {
             uint8_t m = pg->meta[b];
-            if (!in_generations(m, c->gen)) {
-                continue;
-            }
-            if ((m & OA_META_UNTRACKED) || (m & OA_META_REACHED)) {
+            if (m & OA_META_REACHED) {
                 if (m & OA_META_ATOMIC) {
                     m |= OA_META_UNTRACKED;
                 }
-                unsigned g = oa_meta_gen(m);
-                moved[g]++;
-                m = (uint8_t)((m & ~OA_META_GEN_MASK) | (next_gen << OA_META_GEN_SHIFT));
+                moved[oa_meta_gen(m)]++;
+                m = (uint8_t)((m & ~OA_META_GEN_MASK) | (c->next_gen << OA_META_GEN_SHIFT));
                 promoted++;
             }
             else {
@@ -867,13 +963,13 @@ split(Collector *c, unsigned next_gen, ObjVec *unreachable)
             pg->meta[b] = m & (uint8_t)~(OA_META_REACHED | OA_META_ATOMIC);
         }
         for (unsigned g = 0; g < 3; g++) {
-            oa_gen_moved(pg, g, next_gen, moved[g]);
+            oa_gen_moved(pg, g, c->next_gen, moved[g]);
         }
     }
     for (Py_ssize_t k = 0; k < c->map.n; k++) {
-        if (!c->map.reached[k]) {
+        if (slot_mark(map_at(&c->map, k)) == 0) {
             OA_ASSERT(unreachable->n < unreachable->cap);
-            unreachable->items[unreachable->n++] = c->map.op[k];
+            unreachable->items[unreachable->n++] = slot_op(map_at(&c->map, k));
         }
     }
     return promoted;
@@ -935,8 +1031,8 @@ clear_weakrefs_no_callbacks(PyObject *op)
 static int
 is_foreign_garbage(Collector *c, PyObject *op)
 {
-    Py_ssize_t k = map_find(&c->map, op);
-    return k >= 0 && !c->map.reached[k];
+    MapSlot *s = map_find(&c->map, op);
+    return s != NULL && slot_mark(s) == 0;
 }
 
 /* Remember (and hold) every weak reference with a callback to an
@@ -1050,9 +1146,9 @@ static int
 visit_recheck_decref(PyObject *op, void *arg)
 {
     NodeMap *m = &((Recheck *)arg)->map;
-    Py_ssize_t k = map_find(m, op);
-    if (k >= 0) {
-        m->refs[k]--;
+    MapSlot *s = map_find(m, op);
+    if (s != NULL) {
+        s->refs--;
     }
     return 0;
 }
@@ -1061,9 +1157,9 @@ static int
 visit_recheck_reach(PyObject *op, void *arg)
 {
     Recheck *r = arg;
-    Py_ssize_t k = map_find(&r->map, op);
-    if (k >= 0 && !r->map.reached[k]) {
-        r->map.reached[k] = 1;
+    MapSlot *s = map_find(&r->map, op);
+    if (s != NULL && slot_mark(s) == 0) {
+        slot_set_mark(s, 1);
         OA_ASSERT(r->stack.n < r->stack.cap);
         r->stack.items[r->stack.n++] = op;      /* room for every node */
     }
@@ -1082,19 +1178,20 @@ find_resurrected(Recheck *r, ObjVec *unreachable, uint8_t *alive)
         (void)map_add(&r->map, op, Py_REFCNT(op) - 1);      /* room reserved */
     }
     for (Py_ssize_t k = 0; k < r->map.n; k++) {
-        traverse_node(r->map.op[k], visit_recheck_decref, r);
+        traverse_node(slot_op(map_at(&r->map, k)), visit_recheck_decref, r);
     }
     for (Py_ssize_t k = 0; k < r->map.n; k++) {
-        if (r->map.refs[k] > 0 && !r->map.reached[k]) {
-            r->map.reached[k] = 1;
-            r->stack.items[r->stack.n++] = r->map.op[k];
+        MapSlot *s = map_at(&r->map, k);
+        if (s->refs > 0 && slot_mark(s) == 0) {
+            slot_set_mark(s, 1);
+            r->stack.items[r->stack.n++] = slot_op(s);
         }
         while (r->stack.n > 0) {
             traverse_node(r->stack.items[--r->stack.n], visit_recheck_reach, r);
         }
     }
     for (Py_ssize_t k = 0; k < r->map.n; k++) {
-        alive[k] = r->map.reached[k];
+        alive[k] = slot_mark(map_at(&r->map, k)) != 0;
     }
 }
 
@@ -1253,9 +1350,12 @@ collect_phases(OaArenaObject *arena, int gen, int explicit_full, Outcome *out)
     c.full = gen == 2;
     c.explicit_full = c.full && explicit_full;
     c.slice = arena->gc.untracked_slice % OA_UNTRACKED_SLICES;
+    c.next_gen = next_gen;
     ObjVec unreachable = {NULL, 0, 0};
 
-    if (take_set(&c) < 0 || subtract_refs(&c) < 0) {
+    int taken = take_set(&c);
+    out->promoted = c.promoted_untracked;
+    if (taken < 0 || subtract_refs(&c) < 0) {
         clear_marks(&c);
         out->failed = 1;
         goto done;
@@ -1265,14 +1365,14 @@ collect_phases(OaArenaObject *arena, int gen, int explicit_full, Outcome *out)
     Py_ssize_t nown = c.nown - c.nreached;
     Py_ssize_t nforeign = 0;
     for (Py_ssize_t k = 0; k < c.map.n; k++) {
-        nforeign += !c.map.reached[k];
+        nforeign += slot_mark(map_at(&c.map, k)) == 0;
     }
     if (vec_reserve_exact(&unreachable, nown + nforeign) < 0) {
         clear_marks(&c);
         out->failed = 1;
         goto done;
     }
-    out->promoted = split(&c, next_gen, &unreachable);
+    out->promoted += split(&c, &unreachable);
     OA_ASSERT(unreachable.n == nown + nforeign);
     if (nown > 0) {
         handle_garbage(arena, &c, &unreachable, nown, next_gen, out);
@@ -1347,6 +1447,17 @@ collect_generation(OaArenaObject *arena, int gen, int explicit_full)
         return -1;
     }
     return out.collected;
+}
+
+/* A new object whose references are atoms only starts untracked, as
+   msgspec's structs do: its first young collection examines it (a read of
+   its fields' types) instead of counting and marking it. */
+void
+oa_gc_untrack_if_atoms(PyObject *op)
+{
+    if (holds_atoms_only(op)) {
+        *oa_meta_of(op) |= OA_META_UNTRACKED;
+    }
 }
 
 Py_ssize_t
@@ -1507,8 +1618,8 @@ visit_referrer(PyObject *op, void *arg)
     if (oa_is_arena_type(tp) && oa_arena_of(op) == rs->core) {
         return 0;               /* visited anyway */
     }
-    if (map_find(&rs->map, op) < 0 && expandable(0, rs->heap_traverse, tp, op)) {
-        if (map_add(&rs->map, op, 0) < 0) {
+    if (map_find(&rs->map, op) == NULL && expandable(0, rs->heap_traverse, tp, op)) {
+        if (map_add(&rs->map, op, 0) == NULL) {
             return -1;
         }
     }
@@ -1556,7 +1667,7 @@ oa_gc_get_referrers(OaArenaObject *self, PyObject *args)
         }
     }
     for (Py_ssize_t k = 0; k < rs.map.n; k++) {
-        PyObject *op = rs.map.op[k];
+        PyObject *op = slot_op(map_at(&rs.map, k));
         if (op == (PyObject *)result) {
             continue;
         }

@@ -274,6 +274,7 @@ int oa_gc_init(OaArenaObject *arena);
 void oa_gc_maybe_collect(OaArenaObject *arena);
 void oa_gc_collect_due(OaArenaObject *arena);
 Py_ssize_t oa_gc_collect(OaArenaObject *arena, int generation);
+void oa_gc_untrack_if_atoms(PyObject *op);
 void oa_arena_teardown(OaArenaObject *arena);
 PyObject *oa_gc_get_referrers(OaArenaObject *self, PyObject *args);
 

@@ -458,6 +458,7 @@ oa_type_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
         Py_ssize_t i = field_lookup(t, PyTuple_GET_ITEM(kwnames, k));
         set_field(self, t->offsets[i], args[nargs + k]);
     }
+    oa_gc_untrack_if_atoms(self);
     return self;
 }
 
