@@ -529,6 +529,52 @@ traverse_node(PyObject *op, visitproc visit, void *arg)
     return tp->tp_traverse(op, visit, arg);
 }
 
+static inline PyObject **weaklist_of(PyObject *op);
+
+/* A foreign container that one reference holds (reference count 1) and
+   that neither a weak reference nor a finalizer can see: a list, a tuple
+   or a dict, or an instance of a Python class with neither __del__ nor a
+   weak reference.  When its one referrer is in the set, it is part of that
+   referrer: reachable or garbage with it.  So its references are handled as
+   the referrer's own, without a node of its own in the map (a list of
+   children, an instance's payload: the commonest shapes of mixed graphs).
+   Garbage of that kind is freed by reference counting when its referrer is
+   cleared, as any object a garbage cycle holds alone. */
+static int
+is_owned_container(traverseproc heap_traverse, PyObject *v, PyTypeObject *tp)
+{
+    if (Py_REFCNT(v) != 1) {
+        return 0;
+    }
+    if (tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type) {
+        return 1;
+    }
+    if (tp->tp_finalize != NULL || tp->tp_del != NULL || PyWeakref_Check(v)
+        || !expandable(0, heap_traverse, tp, v)) {
+        return 0;
+    }
+    PyObject **wl = weaklist_of(v);
+    return wl == NULL || *wl == NULL;
+}
+
+/* The references of an owned container, each visited with `visit`. */
+static inline void
+traverse_owned(PyObject *v, PyTypeObject *tp, visitproc visit, void *arg)
+{
+    if (tp == &PyList_Type || tp == &PyTuple_Type) {
+        PyObject **items = tp == &PyList_Type ? ((PyListObject *)v)->ob_item
+                                              : ((PyTupleObject *)v)->ob_item;
+        for (Py_ssize_t i = 0; i < Py_SIZE(v); i++) {
+            if (items[i] != NULL) {
+                (void)visit(items[i], arg);
+            }
+        }
+    }
+    else {
+        (void)tp->tp_traverse(v, visit, arg);
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* take_set                                                                   */
 
@@ -651,8 +697,10 @@ foreign_decref(Collector *c, PyObject *op, Py_ssize_t n)
 
 /* One reference from inside the set to v: v's gc_refs goes down.  Returns
    1 if v is an atom (it cannot lead to a cycle). */
+static int visit_subtract(PyObject *op, void *arg);
+
 static inline int
-subtract_edge(Collector *c, PyObject *v)
+subtract_edge(Collector *c, PyObject *v, int from_member)
 {
     PyTypeObject *tp = Py_TYPE(v);
     oa_page *pg = own_page(c, v, tp);
@@ -675,6 +723,10 @@ subtract_edge(Collector *c, PyObject *v)
     if (is_atom_type(tp)) {
         return 1;
     }
+    if (from_member && is_owned_container(c->heap_traverse, v, tp)) {
+        traverse_owned(v, tp, visit_subtract, c);
+        return 0;
+    }
     foreign_decref(c, v, 1);
     return 0;
 }
@@ -682,7 +734,7 @@ subtract_edge(Collector *c, PyObject *v)
 static int
 visit_subtract(PyObject *op, void *arg)
 {
-    (void)subtract_edge((Collector *)arg, op);
+    (void)subtract_edge((Collector *)arg, op, 0);
     return 0;
 }
 
@@ -725,7 +777,7 @@ subtract_page(Collector *c, oa_page *pg)
             c->class_run_refs++;
         }
         int atoms = 1;
-        OA_FOR_EACH_REF(op, v, atoms &= subtract_edge(c, v));
+        OA_FOR_EACH_REF(op, v, atoms &= subtract_edge(c, v, 1));
         if (atoms) {
             pg->meta[b] = m | OA_META_ATOMIC;
         }
@@ -751,7 +803,7 @@ subtract_refs(Collector *c)
         if (PyList_CheckExact(op)) {
             /* The commonest container, without a call per item. */
             for (Py_ssize_t i = 0; i < PyList_GET_SIZE(op); i++) {
-                (void)subtract_edge(c, PyList_GET_ITEM(op, i));
+                (void)subtract_edge(c, PyList_GET_ITEM(op, i), 0);
             }
         }
         else {
@@ -781,8 +833,10 @@ push_member(Collector *c, PyObject *op, uint8_t *counter)
 
 /* v is referenced by a reachable object: mark it, and queue it if it is a
    member not yet marked. */
+static int visit_reach(PyObject *op, void *arg);
+
 static inline void
-reach_edge(Collector *c, PyObject *v)
+reach_edge(Collector *c, PyObject *v, int from_member)
 {
     PyTypeObject *tp = Py_TYPE(v);
     oa_page *pg = own_page(c, v, tp);
@@ -796,7 +850,14 @@ reach_edge(Collector *c, PyObject *v)
         }
         return;
     }
-    if (is_atom_type(tp) || c->map.n == 0) {
+    if (is_atom_type(tp)) {
+        return;
+    }
+    if (from_member && is_owned_container(c->heap_traverse, v, tp)) {
+        traverse_owned(v, tp, visit_reach, c);
+        return;
+    }
+    if (c->map.n == 0) {
         return;
     }
     MapSlot *s = map_find(&c->map, v);
@@ -815,7 +876,7 @@ reach_edge(Collector *c, PyObject *v)
 static int
 visit_reach(PyObject *op, void *arg)
 {
-    reach_edge((Collector *)arg, op);
+    reach_edge((Collector *)arg, op, 0);
     return 0;
 }
 
@@ -826,14 +887,14 @@ reach_from(Collector *c, PyObject *op)
     PyTypeObject *tp = Py_TYPE(op);
     if (own_page(c, op, tp) != NULL) {
         if (c->full && tp != c->class_reached) {
-            reach_edge(c, (PyObject *)tp);  /* once per run of one class */
+            reach_edge(c, (PyObject *)tp, 0);   /* once per run of one class */
             c->class_reached = tp;
         }
-        OA_FOR_EACH_REF(op, v, reach_edge(c, v));
+        OA_FOR_EACH_REF(op, v, reach_edge(c, v, 1));
     }
     else if (PyList_CheckExact(op)) {
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(op); i++) {
-            reach_edge(c, PyList_GET_ITEM(op, i));
+            reach_edge(c, PyList_GET_ITEM(op, i), 0);
         }
     }
     else {
@@ -1121,12 +1182,14 @@ finalize_garbage(ObjVec *unreachable)
 typedef struct {
     NodeMap map;
     ObjVec stack;
+    traverseproc heap_traverse;
 } Recheck;
 
 static int
-reserve_recheck(Recheck *r, Py_ssize_t n)
+reserve_recheck(Recheck *r, Py_ssize_t n, traverseproc heap_traverse)
 {
     memset(r, 0, sizeof(*r));
+    r->heap_traverse = heap_traverse;
     while (r->map.cap < n) {
         if (map_grow(&r->map) < 0) {
             return -1;
@@ -1143,18 +1206,33 @@ recheck_free(Recheck *r)
 }
 
 static int
-visit_recheck_decref(PyObject *op, void *arg)
+recheck_decref(PyObject *op, void *arg)
 {
-    NodeMap *m = &((Recheck *)arg)->map;
-    MapSlot *s = map_find(m, op);
+    MapSlot *s = map_find(&((Recheck *)arg)->map, op);
     if (s != NULL) {
         s->refs--;
     }
     return 0;
 }
 
+/* The references of a node: those of an owned container it holds too (the
+   same rule as the collection's). */
 static int
-visit_recheck_reach(PyObject *op, void *arg)
+visit_recheck_decref(PyObject *op, void *arg)
+{
+    Recheck *r = arg;
+    MapSlot *s = map_find(&r->map, op);
+    if (s != NULL) {
+        s->refs--;
+    }
+    else if (is_owned_container(r->heap_traverse, op, Py_TYPE(op))) {
+        traverse_owned(op, Py_TYPE(op), recheck_decref, r);
+    }
+    return 0;
+}
+
+static int
+recheck_reach(PyObject *op, void *arg)
 {
     Recheck *r = arg;
     MapSlot *s = map_find(&r->map, op);
@@ -1164,6 +1242,17 @@ visit_recheck_reach(PyObject *op, void *arg)
         r->stack.items[r->stack.n++] = op;      /* room for every node */
     }
     return 0;
+}
+
+static int
+visit_recheck_reach(PyObject *op, void *arg)
+{
+    Recheck *r = arg;
+    if (map_find(&r->map, op) == NULL && is_owned_container(r->heap_traverse, op, Py_TYPE(op))) {
+        traverse_owned(op, Py_TYPE(op), recheck_reach, r);
+        return 0;
+    }
+    return recheck_reach(op, arg);
 }
 
 /* Which of the held unreachable objects are still garbage after Python code
@@ -1271,7 +1360,7 @@ handle_garbage(OaArenaObject *arena, Collector *c, ObjVec *unreachable,
     memset(&recheck, 0, sizeof(recheck));
     uint8_t *alive = oa_work_alloc((size_t)unreachable->n);
     if (alive == NULL
-        || reserve_recheck(&recheck, unreachable->n) < 0
+        || reserve_recheck(&recheck, unreachable->n, c->heap_traverse) < 0
         || gather_weakref_callbacks(c, unreachable, &with_callback) < 0) {
         /* The unreachable ones stay where they are, for the next one. */
         out->failed = 1;

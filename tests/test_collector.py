@@ -1776,6 +1776,60 @@ def test_mark_stack_overflow(A, N):
     assert A.collect(2) == many
 
 
+class Box:
+    """A Python class without __del__ (its instances may be owned containers)."""
+
+    def __init__(self, item):
+        self.item = item
+
+
+class BoxDel(Box):
+    def __del__(self):
+        pass
+
+
+@pytest.mark.parametrize("holder", ["list", "tuple", "dict", "instance", "instance-del",
+                                    "instance-weakref"])
+@pytest.mark.parametrize("with_del", [False, True])
+def test_cycles_through_containers_held_once(A, holder, with_del):
+    """A container that one arena object holds alone is part of it: cycles through it
+    are found, nothing reachable through it is freed, finalizers run once."""
+    dels = []
+    X = (node_class(A, "X", __del__=lambda self: dels.append(1)) if with_del
+         else node_class(A, "X"))
+    weak = []
+
+    def hold(item):
+        if holder == "list":
+            return [item]
+        if holder == "tuple":
+            return (item,)
+        if holder == "dict":
+            return {"k": item}
+        box = (BoxDel if holder == "instance-del" else Box)(item)
+        if holder == "instance-weakref":
+            weak.append(weakref.ref(box))
+        return box
+
+    keep = X()
+    kept = X()
+    keep.a = hold(kept)
+    kept.b = keep                                     # keep <-> kept, through the holder
+    for _ in range(50):                               # garbage: a <-> b through it
+        a = X()
+        b = X()
+        a.a = hold(b)
+        b.b = a
+    del a, b
+    assert A.collect() == 100
+    assert len(dels) == (100 if with_del else 0)
+    assert live(A) == 2 and kept.b is keep
+    assert (keep.a[0] if holder in ("list", "tuple") else
+            keep.a["k"] if holder == "dict" else keep.a.item) is kept
+    del keep, kept
+    assert A.collect() == 2 and live(A) == 0
+
+
 # --- CPython's collections and the arenas ---------------------------------------
 
 @pytest.fixture
