@@ -387,6 +387,9 @@ static inline uint32_t
 next_candidate(const oa_page *pg, uint32_t b, uint8_t mask)
 {
     const uint32_t end = pg->fresh;
+    if (b < end && (pg->meta[b] & mask) == OA_META_LIVE) {
+        return b;               /* dense pages: one test per block */
+    }
     for (; (b & 7) != 0 && b < end; b++) {
         if ((pg->meta[b] & mask) == OA_META_LIVE) {
             return b;
@@ -415,7 +418,7 @@ next_candidate(const oa_page *pg, uint32_t b, uint8_t mask)
     for (uint8_t mask_ = scan_mask((gen), (members_only)), once_ = 1; once_; once_ = 0) \
         for (uint32_t b = next_candidate((pg), 0, mask_); b < (pg)->fresh;    \
              b = next_candidate((pg), b + 1, mask_))                          \
-            if (in_generations((pg)->meta[b], (gen)))
+            if ((gen) < 2 || oa_meta_gen((pg)->meta[b]) <= (gen))   /* not frozen */
 
 /* An own object: an object of an arena class of the arena being collected
    (objects of every arena share one tp_free; an instance lives in its
