@@ -50,7 +50,8 @@ oa_as_int(PyObject *o)
 typedef struct {
     Py_ssize_t collections;
     Py_ssize_t collected;
-    Py_ssize_t uncollectable;
+    Py_ssize_t uncollectable;   /* always 0: arena objects have no legacy
+                                   tp_del; kept for get_stats()'s keys */
 } OaGenStats;
 
 typedef struct {
@@ -275,6 +276,32 @@ oa_frees_in_arena(PyTypeObject *tp)
 /* gc.c: the collector and its policy */
 int oa_gc_init(OaArenaObject *arena);
 void oa_gc_maybe_collect(OaArenaObject *arena);
+
+/* The collection policy's fast path, what allocation and free know of the
+   collector: count0 is allocations minus frees since the last collection of
+   generation 0 (CPython's); at threshold0, the policy (gc.c) chooses. */
+static inline void
+oa_gc_before_alloc(OaArenaObject *arena)
+{
+    OaGC *gc = &arena->gc;
+    if (gc->count[0] >= gc->threshold[0] && gc->threshold[0] > 0 && gc->enabled) {
+        oa_gc_maybe_collect(arena);
+    }
+}
+
+static inline void
+oa_gc_allocated(OaArenaObject *arena)
+{
+    arena->gc.count[0]++;
+}
+
+static inline void
+oa_gc_freed(OaArenaObject *arena)
+{
+    if (arena->gc.count[0] > 0) {
+        arena->gc.count[0]--;
+    }
+}
 void oa_gc_collect_due(OaArenaObject *arena);
 Py_ssize_t oa_gc_collect(OaArenaObject *arena, int generation);
 void oa_gc_untrack_if_atoms(PyObject *op);

@@ -33,6 +33,10 @@
 #include <stddef.h>
 #include <string.h>
 
+/* 64 nested arena deallocs: deep enough that ordinary structures (a tree's
+   depth, a short chain) never queue, shallow enough that the C stack they
+   take (a few hundred bytes each, plus whatever a finalizer runs) stays far
+   from its end, as CPython's trashcan (its limit is 50). */
 #define OA_DEALLOC_LIMIT 64
 
 static PyObject *base_new(PyTypeObject *type, PyObject *args, PyObject *kwds);
@@ -107,15 +111,12 @@ oa_object_alloc_size(OaTypeObject *t, size_t size)
 {
     PyTypeObject *tp = (PyTypeObject *)t;
     OaArenaObject *arena = t->arena;
-    OaGC *gc = &arena->gc;
-    if (gc->count[0] >= gc->threshold[0] && gc->enabled && gc->threshold[0] > 0) {
-        oa_gc_maybe_collect(arena);
-    }
+    oa_gc_before_alloc(arena);
     void *mem = oa_alloc(arena->core, size);
     if (mem == NULL) {
         return oa_raise_alloc_error(arena, size);
     }
-    gc->count[0]++;
+    oa_gc_allocated(arena);
     memset(mem, 0, size);
     PyObject *op = PyObject_Init((PyObject *)mem, tp);     /* increfs tp */
     /* Best effort, as for CPython's own allocators: -2 means tracemalloc
@@ -139,9 +140,7 @@ void
 oa_tp_free(void *p)
 {
     OaArenaObject *arena = (OaArenaObject *)oa_owner_of(p);
-    if (arena->gc.count[0] > 0) {
-        arena->gc.count[0]--;
-    }
+    oa_gc_freed(arena);
     (void)PyTraceMalloc_Untrack(0, (uintptr_t)p);
     oa_free(p);
 }
