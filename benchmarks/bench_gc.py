@@ -232,42 +232,50 @@ def tree_code():
     return ns["build"]
 
 
+class Stopwatch:
+    """A gc-style callback (phase, info) that sums the time from each "start" to its
+    "stop"."""
+
+    def __init__(self):
+        self.total = 0.0
+        self._t = None
+
+    def __call__(self, phase, info):
+        if phase == "start":
+            self._t = time.perf_counter()
+        elif self._t is not None:
+            self.total += time.perf_counter() - self._t
+            self._t = None
+
+
 class CollectorClock:
     """Time spent in CPython's collections (gc.callbacks, first in the list so that
     objarena's own hook, which may collect arenas at "stop", runs after its stop) and
     in an arena's (Arena.callbacks)."""
 
     def __init__(self, arena=None):
-        self.cpython = 0.0
-        self.arena = 0.0
-        self._t = None
-        self._ta = None
+        self._cpython = Stopwatch()
+        self._arena_watch = Stopwatch()
         self._arena = arena
 
-    def _cb(self, phase, info):
-        if phase == "start":
-            self._t = time.perf_counter()
-        elif self._t is not None:
-            self.cpython += time.perf_counter() - self._t
-            self._t = None
+    @property
+    def cpython(self):
+        return self._cpython.total
 
-    def _acb(self, phase, info):
-        if phase == "start":
-            self._ta = time.perf_counter()
-        elif self._ta is not None:
-            self.arena += time.perf_counter() - self._ta
-            self._ta = None
+    @property
+    def arena(self):
+        return self._arena_watch.total
 
     def __enter__(self):
-        gc.callbacks.insert(0, self._cb)
+        gc.callbacks.insert(0, self._cpython)
         if self._arena is not None:
-            self._arena.callbacks.append(self._acb)
+            self._arena.callbacks.append(self._arena_watch)
         return self
 
     def __exit__(self, *exc):
-        gc.callbacks.remove(self._cb)
+        gc.callbacks.remove(self._cpython)
         if self._arena is not None:
-            self._arena.callbacks.remove(self._acb)
+            self._arena.callbacks.remove(self._arena_watch)
 
 
 def bench_mixed(m, repeat, fanout=4):
