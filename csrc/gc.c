@@ -32,8 +32,9 @@
  * collections later, or at the next explicit one.  Examining one costs a
  * read of its fields and of their types, no counter and no mark.
  *
- * One collection of generation g (collect_generation lists the phases; each
- * states its pre- and post-conditions):
+ * One collection of generation g (collect_phases lists the phases, each a
+ * function that states its pre- and post-conditions; collect_generation
+ * wraps them with the bookkeeping):
  *
  *   take_set       S = the members in generations 0..g (the young list's
  *                  pages for g <= 1, every page for g == 2), untracked ones
@@ -46,18 +47,20 @@
  *                  read once).  Foreign objects referenced from S -- lists,
  *                  tuples, dicts, sets, instances of Python classes, objects
  *                  of other arenas; classes and their contents in full
- *                  collections -- join S (a hash map), up to a budget.
+ *                  collections -- join S (a hash map), up to a budget; a
+ *                  container that one member holds alone is part of it.
  *   mark_reachable objects with gc_refs > 0 are referenced from outside S;
  *                  they and all they reach are marked.
  *   split          marked members are promoted to g+1 (ATOMIC ones become
  *                  UNTRACKED); the rest are the unreachable.
  *   -- From here Python code runs; every unreachable object is held. --
- *   handle_weakrefs, finalize, find_resurrected, delete_garbage: CPython's
- *                  order (gc_collect_main), see each function.
+ *   handle_garbage weak references cleared then their callbacks called,
+ *                  finalizers, the resurrection check (find_resurrected),
+ *                  then fields cleared: CPython's order (gc_collect_main).
  *
  * Counters.  gc_refs live in one byte per block: values up to
  * OA_REFS_SMALL - 1 in the byte, larger ones (rare: objects referenced more
- * than 250 times) in an exact overflow map, the byte saying OA_REFS_BIG.
+ * than 249 times) in an exact overflow map, the byte saying OA_REFS_BIG.
  * The work space of a collection is thus about one byte per member (plus
  * the stack, bounded, and the foreign map).
  *
@@ -306,7 +309,7 @@ typedef struct {
                                    whose old untracked objects are examined */
     unsigned next_gen;          /* where survivors go */
     Py_ssize_t promoted_untracked; /* untracked objects promoted by take_set */
-    /* The set's pages; page->user is the page's first counter. */
+    /* The pages holding a member; page->user is the page's first counter. */
     oa_page **pages;
     Py_ssize_t npages;
     Py_ssize_t pages_cap;
@@ -756,9 +759,6 @@ flush_class_refs(Collector *c)
 static void
 subtract_page(Collector *c, oa_page *pg)
 {
-    if (pg->user == SIZE_MAX) {
-        return;
-    }
     uint8_t *counters = c->counters + pg->user;
     FOR_EACH_BLOCK(pg, b, c->gen, 1) {
         uint8_t m = pg->meta[b];
@@ -919,9 +919,6 @@ propagate(Collector *c)
         c->pending = 0;
         for (Py_ssize_t p = 0; p < c->npages; p++) {
             oa_page *pg = c->pages[p];
-            if (pg->user == SIZE_MAX) {
-                continue;
-            }
             for (uint32_t b = 0; b < pg->fresh; b++) {
                 if ((pg->meta[b] & OA_META_REACHED)
                     && c->counters[pg->user + b] == OA_REFS_PENDING) {
@@ -967,9 +964,6 @@ mark_reachable(Collector *c)
 {
     for (Py_ssize_t p = 0; p < c->npages; p++) {
         oa_page *pg = c->pages[p];
-        if (pg->user == SIZE_MAX) {
-            continue;
-        }
         const uint8_t *counters = c->counters + pg->user;
         FOR_EACH_BLOCK(pg, b, c->gen, 1) {
             uint8_t m = pg->meta[b];
