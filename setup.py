@@ -10,8 +10,8 @@ import sysconfig
 
 from setuptools import Extension, setup
 
-SOURCES = ["csrc/arena.c", "csrc/module.c", "csrc/types.c", "csrc/obj.c", "csrc/gc.c",
-           "csrc/gcmodule.c"]
+SOURCES = ["csrc/arena.c", "csrc/module.c", "csrc/types.c", "csrc/typed.c", "csrc/obj.c",
+           "csrc/gc.c", "csrc/gcmodule.c"]
 
 cflags = ["-Wall", "-Wextra", "-std=c11", "-fno-strict-aliasing"]
 # A Py_DEBUG interpreter gets the invariant checks (OA_ASSERT) too.

@@ -308,6 +308,8 @@ typedef struct {
     unsigned slice;             /* automatic full collections: the pages
                                    whose old untracked objects are examined */
     unsigned next_gen;          /* where survivors go */
+    OaTypeObject *untracked_types; /* the arena's classes whose instances are
+                                   on untracked pages */
     Py_ssize_t promoted_untracked; /* untracked objects promoted by take_set */
     /* The pages holding a member; page->user is the page's first counter. */
     oa_page **pages;
@@ -429,10 +431,24 @@ next_candidate(const oa_page *pg, uint32_t b, uint8_t mask)
 static inline oa_page *
 own_page(const Collector *c, PyObject *v, PyTypeObject *tp)
 {
-    if (!oa_frees_in_arena(tp) || ((OaTypeObject *)tp)->arena->core != c->core) {
+    if (!oa_frees_in_arena(tp) || ((OaTypeObject *)tp)->arena->core != c->core
+        || ((OaTypeObject *)tp)->untracked) {
         return NULL;
     }
     return oa_page_of(v);
+}
+
+/* An object of this arena on an untracked page (a class whose fields are
+   all typed: it holds no reference but its class, arena.h).  Never in the
+   set; in a full collection, reached from the set, it joins as a foreign
+   node does, so that a class whose own attribute holds one of its
+   instances (P.origin = P(0.0)) is found garbage with it.  Found garbage,
+   it counts as an own object. */
+static inline int
+is_own_untracked(const Collector *c, PyObject *v, PyTypeObject *tp)
+{
+    return oa_frees_in_arena(tp) && ((OaTypeObject *)tp)->untracked
+           && ((OaTypeObject *)tp)->arena->core == c->core;
 }
 
 /* Can a reference to an object of type tp be part of a cycle?  Not if the
@@ -501,7 +517,8 @@ expandable(int full, traverseproc heap_traverse, PyTypeObject *tp, PyObject *op)
             || tp == &PyClassMethod_Type || tp == &PyStaticMethod_Type
             || tp == &PyProperty_Type || tp == &PyMemberDescr_Type
             || tp == &PyGetSetDescr_Type || tp == &PyMethodDescr_Type
-            || tp == &PyWrapperDescr_Type || tp == &PyClassMethodDescr_Type) {
+            || tp == &PyWrapperDescr_Type || tp == &PyClassMethodDescr_Type
+            || oa_is_typed_member(op)) {
             return 1;
         }
     }
@@ -554,6 +571,9 @@ is_owned_container(traverseproc heap_traverse, PyObject *v, PyTypeObject *tp)
     }
     if (tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type) {
         return 1;
+    }
+    if (oa_frees_in_arena(tp)) {
+        return 0;               /* arena objects are nodes (counted, freed) */
     }
     if (tp->tp_finalize != NULL || tp->tp_del != NULL || PyWeakref_Check(v)
         || !expandable(0, heap_traverse, tp, v)) {
@@ -688,7 +708,8 @@ foreign_decref(Collector *c, PyObject *op, Py_ssize_t n)
     MapSlot *s = map_find(&c->map, op);
     if (s == NULL) {
         if (!c->expanding || c->map.n >= c->budget
-            || !expandable(c->full, c->heap_traverse, Py_TYPE(op), op)) {
+            || !expandable(c->full, c->heap_traverse, Py_TYPE(op), op)
+            || (!c->full && is_own_untracked(c, op, Py_TYPE(op)))) {
             return;             /* not in the set: an external referrer */
         }
         s = map_add(&c->map, op, Py_REFCNT(op));
@@ -795,6 +816,15 @@ static int
 subtract_refs(Collector *c)
 {
     c->expanding = 1;
+    if (c->full) {
+        /* The instances of these classes hold no reference but their class
+           and are never members; a class kept alive only by its own
+           instances (P.origin = P(0.0)) is found from the class: it joins,
+           its dict reaches the instances, theirs reach it. */
+        for (OaTypeObject *t = c->untracked_types; t != NULL; t = t->next_untracked) {
+            foreign_decref(c, (PyObject *)t, 0);
+        }
+    }
     for (Py_ssize_t p = 0; p < c->npages; p++) {
         subtract_page(c, c->pages[p]);
     }
@@ -1024,10 +1054,15 @@ split(Collector *c, ObjVec *unreachable)
             oa_gen_moved(pg, g, c->next_gen, moved[g]);
         }
     }
-    for (Py_ssize_t k = 0; k < c->map.n; k++) {
-        if (slot_mark(map_at(&c->map, k)) == 0) {
-            OA_ASSERT(unreachable->n < unreachable->cap);
-            unreachable->items[unreachable->n++] = slot_op(map_at(&c->map, k));
+    /* Map nodes: own untracked objects first (own garbage), then foreign. */
+    for (int own = 1; own >= 0; own--) {
+        for (Py_ssize_t k = 0; k < c->map.n; k++) {
+            PyObject *op = slot_op(map_at(&c->map, k));
+            if (slot_mark(map_at(&c->map, k)) == 0
+                && own == is_own_untracked(c, op, Py_TYPE(op))) {
+                OA_ASSERT(unreachable->n < unreachable->cap);
+                unreachable->items[unreachable->n++] = op;
+            }
         }
     }
     return promoted;
@@ -1123,15 +1158,47 @@ gather_weakref_callbacks(Collector *c, ObjVec *unreachable, ObjVec *with_callbac
     return 0;
 }
 
-/* CPython's order: every weak reference to the unreachable objects, arena
-   objects and foreign ones alike, is cleared, and only then are the
+/* 3.15: clear only op's weak references that have a callback (the
+   callback stays on the weakref object).  No API clears one weak reference
+   alone: the private but exported _PyWeakref_ClearRef, declared in
+   cpython/weakrefobject.h, is what CPython's gc uses for it.  Clearing
+   unlinks the weakref from the list and runs no code. */
+#if PY_VERSION_HEX >= 0x030F0000
+static void
+clear_weakrefs_with_callbacks(PyObject *op)
+{
+    PyObject **list = weaklist_of(op);
+    if (list == NULL) {
+        return;
+    }
+    PyWeakReference *next;
+    for (PyWeakReference *wr = (PyWeakReference *)*list; wr != NULL; wr = next) {
+        next = wr->wr_next;
+        if (wr->wr_callback != NULL) {
+            _PyWeakref_ClearRef(wr);
+        }
+    }
+}
+#endif
+
+/* CPython's order: the weak references to the unreachable objects, arena
+   objects and foreign ones alike, are cleared, and only then are the
    callbacks called, so that no callback can reach an unreachable object
-   through a weak reference. */
+   through a weak reference that has a callback.  Up to 3.14 every weak
+   reference is cleared here, before finalizers run.  3.15 clears here only
+   those with a callback; the others stay usable while callbacks and
+   finalizers run, and are cleared once the garbage is final
+   (clear_final_weakrefs), as its gc does since gh-135552.  What Python code
+   reaches through them is found by the resurrection check. */
 static void
 clear_weakrefs_then_call(ObjVec *unreachable, ObjVec *with_callback)
 {
     for (Py_ssize_t i = 0; i < unreachable->n; i++) {
+#if PY_VERSION_HEX >= 0x030F0000
+        clear_weakrefs_with_callbacks(unreachable->items[i]);
+#else
         clear_weakrefs_no_callbacks(unreachable->items[i]);
+#endif
     }
     for (Py_ssize_t i = 0; i < with_callback->n; i++) {
         PyWeakReference *wr = (PyWeakReference *)with_callback->items[i];
@@ -1148,6 +1215,19 @@ clear_weakrefs_then_call(ObjVec *unreachable, ObjVec *with_callback)
         Py_DECREF(wr);
     }
     with_callback->n = 0;
+}
+
+/* Before any field is cleared: no weak reference may reach an object that
+   is garbage for good, arena object or foreign one (3.15: those without a
+   callback are still set; every version: those that finalizers made). */
+static void
+clear_final_weakrefs(ObjVec *unreachable, const uint8_t *alive)
+{
+    for (Py_ssize_t i = 0; i < unreachable->n; i++) {
+        if (!alive[i]) {
+            clear_weakrefs_no_callbacks(unreachable->items[i]);
+        }
+    }
 }
 
 static void
@@ -1301,12 +1381,21 @@ invoke_callbacks(OaArenaObject *arena, const char *phase, int generation,
     if (callbacks == NULL || PyList_GET_SIZE(callbacks) == 0) {
         return;
     }
+#if OA_GC_STATS_TIMED
     PyObject *info = Py_BuildValue("{s:i,s:n,s:n,s:n,s:d}",
                                    "generation", generation,
                                    "collected", collected,
                                    "uncollectable", uncollectable,
                                    "candidates", candidates,
                                    "duration", duration);
+#else
+    (void)candidates;
+    (void)duration;
+    PyObject *info = Py_BuildValue("{s:i,s:n,s:n}",
+                                   "generation", generation,
+                                   "collected", collected,
+                                   "uncollectable", uncollectable);
+#endif
     if (info == NULL) {
         PyErr_WriteUnraisable(NULL);
         return;
@@ -1342,7 +1431,13 @@ typedef struct {
 } Outcome;
 
 /* Garbage: from here Python code runs (weak reference callbacks,
-   finalizers), so every unreachable object is held until the end.  Pre:
+   finalizers), so every unreachable object is held until the end.  Weak
+   references to the unreachable objects are cleared, then the callbacks of
+   those that had one are called (up to 3.14 all of them are cleared here; on
+   3.15 only those with a callback, as its gc does, the others once the
+   garbage is final); finalizers run once per object ever; the resurrection
+   check; every weak reference still set to the final garbage is cleared;
+   then the fields.  Pre:
    `unreachable` holds the own unreachable objects (the first nown) then
    the foreign ones; the work space of what follows is taken; `c` still
    holds the set.  Post: the unreachable objects that are still garbage
@@ -1377,6 +1472,7 @@ handle_garbage(OaArenaObject *arena, Collector *c, ObjVec *unreachable,
     clear_weakrefs_then_call(unreachable, &with_callback);
     finalize_garbage(unreachable);
     find_resurrected(&recheck, unreachable, alive);
+    clear_final_weakrefs(unreachable, alive);
     for (Py_ssize_t i = 0; i < nown; i++) {
         PyObject *op = unreachable->items[i];
         if (alive[i]) {
@@ -1390,7 +1486,6 @@ handle_garbage(OaArenaObject *arena, Collector *c, ObjVec *unreachable,
             }
         }
         else {
-            clear_weakrefs_no_callbacks(op);
             oa_clear_fields(op);
         }
     }
@@ -1436,6 +1531,7 @@ collect_phases(OaArenaObject *arena, int gen, int explicit_full, Outcome *out)
     c.full = gen == 2;
     c.explicit_full = c.full && explicit_full;
     c.slice = arena->gc.untracked_slice % OA_UNTRACKED_SLICES;
+    c.untracked_types = arena->untracked_types;
     c.next_gen = next_gen;
     ObjVec unreachable = {NULL, 0, 0};
 
@@ -1451,7 +1547,15 @@ collect_phases(OaArenaObject *arena, int gen, int explicit_full, Outcome *out)
     Py_ssize_t nown = c.nown - c.nreached;
     Py_ssize_t nforeign = 0;
     for (Py_ssize_t k = 0; k < c.map.n; k++) {
-        nforeign += slot_mark(map_at(&c.map, k)) == 0;
+        PyObject *op = slot_op(map_at(&c.map, k));
+        if (slot_mark(map_at(&c.map, k)) == 0) {
+            if (is_own_untracked(&c, op, Py_TYPE(op))) {
+                nown++;
+            }
+            else {
+                nforeign++;
+            }
+        }
     }
     if (vec_reserve_exact(&unreachable, nown + nforeign) < 0) {
         clear_marks(&c);
@@ -1496,6 +1600,9 @@ collect_generation(OaArenaObject *arena, int gen, int explicit_full)
         gc->count[i] = 0;
     }
 
+    if (gen == 2) {
+        gc->untracked_allocated = 0;
+    }
     Outcome out;
     memset(&out, 0, sizeof(out));
     collect_phases(arena, gen, explicit_full, &out);
@@ -1514,6 +1621,8 @@ collect_generation(OaArenaObject *arena, int gen, int explicit_full)
     if (!out.failed) {
         gc->stats[gen].collections++;
         gc->stats[gen].collected += out.collected;
+        gc->stats[gen].candidates += out.candidates;
+        gc->stats[gen].duration += duration;
     }
     if (gc->debug & OA_DEBUG_STATS) {
         char elapsed[32];   /* PyUnicode_FromFormat has no %f */
@@ -1565,7 +1674,12 @@ static int
 select_generation(const OaGC *gc)
 {
     for (int i = 2; i >= 0; i--) {
-        if (gc->count[i] >= gc->threshold[i]) {
+        /* CPython collects the oldest generation whose count exceeds its
+           threshold.  The allocation that asks is not counted yet (count0 ==
+           threshold0 means it would exceed it); counts 1 and 2 are. */
+        int due = i == 0 ? gc->count[0] >= gc->threshold[0]
+                         : gc->count[i] > gc->threshold[i];
+        if (due) {
             if (i == 2 && gc->long_lived_pending < gc->long_lived_total / 4) {
                 continue;
             }

@@ -85,9 +85,17 @@ arena_get_stats(OaArenaObject *self, PyObject *Py_UNUSED(ignored))
     }
     for (int g = 0; g < 3; g++) {
         OaGenStats *st = &self->gc.stats[g];
+#if OA_GC_STATS_TIMED
+        PyObject *d = Py_BuildValue("{s:n,s:n,s:n,s:n,s:d}", "collections", st->collections,
+                                    "collected", st->collected,
+                                    "uncollectable", st->uncollectable,
+                                    "candidates", st->candidates,
+                                    "duration", st->duration);
+#else
         PyObject *d = Py_BuildValue("{s:n,s:n,s:n}", "collections", st->collections,
                                     "collected", st->collected,
                                     "uncollectable", st->uncollectable);
+#endif
         if (d == NULL) {
             Py_DECREF(list);
             return NULL;
@@ -178,7 +186,9 @@ arena_get_objects(OaArenaObject *self, PyObject *args, PyObject *kwds)
 static PyObject *
 arena_is_tracked(OaArenaObject *self, PyObject *obj)
 {
-    return PyBool_FromLong(in_arena(self, obj));
+    /* An object that holds no reference but its class (typed fields only)
+       is never tracked, as CPython's gc leaves atomic objects untracked. */
+    return PyBool_FromLong(in_arena(self, obj) && !oa_untracked(obj));
 }
 
 static PyObject *
@@ -290,6 +300,38 @@ count_in_block(void *block, uint8_t *meta, void *arg)
     return oa_traverse_fields((PyObject *)block, visit_count, arg);
 }
 
+/* The references to obj that the call of refinfo(obj) itself holds, which
+   refinfo does not count: 1 or 0.
+
+   Up to 3.13 the interpreter's stack holds a reference of its own to every
+   argument.  From 3.14 it pushes a local variable without one when it can
+   (LOAD_FAST_BORROW), and anything else (a global, an attribute, a
+   temporary) with one.  PyUnstable_Object_IsUniqueReferencedTemporary
+   (3.14+) says which, by finding obj on the calling frame's stack, but only
+   for an object whose count is 1; the question does not depend on the
+   count, so it is asked with the count set to 1 for the duration of the
+   call (no other code runs in between; an immortal object keeps its count
+   and is left as it is).  A call from C code (map(), a callback) is not on
+   a Python frame's stack: the caller's reference, if it holds one, is then
+   counted. */
+static Py_ssize_t
+references_of_the_call(PyObject *obj)
+{
+#if PY_VERSION_HEX >= 0x030E0000
+    if (PyUnstable_IsImmortal(obj)) {
+        return 0;
+    }
+    Py_ssize_t count = Py_REFCNT(obj);
+    Py_SET_REFCNT(obj, 1);
+    int held = PyUnstable_Object_IsUniqueReferencedTemporary(obj);
+    Py_SET_REFCNT(obj, count);
+    return held ? 1 : 0;
+#else
+    (void)obj;
+    return 1;
+#endif
+}
+
 static PyObject *
 arena_refinfo(OaArenaObject *self, PyObject *obj)
 {
@@ -298,8 +340,7 @@ arena_refinfo(OaArenaObject *self, PyObject *obj)
     for (OaArenaObject *a = st->arenas; a != NULL; a = a->next_arena) {
         oa_visit_live(a->core, count_in_block, &rc);
     }
-    /* The argument of this call holds one reference: not the object's. */
-    Py_ssize_t refcount = Py_REFCNT(obj) - 1;
+    Py_ssize_t refcount = Py_REFCNT(obj) - references_of_the_call(obj);
     return PyObject_CallFunction((PyObject *)st->refinfo_type, "((nnn))", refcount,
                                  rc.count, refcount - rc.count);
 }
@@ -325,7 +366,8 @@ static PyMethodDef gc_methods[] = {
      GC_DOC("isenabled() -> bool", "Is automatic collection enabled?")},
     {"get_stats", (PyCFunction)arena_get_stats, METH_NOARGS,
      GC_DOC("get_stats() -> list of 3 dicts", "collections, collected and "
-            "uncollectable per generation.")},
+            "uncollectable per generation (3.15+: also candidates and "
+            "duration), as the running gc.get_stats().")},
     {"set_debug", (PyCFunction)arena_set_debug, METH_O,
      GC_DOC("set_debug(flags)", "DEBUG_STATS, DEBUG_COLLECTABLE, DEBUG_SAVEALL...")},
     {"get_debug", (PyCFunction)arena_get_debug, METH_NOARGS,
@@ -354,8 +396,9 @@ static PyMethodDef gc_methods[] = {
      GC_DOC("get_freeze_count() -> int", "Objects in the permanent generation.")},
     {"refinfo", (PyCFunction)arena_refinfo, METH_O,
      GC_DOC("refinfo(obj) -> RefInfo(refcount, internal, external)",
-            "obj's true reference count (no temporary reference counted), the "
-            "references held by arena objects, and the rest.")},
+            "The references to obj other than the call's own (a variable "
+            "passed directly counts once on every version), those held by "
+            "arena objects, and the rest.")},
     {0}
 };
 

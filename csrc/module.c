@@ -50,6 +50,7 @@ oa_arena_create(OaState *st, PyObject *module, PyObject *name, size_t max_bytes)
     self->deferred_cap = 0;
     self->module = Py_NewRef(module);
     self->ntypes = 0;
+    self->untracked_types = NULL;
     self->next_arena = self->prev_arena = NULL;
     memset(&self->gc, 0, sizeof(self->gc));
     /* Linked first, so that dealloc can always unlink. */
@@ -336,7 +337,7 @@ static PyType_Spec arena_spec = {
 };
 
 static PyStructSequence_Field refinfo_fields[] = {
-    {"refcount", "the true reference count"},
+    {"refcount", "the references to the object, the call's own excepted"},
     {"internal", "references held by arena objects"},
     {"external", "the other references"},
     {NULL, NULL},
@@ -811,7 +812,7 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->default_arena);
     Py_VISIT(st->refinfo_type);
     Py_VISIT(st->exit_watch_type);
-    return 0;
+    return oa_typed_traverse_state(st, visit, arg);
 }
 
 static int
@@ -836,6 +837,7 @@ module_clear(PyObject *mod)
     }
     Py_CLEAR(st->refinfo_type);
     Py_CLEAR(st->exit_watch_type);
+    oa_typed_clear_state(st);
     Py_CLEAR(st->slotobj);
     Py_CLEAR(st->obj);
     Py_CLEAR(st->slot_base);
