@@ -33,6 +33,10 @@
 #include <stddef.h>
 #include <string.h>
 
+/* 64 nested arena deallocs: deep enough that ordinary structures (a tree's
+   depth, a short chain) never queue, shallow enough that the C stack they
+   take (a few hundred bytes each, plus whatever a finalizer runs) stays far
+   from its end, as CPython's trashcan (its limit is 50). */
 #define OA_DEALLOC_LIMIT 64
 
 static PyObject *base_new(PyTypeObject *type, PyObject *args, PyObject *kwds);
@@ -115,7 +119,6 @@ oa_object_alloc_size(OaTypeObject *t, size_t size)
 {
     PyTypeObject *tp = (PyTypeObject *)t;
     OaArenaObject *arena = t->arena;
-    OaGC *gc = &arena->gc;
     void *mem;
     if (t->untracked) {
         /* Nothing for a collector to see: not counted, never collected. */
@@ -123,17 +126,15 @@ oa_object_alloc_size(OaTypeObject *t, size_t size)
         if (mem == NULL) {
             return oa_raise_alloc_error(arena, size);
         }
-        gc->untracked_allocated = 1;    /* see wants_collection_after_gc */
+        arena->gc.untracked_allocated = 1;
     }
     else {
-        if (gc->count[0] >= gc->threshold[0] && gc->enabled && gc->threshold[0] > 0) {
-            oa_gc_maybe_collect(arena);
-        }
+        oa_gc_before_alloc(arena);
         mem = oa_alloc(arena->core, size);
         if (mem == NULL) {
             return oa_raise_alloc_error(arena, size);
         }
-        gc->count[0]++;
+        oa_gc_allocated(arena);
     }
     memset(mem, 0, size);
     PyObject *op = PyObject_Init((PyObject *)mem, tp);     /* increfs tp */
@@ -154,12 +155,12 @@ oa_tp_alloc(PyTypeObject *type, Py_ssize_t Py_UNUSED(nitems))
     return oa_object_alloc((OaTypeObject *)type);
 }
 
-static void
+void
 oa_tp_free(void *p)
 {
     OaArenaObject *arena = (OaArenaObject *)oa_owner_of(p);
-    if (arena->gc.count[0] > 0 && !oa_untracked(p)) {
-        arena->gc.count[0]--;
+    if (!oa_untracked(p)) {
+        oa_gc_freed(arena);
     }
     (void)PyTraceMalloc_Untrack(0, (uintptr_t)p);
     oa_free(p);
@@ -278,14 +279,12 @@ oa_dealloc(PyObject *self)
 int
 oa_traverse_fields(PyObject *self, visitproc visit, void *arg)
 {
-    OaTypeObject *t = oa_type(self);
-    Py_ssize_t n = nobject(t);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_VISIT(*field_ptr(self, t->offsets[i]));
-    }
-    if (t->kind == OA_KIND_OBJ) {
-        return oa_obj_traverse_attrs(self, visit, arg);
-    }
+    OA_FOR_EACH_REF(self, v, {
+        int r = visit(v, arg);
+        if (r) {
+            return r;
+        }
+    });
     return 0;
 }
 
@@ -772,6 +771,9 @@ oa_type_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
                     nkw ? &PyTuple_GET_ITEM(kwnames, 0) : NULL, args + nargs, nkw, 1) < 0) {
         Py_DECREF(self);
         return NULL;
+    }
+    if (!t->untracked) {
+        oa_gc_untrack_if_atoms(self);
     }
     return self;
 }
