@@ -256,6 +256,10 @@ oa_is_arena_type(PyTypeObject *type)
 int oa_types_module_init(PyObject *mod, OaState *st);
 PyObject *oa_object_alloc_size(OaTypeObject *type, size_t size);
 int oa_type_call_fallback_needed(PyTypeObject *tp);
+/* A keyword that is a str subclass is first compared with `self`, as for a
+   Python function's parameters: 0, or -1 with an exception (the "multiple
+   values for argument 'self'" TypeError if it is equal). */
+int oa_check_self_keyword(PyTypeObject *tp, PyObject *key);
 PyObject *oa_type_call_generic(PyObject *callable, PyObject *const *args,
                                Py_ssize_t nargs, PyObject *kwnames);
 

@@ -315,10 +315,50 @@ base_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kwds
                      "finished objarena class", type->tp_name);
         return NULL;
     }
+    if (type->tp_flags & Py_TPFLAGS_IS_ABSTRACT) {
+        /* An ABC with abstract methods left: object.__new__ refuses it with
+           the running version's own message (it raises before allocating). */
+        PyObject *empty = PyTuple_New(0);
+        PyObject *res = empty != NULL ? PyBaseObject_Type.tp_new(type, empty, NULL) : NULL;
+        Py_XDECREF(empty);
+        if (res != NULL) {      /* not reached: the flag is what it checks */
+            Py_DECREF(res);
+            PyErr_SetString(PyExc_SystemError, "objarena: abstract class instantiated");
+        }
+        return NULL;
+    }
     return oa_object_alloc((OaTypeObject *)type);
 }
 
-/* Index of keyword `key` among the fields, -1 if none, -2 on error. */
+int
+oa_check_self_keyword(PyTypeObject *tp, PyObject *key)
+{
+    if (PyUnicode_CheckExact(key)) {
+        return 0;               /* "self" is never a field, nor an attribute set here */
+    }
+    PyObject *self_name = PyUnicode_InternFromString("self");
+    if (self_name == NULL) {
+        return -1;
+    }
+    int r = PyObject_RichCompareBool(key, self_name, Py_EQ);
+    Py_DECREF(self_name);
+    if (r > 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "%U.__init__() got multiple values for argument 'self'",
+                     ((PyHeapTypeObject *)tp)->ht_qualname);
+        return -1;
+    }
+    return r;
+}
+
+/* Index of keyword `key` among the fields, -1 if none, -2 on error.  An
+   exact str is found in the field index, whose keys are exact str too
+   (check_slots): no user code runs.  A str subclass is matched as CPython
+   binds a keyword to a Python function's parameters: by identity, then by
+   == in parameter order, `self` first.  Its __eq__ then runs as it would for
+   a native class's __init__ (as often, on the same names, in the same
+   order), and a match with `self` is that __init__'s "multiple values"
+   error.  Its __hash__ never runs, as it does not there. */
 static Py_ssize_t
 field_lookup(OaTypeObject *t, PyObject *key)
 {
@@ -332,11 +372,25 @@ field_lookup(OaTypeObject *t, PyObject *key)
         PyErr_SetString(PyExc_TypeError, "keywords must be strings");
         return -2;
     }
-    PyObject *idx = PyDict_GetItemWithError(t->field_index, key);
-    if (idx == NULL) {
-        return PyErr_Occurred() ? -2 : -1;
+    if (PyUnicode_CheckExact(key)) {
+        PyObject *idx = PyDict_GetItemWithError(t->field_index, key);
+        if (idx == NULL) {
+            return PyErr_Occurred() ? -2 : -1;
+        }
+        return PyLong_AsSsize_t(idx);
     }
-    return PyLong_AsSsize_t(idx);
+    if (oa_check_self_keyword((PyTypeObject *)t, key) < 0) {
+        return -2;
+    }
+    int r;
+    PyObject *fields = Py_NewRef(t->fields);    /* the __eq__ calls run code */
+    Py_ssize_t found = -1;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(fields) && found == -1; i++) {
+        r = PyObject_RichCompareBool(key, PyTuple_GET_ITEM(fields, i), Py_EQ);
+        found = r > 0 ? i : r < 0 ? -2 : -1;
+    }
+    Py_DECREF(fields);
+    return found;
 }
 
 static inline void
@@ -662,7 +716,8 @@ base_init(PyObject *self, PyObject *args, PyObject *kwds)
 int
 oa_type_call_fallback_needed(PyTypeObject *tp)
 {
-    return tp->tp_new != base_new || !((OaTypeObject *)tp)->ready;
+    return tp->tp_new != base_new || !((OaTypeObject *)tp)->ready
+           || (tp->tp_flags & Py_TPFLAGS_IS_ABSTRACT);
 }
 
 PyObject *
@@ -705,7 +760,7 @@ oa_type_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
     PyTypeObject *tp = (PyTypeObject *)callable;
     OaTypeObject *t = (OaTypeObject *)callable;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (tp->tp_new != base_new || tp->tp_init != base_init || !t->ready) {
+    if (tp->tp_init != base_init || oa_type_call_fallback_needed(tp)) {
         return oa_type_call_generic(callable, args, nargs, kwnames);
     }
     Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
@@ -1165,10 +1220,27 @@ check_slots(PyObject *name, PyObject *ns, PyObject *slots, ClassPlan *plan,
             plan->add_weak = 1;
             continue;
         }
-        PyObject *field = mangle(name, item);
+        PyObject *mangled = mangle(name, item);
+        if (mangled == NULL) {
+            goto error;
+        }
+        /* A class variable of the same name, looked up with the name as
+           given, as type.__new__ does: a str subclass's __hash__/__eq__ run
+           here as they do for a native class (and raise as they do there). */
+        int clash = PyDict_Contains(ns, mangled);
+        /* Fields are exact, interned str, as a native class's member names
+           are: a str subclass's __hash__/__eq__ (user code) then never runs
+           when the class looks its fields up (keywords, the class dict,
+           duplicates), and callers' literal names match by identity. */
+        PyObject *field = clash < 0 ? NULL
+            : PyUnicode_CheckExact(mangled)
+            ? Py_NewRef(mangled)
+            : PyUnicode_Substring(mangled, 0, PyUnicode_GET_LENGTH(mangled));
+        Py_DECREF(mangled);
         if (field == NULL) {
             goto error;
         }
+        PyUnicode_InternInPlace(&field);
         int dup = PySequence_Contains(plan->own, field);
         if (dup == 0 && base_fields != NULL) {
             dup = PySequence_Contains(base_fields, field);
@@ -1188,8 +1260,13 @@ check_slots(PyObject *name, PyObject *ns, PyObject *slots, ClassPlan *plan,
         }
         /* An annotated field's value in the body is its default
            (take_defaults); a __slots__ entry conflicts, as natively. */
-        int clash = dup < 0 ? -1 : source == OA_FROM_SLOTS ? PyDict_Contains(ns, field) : 0;
-        if (clash > 0) {
+        if (dup < 0) {
+            clash = -1;
+        }
+        else if (source != OA_FROM_SLOTS && clash > 0) {
+            clash = 0;
+        }
+        else if (clash > 0) {
             PyErr_Format(PyExc_ValueError,
                          "%R in __slots__ conflicts with class variable", field);
         }
@@ -1453,11 +1530,34 @@ field_types(OaState *st, PyObject *name, PyObject *ns, PyObject *ann, ClassPlan 
     if (ann == NULL || !PyDict_Check(ann)) {
         return 0;
     }
+    /* The annotations by exact str name: fields are exact str, and a key that
+       is a str subclass must not have its __eq__/__hash__ (user code) run by
+       a lookup, as the fields' own look-ups never run it. */
+    PyObject *by_name = PyDict_New();
+    if (by_name == NULL) {
+        return -1;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(ann, &pos, &key, &value)) {
+        if (!PyUnicode_Check(key)) {
+            continue;
+        }
+        PyObject *exact = PyUnicode_CheckExact(key) ? Py_NewRef(key)
+            : PyUnicode_Substring(key, 0, PyUnicode_GET_LENGTH(key));
+        if (exact == NULL || PyDict_SetItem(by_name, exact, value) < 0) {
+            Py_XDECREF(exact);
+            Py_DECREF(by_name);
+            return -1;
+        }
+        Py_DECREF(exact);
+    }
     for (Py_ssize_t k = 0; k < nown; k++) {
         PyObject *field = PyList_GET_ITEM(plan->own, k);
-        PyObject *a = Py_XNewRef(PyDict_GetItemWithError(ann, field));
+        PyObject *a = Py_XNewRef(PyDict_GetItemWithError(by_name, field));
         if (a == NULL) {
             if (PyErr_Occurred()) {
+                Py_DECREF(by_name);
                 return -1;
             }
             continue;
@@ -1466,16 +1566,19 @@ field_types(OaState *st, PyObject *name, PyObject *ns, PyObject *ann, ClassPlan 
                                       : (int)oa_field_type_of(st, a);
         Py_DECREF(a);
         if (type < 0) {
+            Py_DECREF(by_name);
             return -1;
         }
         if (type != OA_FT_OBJECT && plan->kind != OA_KIND_SLOT) {
             PyErr_Format(PyExc_TypeError,
                          "class %U: typed field %R needs a SlotObj class "
                          "(Obj classes hold object fields only)", name, field);
+            Py_DECREF(by_name);
             return -1;
         }
         plan->own_types[k] = (OaFieldType)type;
     }
+    Py_DECREF(by_name);
     return 0;
 }
 
@@ -1552,18 +1655,68 @@ winning_metatype(PyTypeObject *metatype, PyObject *bases)
     return winner;
 }
 
-/* A field's descriptor goes into the class dict.  A dunder field name
-   (`__slots__ = ("__init__",)`) may name a type slot: it goes in through
-   type.__setattr__, which updates that slot as a class statement would have
+/* Turn the type that type.__new__ made into an arena type. */
+
+/* Is `name` a data descriptor of the metatype or one of its bases (type's
+   __name__, __qualname__, __bases__, __module__, object's __class__ ...)?
+   1, 0, or -1 with an exception.  `name` is an exact str (check_slots). */
+static int
+meta_data_descr(PyTypeObject *meta, PyObject *name)
+{
+    PyObject *mro = meta->tp_mro;
+    for (Py_ssize_t i = 0; mro != NULL && i < PyTuple_GET_SIZE(mro); i++) {
+        PyTypeObject *b = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+#if PY_VERSION_HEX >= 0x030C0000
+        /* 3.12+: a static builtin type's dict is per interpreter, and
+           tp_dict is NULL; PyType_GetDict (3.12) is the public way in. */
+        PyObject *dict = PyType_GetDict(b);
+#else
+        PyObject *dict = Py_XNewRef(b->tp_dict);
+#endif
+        if (dict == NULL) {
+            continue;
+        }
+        PyObject *v = PyDict_GetItemWithError(dict, name);   /* borrowed */
+        int data = v != NULL && Py_TYPE(v)->tp_descr_set != NULL;
+        Py_DECREF(dict);        /* the type still holds it, and so v */
+        if (v != NULL) {
+            return data;
+        }
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A field's member descriptor goes into the class dict, as a native class
+   statement puts it there.  A dunder field name (`__slots__ = ("__init__",)`)
+   may name a type slot: it goes in through type.__setattr__ (type's own, not
+   a metaclass's), which updates that slot as a class statement would have
    (`C()` then fails as it does for a native class).  type.__new__ ran with
-   no slots, so nothing else can have set it. */
+   no slots, so nothing else can have set it.  Not where the metatype has a
+   data descriptor of that name (`__name__`, `__qualname__`, `__class__`...):
+   type.__setattr__ would hand the member descriptor to it (rename the class,
+   change its bases); no slot has such a name, and a native class simply has
+   the member in its dict.  `__module__` is in the dict already, put there
+   by type.__new__, and a native class keeps it: its members only take names
+   that are free. */
 static int
 install_field_descr(PyTypeObject *tp, PyObject *dict, PyObject *name, PyObject *descr)
 {
     Py_ssize_t len = PyUnicode_GET_LENGTH(name);
     if (len > 4 && PyUnicode_ReadChar(name, 0) == '_' && PyUnicode_ReadChar(name, 1) == '_'
         && PyUnicode_ReadChar(name, len - 1) == '_' && PyUnicode_ReadChar(name, len - 2) == '_') {
-        return PyObject_SetAttr((PyObject *)tp, name, descr);
+        if (PyUnicode_CompareWithASCIIString(name, "__module__") == 0) {
+            return PyDict_SetDefault(dict, name, descr) != NULL ? 0 : -1;
+        }
+        int meta = meta_data_descr(Py_TYPE(tp), name);
+        if (meta < 0) {
+            return -1;
+        }
+        if (!meta) {
+            return PyType_Type.tp_setattro((PyObject *)tp, name, descr);
+        }
     }
     return PyDict_SetItem(dict, name, descr);
 }
