@@ -17,6 +17,11 @@
  *           40 bytes occupies a 40-byte block.
  *   large   an object bigger than OA_SMALL_MAX gets a mapping of its own that
  *           starts with a page header too, so oa_page_of works for it alike.
+ *   untracked  a small block from oa_alloc_untracked, for an object that holds
+ *           no reference a collector must see.  It lives on pages of its own
+ *           (a second set of size classes), belongs to no generation, and
+ *           oa_visit_live / oa_visit_pages never show it: a collection pays
+ *           nothing for it, however many there are.
  *
  * Size classes: one per multiple of 8 bytes from 16 to OA_SMALL_MAX.
  *
@@ -34,8 +39,8 @@
  *   - page.used + length(page.free) == page.fresh <= page.capacity;
  *   - a page is on its class's `avail` list iff it has a free or fresh block;
  *   - chunk.free_mask has bit i set iff page i of the chunk serves no class;
- *   - page.young == live blocks of generation 0 or 1; a page is on the
- *     arena's young list iff page.young > 0;
+ *   - page.young == live blocks of generation 0 or 1 (0 on an untracked
+ *     page); a page is on the arena's young list iff page.young > 0;
  *   - the arena's counters (objects, bytes, per generation) are the sums of
  *     the pages'.
  */
@@ -74,6 +79,17 @@
 #define OA_META_USER2 0x20u
 #define OA_META_DYING 0x40u         /* being freed: invisible to visitors */
 #define OA_META_USER4 0x80u
+
+/* Debug builds (OA_DEBUG, defined by setup.py when the interpreter is a
+   Py_DEBUG one, or by hand) check invariants with OA_ASSERT; release builds
+   compile the checks away. */
+#if defined(OA_DEBUG)
+#  include <assert.h>
+#  undef NDEBUG
+#  define OA_ASSERT(cond) assert(cond)
+#else
+#  define OA_ASSERT(cond) ((void)0)
+#endif
 
 typedef enum {
     OA_OK = 0,
@@ -132,6 +148,9 @@ void oa_arena_destroy(oa_arena *a);     /* unmaps everything, live or not */
    block is not zeroed.  oa_free takes any block of any arena. */
 void *oa_alloc(oa_arena *a, size_t size);
 void oa_free(void *p);
+/* The same, on untracked pages (sizes up to OA_SMALL_MAX; a larger block is
+   an ordinary tracked large object). */
+void *oa_alloc_untracked(oa_arena *a, size_t size);
 oa_error oa_last_error(const oa_arena *a);
 
 /* The layers above keep a pointer of their own in the arena. */
@@ -165,6 +184,14 @@ oa_meta_of(const void *p)
     return &pg->meta[oa_block_index(pg, p)];
 }
 
+/* Does block p live on an untracked page? */
+static inline int
+oa_untracked(const void *p)
+{
+    uint32_t cls = oa_page_of(p)->cls;
+    return cls >= OA_NCLASSES && cls != OA_LARGE;
+}
+
 static inline size_t
 oa_block_size(const void *p)
 {
@@ -186,6 +213,9 @@ size_t oa_max_bytes(const oa_arena *a);
 
 /* Generations 0..3 (3: permanent).  oa_gen_objects counts live blocks. */
 void oa_set_generation(void *p, unsigned gen);
+/* The caller rewrote the generation bits of n blocks of pg from `from` to
+   `to` in their side-table bytes: keep the counters and the young list. */
+void oa_gen_moved(oa_page *pg, unsigned from, unsigned to, uint32_t n);
 size_t oa_gen_objects(const oa_arena *a, unsigned gen);
 
 /* Give empty pages and chunks back to the OS; returns the bytes released. */
@@ -214,5 +244,8 @@ unsigned long oa_os_alloc_count(void);
 /* Working memory for the layers above (malloc), subject to the injector. */
 void *oa_work_alloc(size_t size);
 void oa_work_free(void *p);
+/* Working memory in use now and at its peak (process-wide); reset_peak
+   starts a new peak from now. */
+void oa_work_bytes(size_t *current, size_t *peak, int reset_peak);
 
 #endif /* OBJARENA_ARENA_H */

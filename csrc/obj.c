@@ -349,20 +349,21 @@ oa_obj_initial_slots(OaTypeObject *t)
     return t->learned > 0 ? t->learned : 1;
 }
 
-int
-oa_obj_traverse_attrs(PyObject *self, visitproc visit, void *arg)
+void
+oa_obj_attr_refs(PyObject *self, OaAttrRefs *r)
 {
     uintptr_t w = form_word(self);
     if (is_dict_form(w)) {
-        Py_VISIT(form_dict(w));
-        return 0;
+        r->values = NULL;
+        r->n = 0;
+        r->dict = form_dict(w);
+        return;
     }
     AttrView v;
     attr_view(self, w, &v);
-    for (Py_ssize_t i = 0; i < v.size; i++) {
-        Py_VISIT(v.values[i]);
-    }
-    return 0;
+    r->values = v.values;
+    r->n = v.size;
+    r->dict = NULL;
 }
 
 /* What an object's storage held, taken out of it. */

@@ -14,6 +14,8 @@
 
 #include "arena.h"
 
+#include <string.h>
+
 #if PY_VERSION_HEX >= 0x030C0000
 #  define OA_T_OBJECT_EX Py_T_OBJECT_EX
 #  define OA_T_PYSSIZET Py_T_PYSSIZET
@@ -50,7 +52,8 @@ oa_as_int(PyObject *o)
 typedef struct {
     Py_ssize_t collections;
     Py_ssize_t collected;
-    Py_ssize_t uncollectable;
+    Py_ssize_t uncollectable;   /* always 0: arena objects have no legacy
+                                   tp_del; kept for get_stats()'s keys */
     Py_ssize_t candidates;      /* shown on 3.15+ only, as gc.get_stats() */
     double duration;            /* seconds; likewise */
 } OaGenStats;
@@ -71,8 +74,14 @@ typedef struct {
     int enabled;
     int debug;
     int collecting;
+    unsigned untracked_slice;   /* automatic full collections so far: which
+                                   pages' untracked records (gc.c; not the
+                                   untracked pages of typed-only classes) the
+                                   next one examines */
     Py_ssize_t long_lived_total;
     Py_ssize_t long_lived_pending;
+    int untracked_allocated;    /* an untracked object was made since the last
+                                   full collection (not in count[0]) */
     OaGenStats stats[3];
     PyObject *callbacks;        /* list of callables (phase, info) */
     PyObject *garbage;          /* list: DEBUG_SAVEALL keeps garbage here */
@@ -84,11 +93,9 @@ typedef struct {
 #define OA_DEBUG_SAVEALL 32
 #define OA_DEBUG_LEAK (OA_DEBUG_COLLECTABLE | OA_DEBUG_UNCOLLECTABLE | OA_DEBUG_SAVEALL)
 
-/* Side-table bits the collector uses while it runs (arena.h: USER bits). */
-#define OA_META_COLLECTING OA_META_USER1    /* in the set being collected */
-#define OA_META_REACHED OA_META_USER2       /* marked reachable */
 
 typedef struct OaArenaObject OaArenaObject;
+typedef struct OaTypeObject OaTypeObject;
 
 struct OaArenaObject {
     PyObject_HEAD
@@ -103,6 +110,8 @@ struct OaArenaObject {
     Py_ssize_t deferred_cap;
     PyObject *module;           /* strong: the objarena module */
     Py_ssize_t ntypes;          /* arena classes holding this Arena */
+    OaTypeObject *untracked_types; /* its classes with untracked instances
+                                   (borrowed; linked through next_untracked) */
     OaArenaObject *next_arena;  /* the module's list of live arenas */
     OaArenaObject *prev_arena;
     OaGC gc;
@@ -115,6 +124,23 @@ typedef enum {
 } OaKind;
 
 typedef struct OaShape OaShape;
+
+/* What a field holds: an object reference, or a number stored unboxed in
+   the object (typed.c).  The order is that of the markers objarena exports. */
+typedef enum {
+    OA_FT_OBJECT = 0,
+    OA_FT_F64, OA_FT_F32,
+    OA_FT_I64, OA_FT_I32, OA_FT_I16, OA_FT_I8,
+    OA_FT_U64, OA_FT_U32, OA_FT_U16, OA_FT_U8,
+    OA_FT_BOOL,
+    OA_FT_COUNT
+} OaFieldType;
+
+/* One field of an arena class, in declaration order. */
+typedef struct {
+    Py_ssize_t offset;          /* byte offset in the object */
+    OaFieldType type;
+} OaField;
 
 /* An arena type: a heap type with the layout facts the C code needs on the
    hot paths.  Instances of ArenaType have this layout. */
@@ -139,15 +165,30 @@ typedef struct {
                                    valid) */
 } OaPlainName;
 
-typedef struct {
+struct OaTypeObject {
     PyHeapTypeObject ht;
     int ready;                  /* 1 once ArenaType.__new__ has patched it */
     OaKind kind;
     OaArenaObject *arena;       /* strong */
-    PyObject *fields;           /* tuple of str: every field, inherited first */
+    /* The object fields: the references an instance owns (traverse, clear
+       and the collector read these two). */
+    PyObject *fields;           /* tuple of str: every object field, inherited first */
     Py_ssize_t *offsets;        /* offsets[i]: byte offset of fields[i] */
     PyMemberDef *members;       /* this class's own member descriptors' defs */
-    PyObject *field_index;      /* dict: field name -> index */
+    /* Every field, object or typed, in declaration order (inherited first):
+       the order of the generated __init__, __match_args__ and repr. */
+    PyObject *names;            /* tuple of str */
+    OaField *all;               /* all[i]: where names[i] lives, what it holds */
+    PyObject **defaults;        /* defaults[i]: strong, or NULL: none */
+    PyObject *field_index;      /* dict: field name -> index in names */
+    Py_ssize_t ntyped;          /* typed fields among them */
+    Py_ssize_t last_required;   /* index of the last typed field without a
+                                   default (the call must give it), or -1 */
+    int untracked;              /* instances hold no reference but their class:
+                                   allocated untracked (arena.h), never seen by
+                                   the collector, not counted by get_count() */
+    OaTypeObject *next_untracked; /* the arena's list of untracked classes */
+    OaTypeObject *prev_untracked;
     PyObject *module;           /* strong: the objarena module */
     /* Obj classes only (obj.c): */
     OaShape *root_shape;        /* the empty shape; the class's shape tree */
@@ -162,7 +203,7 @@ typedef struct {
     /* Names known to have no data descriptor on the type, for this
        tp_version_tag: their lookups go straight to the object's values. */
     OaPlainName plain_names[32];
-} OaTypeObject;
+};
 
 typedef struct {
     PyTypeObject *arena_type;   /* objarena.Arena */
@@ -175,10 +216,15 @@ typedef struct {
     PyObject *default_arena;
     int creating_root;          /* set while the module builds SlotObj */
     int torn_down;              /* the arenas were cleared at teardown */
+    int cpython_full_is_automatic; /* module.c: the running CPython full
+                                   collection was chosen by CPython itself */
     OaArenaObject *arenas;      /* every live Arena (borrowed) */
     traverseproc heap_traverse; /* tp_traverse of a Python class's instances */
     PyTypeObject *refinfo_type; /* objarena.RefInfo */
     PyTypeObject *exit_watch_type; /* module.c: collections during finalization */
+    PyTypeObject *field_type_type; /* typed.c: objarena.FieldType */
+    PyTypeObject *typed_member_type; /* typed.c: descriptor of a typed field */
+    PyObject *field_types[OA_FT_COUNT]; /* typed.c: f64 ... boolean ([0] unused) */
 } OaState;
 
 extern PyModuleDef oa_moduledef;
@@ -221,13 +267,37 @@ int oa_check_self_keyword(PyTypeObject *tp, PyObject *key);
 PyObject *oa_type_call_generic(PyObject *callable, PyObject *const *args,
                                Py_ssize_t nargs, PyObject *kwnames);
 
+/* typed.c: numbers stored unboxed in the object. */
+int oa_typed_module_init(PyObject *mod, OaState *st);
+int oa_typed_traverse_state(OaState *st, visitproc visit, void *arg);
+void oa_typed_clear_state(OaState *st);
+OaFieldType oa_field_type_of(OaState *st, PyObject *marker);
+Py_ssize_t oa_field_type_size(OaFieldType type);
+const char *oa_field_type_name(OaFieldType type);
+PyObject *oa_typed_get(const char *addr, OaFieldType type);
+int oa_typed_set(char *addr, OaFieldType type, PyObject *value);
+PyObject *oa_typed_member_new(OaState *st, PyTypeObject *owner, PyObject *name,
+                              OaField field);
+int oa_is_typed_member(PyObject *op);
+
+/* oa_typed_set with the common case inline: an exact float into an f64. */
+static inline int
+oa_typed_store(char *addr, OaFieldType type, PyObject *value)
+{
+    if (type == OA_FT_F64 && PyFloat_CheckExact(value)) {
+        double d = PyFloat_AS_DOUBLE(value);
+        memcpy(addr, &d, sizeof d);
+        return 0;
+    }
+    return oa_typed_set(addr, type, value);
+}
+
 /* obj.c: the dynamic attributes of Obj instances live in value slots after
    the fixed part of the object (tp_basicsize); see obj.c for their forms. */
 PyTypeObject *oa_obj_base_create(PyObject *mod, PyTypeObject *base);
 int oa_obj_init(PyObject *self, PyObject *args, PyObject *kwds);
 PyObject *oa_obj_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
                             PyObject *kwnames);
-int oa_obj_traverse_attrs(PyObject *self, visitproc visit, void *arg);
 void oa_obj_clear_attrs(PyObject *self);
 int oa_obj_type_init(OaTypeObject *t);
 void oa_obj_type_free(OaTypeObject *t);
@@ -238,31 +308,94 @@ int oa_is_arena_object(PyObject *obj);
 int oa_traverse_fields(PyObject *self, visitproc visit, void *arg);
 void oa_clear_fields(PyObject *self);
 extern int oa_dealloc_nesting;
+void oa_tp_free(void *p);
 
-/* gc.c */
+/* An arena object's dynamic attributes (Obj classes): its value slots, or
+   its dict (obj.c). */
+typedef struct {
+    PyObject **values;          /* n slots, NULL ones unset */
+    Py_ssize_t n;
+    PyObject *dict;             /* the dict form, or NULL */
+} OaAttrRefs;
+void oa_obj_attr_refs(PyObject *self, OaAttrRefs *r);
+
+/* Every reference an arena object owns, but its class: the one definition
+   of its edges, used by tp_traverse, get_referents, refinfo and the
+   collector.  The fixed fields in field order, then, for an Obj, its
+   attribute values or its dict; `v` is each non-NULL one in turn.  `body`
+   may `break` out of neither loop; use a flag. */
+#define OA_FOR_EACH_REF(op, v, body)                                         \
+    do {                                                                    \
+        OaTypeObject *t_ = (OaTypeObject *)Py_TYPE(op);                     \
+        Py_ssize_t n_ = PyTuple_GET_SIZE(t_->fields);                       \
+        for (Py_ssize_t i_ = 0; i_ < n_; i_++) {                            \
+            PyObject *v = *(PyObject **)((char *)(op) + t_->offsets[i_]);   \
+            if (v != NULL) {                                                \
+                body;                                                       \
+            }                                                               \
+        }                                                                   \
+        if (t_->kind == OA_KIND_OBJ) {                                      \
+            OaAttrRefs a_;                                                  \
+            oa_obj_attr_refs((op), &a_);                                    \
+            for (Py_ssize_t i_ = 0; i_ < a_.n; i_++) {                      \
+                PyObject *v = a_.values[i_];                                \
+                if (v != NULL) {                                            \
+                    body;                                                   \
+                }                                                           \
+            }                                                               \
+            if (a_.dict != NULL) {                                          \
+                PyObject *v = a_.dict;                                      \
+                body;                                                       \
+            }                                                               \
+        }                                                                   \
+    } while (0)
+
+/* Is tp the class of arena objects (of any arena, ready or being made)?
+   Their tp_free is the arena's, and only theirs. */
+static inline int
+oa_frees_in_arena(PyTypeObject *tp)
+{
+    return tp->tp_free == oa_tp_free;
+}
+
+/* gc.c: the collector and its policy */
 int oa_gc_init(OaArenaObject *arena);
 void oa_gc_maybe_collect(OaArenaObject *arena);
+
+/* The collection policy's fast path, what allocation and free know of the
+   collector: count0 is allocations minus frees since the last collection of
+   generation 0 (CPython's); at threshold0, the policy (gc.c) chooses. */
+static inline void
+oa_gc_before_alloc(OaArenaObject *arena)
+{
+    OaGC *gc = &arena->gc;
+    if (gc->count[0] >= gc->threshold[0] && gc->threshold[0] > 0 && gc->enabled) {
+        oa_gc_maybe_collect(arena);
+    }
+}
+
+static inline void
+oa_gc_allocated(OaArenaObject *arena)
+{
+    arena->gc.count[0]++;
+}
+
+static inline void
+oa_gc_freed(OaArenaObject *arena)
+{
+    if (arena->gc.count[0] > 0) {
+        arena->gc.count[0]--;
+    }
+}
+void oa_gc_collect_due(OaArenaObject *arena);
+Py_ssize_t oa_gc_collect(OaArenaObject *arena, int generation);
+void oa_gc_untrack_if_atoms(PyObject *op);
 void oa_arena_teardown(OaArenaObject *arena);
-PyObject *oa_arena_collect(OaArenaObject *self, PyObject *args, PyObject *kwds);
-PyObject *oa_arena_get_count(OaArenaObject *self, PyObject *ignored);
-PyObject *oa_arena_get_threshold(OaArenaObject *self, PyObject *ignored);
-PyObject *oa_arena_set_threshold(OaArenaObject *self, PyObject *args);
-PyObject *oa_arena_enable(OaArenaObject *self, PyObject *ignored);
-PyObject *oa_arena_disable(OaArenaObject *self, PyObject *ignored);
-PyObject *oa_arena_isenabled(OaArenaObject *self, PyObject *ignored);
-PyObject *oa_arena_get_stats(OaArenaObject *self, PyObject *ignored);
-PyObject *oa_arena_set_debug(OaArenaObject *self, PyObject *arg);
-PyObject *oa_arena_get_debug(OaArenaObject *self, PyObject *ignored);
-PyObject *oa_arena_get_objects(OaArenaObject *self, PyObject *args, PyObject *kwds);
-PyObject *oa_arena_is_tracked(OaArenaObject *self, PyObject *obj);
-PyObject *oa_arena_is_finalized(OaArenaObject *self, PyObject *obj);
-PyObject *oa_arena_generation_of(OaArenaObject *self, PyObject *obj);
-PyObject *oa_arena_get_referents(OaArenaObject *self, PyObject *args);
-PyObject *oa_arena_get_referrers(OaArenaObject *self, PyObject *args);
-PyObject *oa_arena_freeze(OaArenaObject *self, PyObject *ignored);
-PyObject *oa_arena_unfreeze(OaArenaObject *self, PyObject *ignored);
-PyObject *oa_arena_get_freeze_count(OaArenaObject *self, PyObject *ignored);
-PyObject *oa_arena_refinfo(OaArenaObject *self, PyObject *obj);
+PyObject *oa_gc_get_referrers(OaArenaObject *self, PyObject *args);
+
+/* gcmodule.c: the gc-like API of Arena */
+int oa_gcmodule_init(PyTypeObject *arena_type);
+/* types.c */
 OaState *oa_state_from_type(PyTypeObject *type);
 PyObject *oa_object_alloc(OaTypeObject *type);
 

@@ -33,6 +33,10 @@
 #include <stddef.h>
 #include <string.h>
 
+/* 64 nested arena deallocs: deep enough that ordinary structures (a tree's
+   depth, a short chain) never queue, shallow enough that the C stack they
+   take (a few hundred bytes each, plus whatever a finalizer runs) stays far
+   from its end, as CPython's trashcan (its limit is 50). */
 #define OA_DEALLOC_LIMIT 64
 
 static PyObject *base_new(PyTypeObject *type, PyObject *args, PyObject *kwds);
@@ -50,10 +54,18 @@ field_ptr(PyObject *self, Py_ssize_t offset)
     return (PyObject **)((char *)self + offset);
 }
 
+/* Object fields: the references an instance owns. */
 static inline Py_ssize_t
-nfields(OaTypeObject *t)
+nobject(OaTypeObject *t)
 {
     return PyTuple_GET_SIZE(t->fields);
+}
+
+/* Every field, object or typed, in declaration order. */
+static inline Py_ssize_t
+nall(OaTypeObject *t)
+{
+    return PyTuple_GET_SIZE(t->names);
 }
 
 int
@@ -107,15 +119,23 @@ oa_object_alloc_size(OaTypeObject *t, size_t size)
 {
     PyTypeObject *tp = (PyTypeObject *)t;
     OaArenaObject *arena = t->arena;
-    OaGC *gc = &arena->gc;
-    if (gc->count[0] >= gc->threshold[0] && gc->enabled && gc->threshold[0] > 0) {
-        oa_gc_maybe_collect(arena);
+    void *mem;
+    if (t->untracked) {
+        /* Nothing for a collector to see: not counted, never collected. */
+        mem = oa_alloc_untracked(arena->core, size);
+        if (mem == NULL) {
+            return oa_raise_alloc_error(arena, size);
+        }
+        arena->gc.untracked_allocated = 1;
     }
-    void *mem = oa_alloc(arena->core, size);
-    if (mem == NULL) {
-        return oa_raise_alloc_error(arena, size);
+    else {
+        oa_gc_before_alloc(arena);
+        mem = oa_alloc(arena->core, size);
+        if (mem == NULL) {
+            return oa_raise_alloc_error(arena, size);
+        }
+        oa_gc_allocated(arena);
     }
-    gc->count[0]++;
     memset(mem, 0, size);
     PyObject *op = PyObject_Init((PyObject *)mem, tp);     /* increfs tp */
     /* Best effort, as for CPython's own allocators: -2 means tracemalloc
@@ -135,12 +155,12 @@ oa_tp_alloc(PyTypeObject *type, Py_ssize_t Py_UNUSED(nitems))
     return oa_object_alloc((OaTypeObject *)type);
 }
 
-static void
+void
 oa_tp_free(void *p)
 {
     OaArenaObject *arena = (OaArenaObject *)oa_owner_of(p);
-    if (arena->gc.count[0] > 0) {
-        arena->gc.count[0]--;
+    if (!oa_untracked(p)) {
+        oa_gc_freed(arena);
     }
     (void)PyTraceMalloc_Untrack(0, (uintptr_t)p);
     oa_free(p);
@@ -150,7 +170,7 @@ void
 oa_clear_fields(PyObject *self)
 {
     OaTypeObject *t = oa_type(self);
-    Py_ssize_t n = nfields(t);
+    Py_ssize_t n = nobject(t);
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_CLEAR(*field_ptr(self, t->offsets[i]));
     }
@@ -259,14 +279,12 @@ oa_dealloc(PyObject *self)
 int
 oa_traverse_fields(PyObject *self, visitproc visit, void *arg)
 {
-    OaTypeObject *t = oa_type(self);
-    Py_ssize_t n = nfields(t);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_VISIT(*field_ptr(self, t->offsets[i]));
-    }
-    if (t->kind == OA_KIND_OBJ) {
-        return oa_obj_traverse_attrs(self, visit, arg);
-    }
+    OA_FOR_EACH_REF(self, v, {
+        int r = visit(v, arg);
+        if (r) {
+            return r;
+        }
+    });
     return 0;
 }
 
@@ -343,9 +361,9 @@ oa_check_self_keyword(PyTypeObject *tp, PyObject *key)
 static Py_ssize_t
 field_lookup(OaTypeObject *t, PyObject *key)
 {
-    Py_ssize_t n = nfields(t);
+    Py_ssize_t n = nall(t);
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (PyTuple_GET_ITEM(t->fields, i) == key) {
+        if (PyTuple_GET_ITEM(t->names, i) == key) {
             return i;
         }
     }
@@ -387,16 +405,19 @@ static int
 too_many_positional(OaTypeObject *t, Py_ssize_t nargs)
 {
     PyObject *qualname = ((PyHeapTypeObject *)t)->ht_qualname;
-    Py_ssize_t n = nfields(t);
-    if (n == 0) {
+    Py_ssize_t n = nall(t);
+    /* The fields up to the last required one count as required here, as
+       they do in the signature. */
+    Py_ssize_t least = t->last_required + 1;
+    if (least == n) {
         PyErr_Format(PyExc_TypeError,
-                     "%U.__init__() takes 1 positional argument but %zd were given",
-                     qualname, nargs + 1);
+                     "%U.__init__() takes %zd positional argument%s but %zd were given",
+                     qualname, n + 1, n == 0 ? "" : "s", nargs + 1);
     }
     else {
         PyErr_Format(PyExc_TypeError,
-                     "%U.__init__() takes from 1 to %zd positional arguments "
-                     "but %zd were given", qualname, n + 1, nargs + 1);
+                     "%U.__init__() takes from %zd to %zd positional arguments "
+                     "but %zd were given", qualname, least + 1, n + 1, nargs + 1);
     }
     return -1;
 }
@@ -419,7 +440,7 @@ resolve_keywords(OaTypeObject *t, PyObject *const *names, Py_ssize_t nkw,
         if (i == -2) {
             return -1;
         }
-        if (i == -1 || i >= nfields(t)) {
+        if (i == -1 || i >= nall(t)) {
             PyErr_Format(PyExc_TypeError,
                          "%U.__init__() got an unexpected keyword argument '%S'",
                          qualname, key);
@@ -432,7 +453,7 @@ resolve_keywords(OaTypeObject *t, PyObject *const *names, Py_ssize_t nkw,
         if (taken) {
             PyErr_Format(PyExc_TypeError,
                          "%U.__init__() got multiple values for argument '%S'",
-                         qualname, PyTuple_GET_ITEM(t->fields, i));
+                         qualname, PyTuple_GET_ITEM(t->names, i));
             return -1;
         }
         kidx[k] = i;
@@ -440,8 +461,78 @@ resolve_keywords(OaTypeObject *t, PyObject *const *names, Py_ssize_t nkw,
     return 0;
 }
 
-/* Room for the field indices of a call's keywords: on the stack for the
-   usual few, from the heap past that. */
+/* A required field: typed, without a default (an object field without a
+   default may stay unset, as a native slot). */
+static inline int
+is_required(OaTypeObject *t, Py_ssize_t i)
+{
+    return t->all[i].type != OA_FT_OBJECT && (t->defaults == NULL || t->defaults[i] == NULL);
+}
+
+/* The TypeError of a Python function for the required fields that neither
+   the `nargs` positional arguments nor the keywords (their field indices
+   kidx[0..nkw)) give; 0 if none is missing. */
+static int
+check_required(OaTypeObject *t, Py_ssize_t nargs, const Py_ssize_t *kidx, Py_ssize_t nkw)
+{
+    if (t->last_required < nargs) {
+        return 0;
+    }
+    PyObject *missing = PyList_New(0), *quoted = NULL, *names = NULL, *sep = NULL;
+    if (missing == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = nargs; i <= t->last_required; i++) {
+        int given = !is_required(t, i);
+        for (Py_ssize_t k = 0; k < nkw && !given; k++) {
+            given = kidx[k] == i;
+        }
+        if (!given) {
+            PyObject *q = PyUnicode_FromFormat("'%U'", PyTuple_GET_ITEM(t->names, i));
+            if (q == NULL || PyList_Append(missing, q) < 0) {
+                Py_XDECREF(q);
+                goto done;
+            }
+            Py_DECREF(q);
+        }
+    }
+    Py_ssize_t n = PyList_GET_SIZE(missing);
+    if (n == 0) {
+        Py_DECREF(missing);
+        return 0;
+    }
+    /* 'a'; 'a' and 'b'; 'a', 'b', and 'c' -- as CPython words it. */
+    PyObject *last = PyList_GET_ITEM(missing, n - 1);
+    if (n == 1) {
+        quoted = Py_NewRef(last);
+    }
+    else {
+        sep = PyUnicode_FromString(", ");
+        PyObject *head = sep != NULL ? PyList_GetSlice(missing, 0, n - 1) : NULL;
+        names = head != NULL ? PyUnicode_Join(sep, head) : NULL;
+        Py_XDECREF(head);
+        if (names == NULL) {
+            goto done;
+        }
+        quoted = PyUnicode_FromFormat(n == 2 ? "%U and %U" : "%U, and %U", names, last);
+        if (quoted == NULL) {
+            goto done;
+        }
+    }
+    PyErr_Format(PyExc_TypeError, "%U.__init__() missing %zd required positional "
+                 "argument%s: %U", ((PyHeapTypeObject *)t)->ht_qualname, n,
+                 n == 1 ? "" : "s", quoted);
+done:
+    Py_XDECREF(quoted);
+    Py_XDECREF(names);
+    Py_XDECREF(sep);
+    Py_DECREF(missing);
+    return -1;
+}
+
+/* Room for the field indices of a call's keywords (and for the converted
+   numbers of its arguments): on the stack for the usual few, from the heap
+   past that. */
 #define OA_SMALL_KW 16
 
 static Py_ssize_t *
@@ -465,15 +556,66 @@ kidx_release(Py_ssize_t *buf, Py_ssize_t *small)
     }
 }
 
+/* The typed arguments of a call converted before anything is stored: a
+   conversion may fail or run user code (__index__, __float__).  conv[j] holds
+   the bytes of argument j (positional first, then keywords); object fields'
+   entries are unused. */
+static int
+convert_typed(OaTypeObject *t, PyObject *const *args, Py_ssize_t nargs,
+              PyObject *const *values, const Py_ssize_t *kidx, Py_ssize_t nkw,
+              uint64_t *conv)
+{
+    for (Py_ssize_t j = 0; j < nargs + nkw; j++) {
+        Py_ssize_t i = j < nargs ? j : kidx[j - nargs];
+        OaFieldType type = t->all[i].type;
+        if (type != OA_FT_OBJECT
+            && oa_typed_set((char *)&conv[j], type, j < nargs ? args[j] : values[j - nargs]) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Store `value` in field i: a reference; or, for a typed field, the bytes
+   convert_typed made (`raw`), or else `value` converted now (a default,
+   checked at the class statement, or an argument for a fresh object, which
+   the caller drops if the conversion fails). */
+static inline int
+store_field(PyObject *self, OaTypeObject *t, Py_ssize_t i, PyObject *value,
+            const uint64_t *raw)
+{
+    OaField f = t->all[i];
+    char *addr = (char *)self + f.offset;
+    if (f.type == OA_FT_OBJECT) {
+        set_field(self, f.offset, value);
+        return 0;
+    }
+    if (raw == NULL) {
+        return oa_typed_store(addr, f.type, value);
+    }
+    switch (oa_field_type_size(f.type)) {
+    case 8: memcpy(addr, raw, 8); break;
+    case 4: memcpy(addr, raw, 4); break;
+    case 2: memcpy(addr, raw, 2); break;
+    default: memcpy(addr, raw, 1); break;
+    }
+    return 0;
+}
+
 /* Validates a whole call (keywords first, then the positional count, in
-   CPython's order for a Python function) and only then stores: a call
-   that fails changes no field. */
+   CPython's order for a Python function; then the required typed fields)
+   and only then stores: the positional arguments, the defaults of the later
+   fields, the keywords.  On an existing object (__init__ called again) the
+   typed arguments are all converted before anything is stored, so that a
+   call that fails changes no field; a fresh object (`fresh`: the caller
+   drops it on failure) gets them converted in place. */
 static int
 fill_fields(PyObject *self, OaTypeObject *t, PyObject *const *args, Py_ssize_t nargs,
-            PyObject *const *names, PyObject *const *values, Py_ssize_t nkw,
-            int fresh)
+            PyObject *const *names, PyObject *const *values, Py_ssize_t nkw, int fresh)
 {
     Py_ssize_t small[OA_SMALL_KW];
+    uint64_t conv_small[OA_SMALL_KW];
+    uint64_t *conv = NULL;
     Py_ssize_t *kidx = kidx_buffer(nkw, small);
     if (kidx == NULL) {
         return -1;
@@ -481,24 +623,50 @@ fill_fields(PyObject *self, OaTypeObject *t, PyObject *const *args, Py_ssize_t n
     if (resolve_keywords(t, names, nkw, nargs, kidx) < 0) {
         goto error;
     }
-    if (nargs > nfields(t)) {
+    if (nargs > nall(t)) {
         (void)too_many_positional(t, nargs);
         goto error;
     }
-    for (Py_ssize_t i = 0; i < nargs; i++) {
-        if (fresh) {
-            *field_ptr(self, t->offsets[i]) = Py_NewRef(args[i]);
+    if (check_required(t, nargs, kidx, nkw) < 0) {
+        goto error;
+    }
+    if (!fresh && t->ntyped > 0) {
+        conv = nargs + nkw <= OA_SMALL_KW ? conv_small : PyMem_New(uint64_t, (size_t)(nargs + nkw));
+        if (conv == NULL) {
+            PyErr_NoMemory();
+            goto error;
         }
-        else {
-            set_field(self, t->offsets[i], args[i]);
+        if (convert_typed(t, args, nargs, values, kidx, nkw, conv) < 0) {
+            goto error;
+        }
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        if (store_field(self, t, i, args[i], conv != NULL ? &conv[i] : NULL) < 0) {
+            goto error;
+        }
+    }
+    if (t->defaults != NULL) {
+        for (Py_ssize_t i = nargs; i < nall(t); i++) {
+            if (t->defaults[i] != NULL) {
+                (void)store_field(self, t, i, t->defaults[i], NULL);    /* cannot fail */
+            }
         }
     }
     for (Py_ssize_t k = 0; k < nkw; k++) {
-        set_field(self, t->offsets[kidx[k]], values[k]);
+        if (store_field(self, t, kidx[k], values[k],
+                        conv != NULL ? &conv[nargs + k] : NULL) < 0) {
+            goto error;
+        }
+    }
+    if (conv != conv_small) {
+        PyMem_Free(conv);
     }
     kidx_release(kidx, small);
     return 0;
 error:
+    if (conv != conv_small) {
+        PyMem_Free(conv);
+    }
     kidx_release(kidx, small);
     return -1;
 }
@@ -508,19 +676,24 @@ base_init(PyObject *self, PyObject *args, PyObject *kwds)
 {
     OaTypeObject *t = oa_type(self);
     Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    Py_INCREF(t);       /* a lookup or conversion may reassign self's __class__ */
     if (kwds == NULL || PyDict_GET_SIZE(kwds) == 0) {
-        return fill_fields(self, t, &PyTuple_GET_ITEM(args, 0), nargs, NULL, NULL, 0, 0);
+        int r = fill_fields(self, t, &PyTuple_GET_ITEM(args, 0), nargs, NULL, NULL, 0, 0);
+        Py_DECREF(t);
+        return r;
     }
     /* A snapshot of the keywords: the lookups run user code that may
        mutate the dict the caller passed. */
     PyObject *items = PyDict_Items(kwds);
     if (items == NULL) {
+        Py_DECREF(t);
         return -1;
     }
     Py_ssize_t nkw = PyList_GET_SIZE(items);
     PyObject **kv = PyMem_New(PyObject *, (size_t)nkw * 2);
     if (kv == NULL) {
         Py_DECREF(items);
+        Py_DECREF(t);
         PyErr_NoMemory();
         return -1;
     }
@@ -529,7 +702,6 @@ base_init(PyObject *self, PyObject *args, PyObject *kwds)
         kv[k] = PyTuple_GET_ITEM(pair, 0);
         kv[nkw + k] = PyTuple_GET_ITEM(pair, 1);
     }
-    Py_INCREF(t);       /* a lookup may reassign self's __class__ */
     int r = fill_fields(self, t, &PyTuple_GET_ITEM(args, 0), nargs, kv, kv + nkw, nkw, 0);
     Py_DECREF(t);
     PyMem_Free(kv);
@@ -595,10 +767,20 @@ oa_type_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
     if (self == NULL) {
         return NULL;
     }
-    if (fill_fields(self, t, args, nargs,
-                    nkw ? &PyTuple_GET_ITEM(kwnames, 0) : NULL, args + nargs, nkw, 1) < 0) {
+    if (nkw == 0 && nargs == nall(t) && t->ntyped == 0) {
+        /* The usual call, `C(a, b)`: every field given by position, none
+           typed; the count is all there is to check. */
+        for (Py_ssize_t i = 0; i < nargs; i++) {
+            *field_ptr(self, t->all[i].offset) = Py_NewRef(args[i]);
+        }
+    }
+    else if (fill_fields(self, t, args, nargs,
+                         nkw ? &PyTuple_GET_ITEM(kwnames, 0) : NULL, args + nargs, nkw, 1) < 0) {
         Py_DECREF(self);
         return NULL;
+    }
+    if (!t->untracked) {
+        oa_gc_untrack_if_atoms(self);
     }
     return self;
 }
@@ -612,13 +794,20 @@ slot_repr(PyObject *self, OaTypeObject *t)
         return NULL;
     }
     PyObject *result = NULL, *sep = NULL, *body = NULL;
-    Py_ssize_t n = nfields(t);
+    Py_ssize_t n = nall(t);
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *value = Py_XNewRef(*field_ptr(self, t->offsets[i]));
-        if (value == NULL) {
-            continue;
+        OaField f = t->all[i];
+        PyObject *value;
+        if (f.type == OA_FT_OBJECT) {
+            value = Py_XNewRef(*field_ptr(self, f.offset));
+            if (value == NULL) {
+                continue;
+            }
         }
-        PyObject *part = PyUnicode_FromFormat("%U=%R", PyTuple_GET_ITEM(t->fields, i),
+        else if ((value = oa_typed_get((char *)self + f.offset, f.type)) == NULL) {
+            goto done;
+        }
+        PyObject *part = PyUnicode_FromFormat("%U=%R", PyTuple_GET_ITEM(t->names, i),
                                               value);
         Py_DECREF(value);
         if (part == NULL || PyList_Append(parts, part) < 0) {
@@ -665,7 +854,7 @@ base_get_class(PyObject *self, void *Py_UNUSED(closure))
     return Py_NewRef((PyObject *)Py_TYPE(self));
 }
 
-/* Same storage, same place: fields (names and offsets), weak-reference
+/* Same storage, same place: fields (names, offsets and types), weak-reference
    slot, size and arena. */
 static int
 same_layout(PyObject *self, OaTypeObject *a, OaTypeObject *b)
@@ -674,11 +863,15 @@ same_layout(PyObject *self, OaTypeObject *a, OaTypeObject *b)
     if (a->kind != b->kind || ta->tp_basicsize != tb->tp_basicsize
         || ta->tp_weaklistoffset != tb->tp_weaklistoffset
         || (PyObject *)b->arena != oa_owner_of(self)
-        || nfields(a) != nfields(b)
-        || memcmp(a->offsets, b->offsets, sizeof(Py_ssize_t) * nfields(a)) != 0) {
+        || nall(a) != nall(b)) {
         return 0;
     }
-    return PyObject_RichCompareBool(a->fields, b->fields, Py_EQ);
+    for (Py_ssize_t i = 0; i < nall(a); i++) {
+        if (a->all[i].offset != b->all[i].offset || a->all[i].type != b->all[i].type) {
+            return 0;
+        }
+    }
+    return PyObject_RichCompareBool(a->names, b->names, Py_EQ);
 }
 
 static int
@@ -912,6 +1105,8 @@ typedef struct {
     int add_weak;
     OaKind kind;
     Py_ssize_t base_size;       /* where this class's own fields start */
+    OaFieldType *own_types;     /* own_types[k]: the type of own[k] */
+    PyObject *defaults;         /* dict: own field -> default, or NULL */
 } ClassPlan;
 
 static int
@@ -997,7 +1192,7 @@ check_slots(PyObject *name, PyObject *ns, PyObject *slots, ClassPlan *plan,
     if (seq == NULL) {
         return -1;
     }
-    PyObject *base_fields = plan->layout != NULL ? plan->layout->fields : NULL;
+    PyObject *base_fields = plan->layout != NULL ? plan->layout->names : NULL;
     int base_weak = plan->layout != NULL
                     && ((PyTypeObject *)plan->layout)->tp_weaklistoffset != 0;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(seq); i++) {
@@ -1072,18 +1267,17 @@ check_slots(PyObject *name, PyObject *ns, PyObject *slots, ClassPlan *plan,
             Py_DECREF(field);
             goto error;
         }
+        /* An annotated field's value in the body is its default
+           (take_defaults); a __slots__ entry conflicts, as natively. */
         if (dup < 0) {
             clash = -1;
         }
-        else if (clash > 0 && source == OA_FROM_SLOTS) {
-            PyErr_Format(PyExc_ValueError,
-                         "%R in __slots__ conflicts with class variable", field);
+        else if (source != OA_FROM_SLOTS && clash > 0) {
+            clash = 0;
         }
         else if (clash > 0) {
             PyErr_Format(PyExc_ValueError,
-                         "%R in __annotations__ conflicts with class variable "
-                         "(a SlotObj field has no default value; annotate a "
-                         "class variable with ClassVar)", field);
+                         "%R in __slots__ conflicts with class variable", field);
         }
         if (clash != 0 || PyList_Append(plan->own, field) < 0) {
             Py_DECREF(field);
@@ -1217,12 +1411,11 @@ class_annotations(PyObject *ns)
    `id`).  0 with a new tuple in *out, or with NULL there if the body has no
    annotations; -1 with an exception. */
 static int
-annotated_fields(PyObject *name, PyObject *ns, PyObject **out)
+annotated_fields(PyObject *name, PyObject *ann, PyObject **out)
 {
     *out = NULL;
-    PyObject *ann = class_annotations(ns);
     if (ann == NULL) {
-        return PyErr_Occurred() ? -1 : 0;
+        return 0;
     }
     PyObject *items = NULL, *fields = NULL, *result = NULL;
     if (!PyDict_Check(ann)) {
@@ -1254,9 +1447,197 @@ annotated_fields(PyObject *name, PyObject *ns, PyObject **out)
 done:
     Py_XDECREF(fields);
     Py_XDECREF(items);
-    Py_DECREF(ann);
     *out = result;
     return result != NULL ? 0 : -1;
+}
+
+/* The field type a string annotation names ("f64", "objarena.f64",
+   "oa.u8"), as `from __future__ import annotations` leaves them: the name, or
+   a dotted path to it, looked up in the class body, the globals of the class
+   statement, then those of the class's module, must lead to one of the
+   markers (as dataclasses find ClassVar in a string).  Anything else is
+   an object field.  OA_FT_OBJECT, a field type, or -1 with an exception. */
+static int
+field_type_of_string(OaState *st, PyObject *ns, PyObject *s)
+{
+    PyObject *parts = NULL, *obj = NULL, *stripped = PyObject_CallMethod(s, "strip", NULL);
+    int result = -1;
+    if (stripped == NULL) {
+        return -1;
+    }
+    PyObject *dot = PyUnicode_FromString(".");
+    if (dot == NULL) {
+        goto done;
+    }
+    parts = PyUnicode_Split(stripped, dot, -1);
+    Py_DECREF(dot);
+    if (parts == NULL) {
+        goto done;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(parts);
+    /* Cheap first: the last name must be a marker's. */
+    PyObject *last = PyList_GET_ITEM(parts, n - 1);
+    int known = 0;
+    for (int k = OA_FT_F64; k < OA_FT_COUNT && !known; k++) {
+        known = PyUnicode_CompareWithASCIIString(last, oa_field_type_name((OaFieldType)k)) == 0;
+    }
+    if (!known) {
+        result = OA_FT_OBJECT;
+        goto done;
+    }
+    PyObject *first = PyList_GET_ITEM(parts, 0);
+    obj = Py_XNewRef(PyDict_GetItemWithError(ns, first));
+    /* The globals the class statement runs in (those of the code that calls
+       the metaclass), then those of the module the class names. */
+    PyObject *globals = PyEval_GetGlobals();
+    if (obj == NULL && !PyErr_Occurred() && globals != NULL) {
+        obj = Py_XNewRef(PyDict_GetItemWithError(globals, first));
+    }
+    if (obj == NULL && !PyErr_Occurred()) {
+        PyObject *modname = PyDict_GetItemString(ns, "__module__");
+        PyObject *mod = modname != NULL && PyUnicode_Check(modname)
+                        ? PyImport_GetModule(modname) : NULL;
+        if (mod != NULL) {
+            PyObject *mglobals = PyModule_Check(mod) ? PyModule_GetDict(mod) : NULL;
+            obj = mglobals != NULL ? Py_XNewRef(PyDict_GetItemWithError(mglobals, first))
+                                   : NULL;
+            Py_DECREF(mod);
+        }
+    }
+    for (Py_ssize_t i = 1; obj != NULL && i < n; i++) {
+        PyObject *next = PyObject_GetAttr(obj, PyList_GET_ITEM(parts, i));
+        Py_SETREF(obj, next);
+    }
+    if (obj == NULL) {
+        if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            goto done;
+        }
+        PyErr_Clear();
+        result = OA_FT_OBJECT;
+        goto done;
+    }
+    result = (int)oa_field_type_of(st, obj);
+done:
+    Py_XDECREF(obj);
+    Py_XDECREF(parts);
+    Py_DECREF(stripped);
+    return result;
+}
+
+/* The type of each of the class's own fields, from its annotation (a
+   marker, or a string naming one; `__slots__ = ("t",)` with `t: f64` gives
+   the slot t that type).  Only SlotObj classes take typed fields. */
+static int
+field_types(OaState *st, PyObject *name, PyObject *ns, PyObject *ann, ClassPlan *plan)
+{
+    Py_ssize_t nown = PyList_GET_SIZE(plan->own);
+    plan->own_types = PyMem_Calloc((size_t)nown + 1, sizeof(OaFieldType));
+    if (plan->own_types == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (ann == NULL || !PyDict_Check(ann)) {
+        return 0;
+    }
+    /* The annotations by exact str name: fields are exact str, and a key that
+       is a str subclass must not have its __eq__/__hash__ (user code) run by
+       a lookup, as the fields' own look-ups never run it. */
+    PyObject *by_name = PyDict_New();
+    if (by_name == NULL) {
+        return -1;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(ann, &pos, &key, &value)) {
+        if (!PyUnicode_Check(key)) {
+            continue;
+        }
+        PyObject *exact = PyUnicode_CheckExact(key) ? Py_NewRef(key)
+            : PyUnicode_Substring(key, 0, PyUnicode_GET_LENGTH(key));
+        if (exact == NULL || PyDict_SetItem(by_name, exact, value) < 0) {
+            Py_XDECREF(exact);
+            Py_DECREF(by_name);
+            return -1;
+        }
+        Py_DECREF(exact);
+    }
+    for (Py_ssize_t k = 0; k < nown; k++) {
+        PyObject *field = PyList_GET_ITEM(plan->own, k);
+        PyObject *a = Py_XNewRef(PyDict_GetItemWithError(by_name, field));
+        if (a == NULL) {
+            if (PyErr_Occurred()) {
+                Py_DECREF(by_name);
+                return -1;
+            }
+            continue;
+        }
+        int type = PyUnicode_Check(a) ? field_type_of_string(st, ns, a)
+                                      : (int)oa_field_type_of(st, a);
+        Py_DECREF(a);
+        if (type < 0) {
+            Py_DECREF(by_name);
+            return -1;
+        }
+        if (type != OA_FT_OBJECT && plan->kind != OA_KIND_SLOT) {
+            PyErr_Format(PyExc_TypeError,
+                         "class %U: typed field %R needs a SlotObj class "
+                         "(Obj classes hold object fields only)", name, field);
+            Py_DECREF(by_name);
+            return -1;
+        }
+        plan->own_types[k] = (OaFieldType)type;
+    }
+    Py_DECREF(by_name);
+    return 0;
+}
+
+/* Defaults, dataclass-style: a field declared by annotation takes the value
+   the class body gives it (`value: f64 = 0.0`) as its default, and the value
+   leaves the namespace type.__new__ sees (the field's descriptor takes its
+   place).  A mutable default (a value whose type is unhashable: list, dict,
+   set...) is a ValueError, as for a dataclass: every instance would share
+   it.  A typed field's default is converted now, so that a bad one fails
+   at the class statement, and kept as the number it stores. */
+static int
+take_defaults(PyObject *name, PyObject *ns2, ClassPlan *plan)
+{
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(plan->own); k++) {
+        PyObject *field = PyList_GET_ITEM(plan->own, k);
+        PyObject *value = Py_XNewRef(PyDict_GetItemWithError(ns2, field));
+        if (value == NULL) {
+            if (PyErr_Occurred()) {
+                return -1;
+            }
+            continue;
+        }
+        OaFieldType type = plan->own_types[k];
+        if (type == OA_FT_OBJECT && Py_TYPE(value)->tp_hash == PyObject_HashNotImplemented) {
+            PyErr_Format(PyExc_ValueError,
+                         "class %U: mutable default %R for field %R is not allowed "
+                         "(every instance would share it)",
+                         name, (PyObject *)Py_TYPE(value), field);
+            Py_DECREF(value);
+            return -1;
+        }
+        if (type != OA_FT_OBJECT) {
+            char scratch[8];
+            int r = oa_typed_set(scratch, type, value);
+            Py_SETREF(value, r < 0 ? NULL : oa_typed_get(scratch, type));
+            if (value == NULL) {
+                return -1;
+            }
+        }
+        if (plan->defaults == NULL && (plan->defaults = PyDict_New()) == NULL) {
+            Py_DECREF(value);
+            return -1;
+        }
+        int r = PyDict_SetItem(plan->defaults, field, value);
+        Py_DECREF(value);
+        if (r < 0 || PyDict_DelItem(ns2, field) < 0) {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* The most derived metaclass among `metatype` and the bases' (as type.__new__
@@ -1349,62 +1730,75 @@ install_field_descr(PyTypeObject *tp, PyObject *dict, PyObject *name, PyObject *
     return PyDict_SetItem(dict, name, descr);
 }
 
-static int
-patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
-           PyObject *slots_orig)
+/* The fields of `t`: its base's, then its own, in declaration order
+   (names, all, defaults, field_index); the object fields among them (fields,
+   offsets, members) -- every own object field in order, the weak-reference
+   slot if asked for, then the own typed fields by decreasing size, so that
+   each sits at its natural alignment.  Returns the size of the object. */
+static Py_ssize_t
+lay_out_fields(OaTypeObject *t, ClassPlan *plan)
 {
     PyTypeObject *tp = (PyTypeObject *)t;
     OaTypeObject *layout = plan->layout;
-    Py_ssize_t nbase = layout != NULL ? nfields(layout) : 0;
-    Py_ssize_t nown = PyList_GET_SIZE(plan->own);
-    Py_ssize_t offset = plan->base_size;
-
-    if (tp->tp_base == NULL || tp->tp_base->tp_basicsize != offset
-        || tp->tp_dictoffset != 0 || tp->tp_itemsize != 0) {
-        PyErr_Format(PyExc_SystemError,
-                     "objarena: type.__new__ gave '%.100s' an unexpected layout",
-                     tp->tp_name);
-        return -1;
+    Py_ssize_t nbase_obj = layout != NULL ? nobject(layout) : 0;
+    Py_ssize_t nbase = layout != NULL ? nall(layout) : 0;
+    Py_ssize_t nown = PyList_GET_SIZE(plan->own), nown_obj = 0;
+    for (Py_ssize_t k = 0; k < nown; k++) {
+        nown_obj += plan->own_types[k] == OA_FT_OBJECT;
     }
-    t->offsets = PyMem_Calloc((size_t)(nbase + nown) + 1, sizeof(Py_ssize_t));
-    t->members = PyMem_Calloc((size_t)nown + 1, sizeof(PyMemberDef));
+    Py_ssize_t n = nbase + nown;
+    t->offsets = PyMem_Calloc((size_t)(nbase_obj + nown_obj) + 1, sizeof(Py_ssize_t));
+    t->members = PyMem_Calloc((size_t)nown_obj + 1, sizeof(PyMemberDef));
+    t->all = PyMem_Calloc((size_t)n + 1, sizeof(OaField));
+    int any_default = plan->defaults != NULL || (layout != NULL && layout->defaults != NULL);
+    t->defaults = any_default ? PyMem_Calloc((size_t)n + 1, sizeof(PyObject *)) : NULL;
     t->field_index = PyDict_New();
-    t->fields = PyTuple_New(nbase + nown);
-    if (t->offsets == NULL || t->members == NULL) {
+    t->fields = PyTuple_New(nbase_obj + nown_obj);
+    t->names = PyTuple_New(n);
+    if (t->offsets == NULL || t->members == NULL || t->all == NULL
+        || (any_default && t->defaults == NULL)) {
         PyErr_NoMemory();
         return -1;
     }
-    if (t->field_index == NULL || t->fields == NULL) {
+    if (t->field_index == NULL || t->fields == NULL || t->names == NULL) {
         return -1;
     }
-    for (Py_ssize_t i = 0; i < nbase; i++) {
-        PyObject *f = PyTuple_GET_ITEM(layout->fields, i);
-        PyTuple_SET_ITEM(t->fields, i, Py_NewRef(f));
+    for (Py_ssize_t i = 0; i < nbase_obj; i++) {
+        PyTuple_SET_ITEM(t->fields, i, Py_NewRef(PyTuple_GET_ITEM(layout->fields, i)));
         t->offsets[i] = layout->offsets[i];
     }
+    for (Py_ssize_t i = 0; i < nbase; i++) {
+        PyTuple_SET_ITEM(t->names, i, Py_NewRef(PyTuple_GET_ITEM(layout->names, i)));
+        t->all[i] = layout->all[i];
+        if (layout->defaults != NULL) {
+            t->defaults[i] = Py_XNewRef(layout->defaults[i]);
+        }
+    }
+    Py_ssize_t offset = plan->base_size, j = nbase_obj, m = 0;
     for (Py_ssize_t k = 0; k < nown; k++) {
         PyObject *f = PyList_GET_ITEM(plan->own, k);
-        PyTuple_SET_ITEM(t->fields, nbase + k, Py_NewRef(f));
-        t->offsets[nbase + k] = offset;
-        const char *utf8 = PyUnicode_AsUTF8(f);   /* kept alive by t->fields */
+        PyTuple_SET_ITEM(t->names, nbase + k, Py_NewRef(f));
+        t->all[nbase + k].type = plan->own_types[k];
+        if (plan->defaults != NULL) {
+            t->defaults[nbase + k] = Py_XNewRef(PyDict_GetItemWithError(plan->defaults, f));
+            if (t->defaults[nbase + k] == NULL && PyErr_Occurred()) {
+                return -1;
+            }
+        }
+        if (plan->own_types[k] != OA_FT_OBJECT) {
+            continue;
+        }
+        const char *utf8 = PyUnicode_AsUTF8(f);   /* kept alive by t->names */
         if (utf8 == NULL) {
             return -1;
         }
-        t->members[k].name = utf8;
-        t->members[k].type = OA_T_OBJECT_EX;
-        t->members[k].offset = offset;
+        PyTuple_SET_ITEM(t->fields, j, Py_NewRef(f));
+        t->offsets[j++] = offset;
+        t->all[nbase + k].offset = offset;
+        t->members[m].name = utf8;
+        t->members[m].type = OA_T_OBJECT_EX;
+        t->members[m++].offset = offset;
         offset += (Py_ssize_t)sizeof(PyObject *);
-    }
-    for (Py_ssize_t i = 0; i < nbase + nown; i++) {
-        PyObject *idx = PyLong_FromSsize_t(i);
-        if (idx == NULL) {
-            return -1;
-        }
-        int r = PyDict_SetItem(t->field_index, PyTuple_GET_ITEM(t->fields, i), idx);
-        Py_DECREF(idx);
-        if (r < 0) {
-            return -1;
-        }
     }
     if (plan->add_weak) {
         tp->tp_weaklistoffset = offset;
@@ -1413,15 +1807,84 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
     else {
         tp->tp_weaklistoffset = layout != NULL ? ((PyTypeObject *)layout)->tp_weaklistoffset : 0;
     }
+    for (Py_ssize_t size = 8; size >= 1; size /= 2) {
+        for (Py_ssize_t k = 0; k < nown; k++) {
+            OaFieldType type = plan->own_types[k];
+            if (type != OA_FT_OBJECT && oa_field_type_size(type) == size) {
+                t->all[nbase + k].offset = offset;
+                offset += size;
+            }
+        }
+    }
+    offset = (offset + 7) & ~(Py_ssize_t)7;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *idx = PyLong_FromSsize_t(i);
+        if (idx == NULL) {
+            return -1;
+        }
+        int r = PyDict_SetItem(t->field_index, PyTuple_GET_ITEM(t->names, i), idx);
+        Py_DECREF(idx);
+        if (r < 0) {
+            return -1;
+        }
+    }
+    /* As for a dataclass: once a field has a default, every later one needs
+       one (else the generated __init__ would have no valid signature). */
+    t->last_required = -1;
+    int seen_default = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int has = t->defaults != NULL && t->defaults[i] != NULL;
+        if (seen_default && !has) {
+            PyErr_Format(PyExc_TypeError,
+                         "class %U: non-default argument %R follows default argument",
+                         ((PyHeapTypeObject *)t)->ht_name, PyTuple_GET_ITEM(t->names, i));
+            return -1;
+        }
+        seen_default |= has;
+        if (is_required(t, i)) {
+            t->last_required = i;
+        }
+    }
+    t->ntyped = n - nobject(t);
+    t->untracked = plan->kind == OA_KIND_SLOT && nobject(t) == 0 && n > 0
+                   && offset <= OA_SMALL_MAX;
+    return offset;
+}
 
-    /* Descriptors: one member descriptor per own field, __weakref__. */
+/* Turn the type that type.__new__ made into an arena type. */
+static int
+patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
+           PyObject *slots_orig)
+{
+    PyTypeObject *tp = (PyTypeObject *)t;
+    OaTypeObject *layout = plan->layout;
+    Py_ssize_t nbase = layout != NULL ? nall(layout) : 0;
+    Py_ssize_t nown = PyList_GET_SIZE(plan->own);
+
+    if (tp->tp_base == NULL || tp->tp_base->tp_basicsize != plan->base_size
+        || tp->tp_dictoffset != 0 || tp->tp_itemsize != 0) {
+        PyErr_Format(PyExc_SystemError,
+                     "objarena: type.__new__ gave '%.100s' an unexpected layout",
+                     tp->tp_name);
+        return -1;
+    }
+    Py_ssize_t offset = lay_out_fields(t, plan);
+    if (offset < 0) {
+        return -1;
+    }
+
+    /* Descriptors: one per own field (a CPython member descriptor for an
+       object field, a TypedMember for a typed one), __weakref__. */
     PyObject *dict = tp->tp_dict;
-    for (Py_ssize_t k = 0; k < nown; k++) {
-        PyObject *descr = PyDescr_NewMember(tp, &t->members[k]);
+    for (Py_ssize_t k = 0, m = 0; k < nown; k++) {
+        PyObject *f = PyList_GET_ITEM(plan->own, k);
+        PyObject *descr = plan->own_types[k] == OA_FT_OBJECT
+                          ? PyDescr_NewMember(tp, &t->members[m++])
+                          : oa_typed_member_new(st, tp, f, t->all[nbase + k]);
         if (descr == NULL) {
             return -1;
         }
-        int r = install_field_descr(tp, dict, PyList_GET_ITEM(plan->own, k), descr);
+        int r = install_field_descr(tp, dict, f, descr);
         Py_DECREF(descr);
         if (r < 0) {
             return -1;
@@ -1477,6 +1940,15 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
     }
     t->arena = (OaArenaObject *)Py_NewRef(plan->arena);
     t->arena->ntypes++;
+    if (t->untracked) {
+        /* Its instances are never in a collection's set: full collections
+           start from the class instead (gc.c, deduce_set). */
+        t->next_untracked = t->arena->untracked_types;
+        if (t->next_untracked != NULL) {
+            t->next_untracked->prev_untracked = t;
+        }
+        t->arena->untracked_types = t;
+    }
     t->module = Py_NewRef(module);
     PyType_Modified(tp);
     t->ready = 1;
@@ -1508,9 +1980,10 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
     }
     OaState *st = oa_state_of_module(module);
 
-    ClassPlan plan = {NULL, NULL, NULL, 0, OA_KIND_SLOT, (Py_ssize_t)sizeof(PyObject)};
+    ClassPlan plan = {NULL, NULL, NULL, 0, OA_KIND_SLOT, (Py_ssize_t)sizeof(PyObject),
+                      NULL, NULL};
     PyObject *kw = NULL, *slots_orig = NULL, *ns2 = NULL, *args2 = NULL;
-    PyObject *type = NULL, *all = NULL;
+    PyObject *type = NULL, *all = NULL, *ann = NULL;
 
     /* arena= is ours; the other keywords go to __init_subclass__. */
     if (kwds != NULL) {
@@ -1544,6 +2017,16 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
         goto error;
     }
     slots_orig = Py_XNewRef(PyDict_GetItemString(ns, "__slots__"));
+    /* Annotations declare a SlotObj's fields, or give slots their types;
+       an Obj class without slots has no use for them (nor are they
+       evaluated: 3.14 computes them on demand). */
+    if (plan.kind == OA_KIND_SLOT || slots_orig != NULL) {
+        ann = class_annotations(ns);
+        if (ann == NULL && PyErr_Occurred()) {
+            goto error;
+        }
+    }
+    FieldSource source = slots_orig != NULL ? OA_FROM_SLOTS : OA_FROM_ANNOTATIONS;
     if (slots_orig != NULL) {
         if (check_slots(name, ns, slots_orig, &plan, OA_FROM_SLOTS) < 0) {
             goto error;
@@ -1552,11 +2035,14 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
     else if (plan.kind == OA_KIND_SLOT) {
         /* Fields declared by annotation act as that __slots__ would, and the
            type keeps it (introspection, copyreg's slot names for pickle). */
-        if (annotated_fields(name, ns, &slots_orig) < 0
+        if (annotated_fields(name, ann, &slots_orig) < 0
             || (slots_orig != NULL
                 && check_slots(name, ns, slots_orig, &plan, OA_FROM_ANNOTATIONS) < 0)) {
             goto error;
         }
+    }
+    if (field_types(st, name, ns, ann, &plan) < 0) {
+        goto error;
     }
 
     /* type.__new__ sees no slots, so it adds no __dict__, no pre-header. */
@@ -1564,12 +2050,15 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
     if (ns2 == NULL) {
         goto error;
     }
+    if (source == OA_FROM_ANNOTATIONS && take_defaults(name, ns2, &plan) < 0) {
+        goto error;
+    }
     all = PyTuple_New(0);
     if (all == NULL || PyDict_SetItemString(ns2, "__slots__", all) < 0) {
         goto error;
     }
     if (plan.kind == OA_KIND_SLOT && PyDict_GetItemString(ns, "__match_args__") == NULL) {
-        PyObject *base_fields = plan.layout != NULL ? plan.layout->fields : all;
+        PyObject *base_fields = plan.layout != NULL ? plan.layout->names : all;
         PyObject *own = PyList_AsTuple(plan.own);
         if (own == NULL) {
             goto error;
@@ -1591,25 +2080,22 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
     if (patch_type(st, module, (OaTypeObject *)type, &plan, slots_orig) < 0) {
         goto error;
     }
-    Py_DECREF(all);
-    Py_DECREF(args2);
-    Py_DECREF(ns2);
-    Py_XDECREF(slots_orig);
-    Py_XDECREF(kw);
-    Py_DECREF(plan.arena);
-    Py_DECREF(plan.own);
-    return type;
+    goto done;
 
 error:
-    Py_XDECREF(type);
+    Py_CLEAR(type);
+done:
     Py_XDECREF(all);
     Py_XDECREF(args2);
     Py_XDECREF(ns2);
     Py_XDECREF(slots_orig);
+    Py_XDECREF(ann);
     Py_XDECREF(kw);
     Py_XDECREF(plan.arena);
     Py_XDECREF(plan.own);
-    return NULL;
+    Py_XDECREF(plan.defaults);
+    PyMem_Free(plan.own_types);
+    return type;
 }
 
 static int
@@ -1619,8 +2105,14 @@ meta_traverse(PyObject *self, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(t->arena);
     Py_VISIT(t->fields);
+    Py_VISIT(t->names);
     Py_VISIT(t->field_index);
     Py_VISIT(t->module);
+    if (t->defaults != NULL && t->names != NULL) {
+        for (Py_ssize_t i = 0; i < nall(t); i++) {
+            Py_VISIT(t->defaults[i]);
+        }
+    }
     return PyType_Type.tp_traverse(self, visit, arg);
 }
 
@@ -1637,9 +2129,30 @@ oa_meta_dealloc(PyObject *self)
     t->offsets = NULL;
     PyMem_Free(t->members);     /* the descriptors using them held the type */
     t->members = NULL;
+    if (t->defaults != NULL && t->names != NULL) {
+        for (Py_ssize_t i = 0; i < nall(t); i++) {
+            Py_CLEAR(t->defaults[i]);
+        }
+    }
+    PyMem_Free(t->defaults);
+    t->defaults = NULL;
+    PyMem_Free(t->all);
+    t->all = NULL;
+    Py_CLEAR(t->names);
     oa_obj_type_free(t);
     Py_CLEAR(t->fields);
     Py_CLEAR(t->field_index);
+    if (t->arena != NULL && t->untracked) {
+        if (t->prev_untracked != NULL) {
+            t->prev_untracked->next_untracked = t->next_untracked;
+        }
+        else if (t->arena->untracked_types == t) {
+            t->arena->untracked_types = t->next_untracked;
+        }
+        if (t->next_untracked != NULL) {
+            t->next_untracked->prev_untracked = t->prev_untracked;
+        }
+    }
     if (t->arena != NULL) {
         t->arena->ntypes--;
         Py_CLEAR(t->arena);
@@ -1674,14 +2187,19 @@ meta_get_signature(PyObject *cls, void *Py_UNUSED(closure))
     if (kind == NULL) {
         goto done;
     }
-    Py_ssize_t n = nfields(t);
+    Py_ssize_t n = nall(t);
     params = PyList_New(n);
     if (params == NULL) {
         goto done;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *p = PyObject_CallFunctionObjArgs(parameter, PyTuple_GET_ITEM(t->fields, i),
-                                                   kind, NULL);
+        PyObject *dflt = t->defaults != NULL ? t->defaults[i] : NULL;
+        PyObject *pargs = PyTuple_Pack(2, PyTuple_GET_ITEM(t->names, i), kind);
+        PyObject *pkw = dflt != NULL ? Py_BuildValue("{sO}", "default", dflt) : NULL;
+        PyObject *p = pargs != NULL && (dflt == NULL || pkw != NULL)
+                      ? PyObject_Call(parameter, pargs, pkw) : NULL;
+        Py_XDECREF(pkw);
+        Py_XDECREF(pargs);
         if (p == NULL) {
             goto done;
         }
@@ -1698,7 +2216,8 @@ done:
 
 static PyGetSetDef meta_getset[] = {
     {"__signature__", meta_get_signature, NULL,
-     "the generated __init__'s signature: the fields, in order", NULL},
+     "the generated __init__'s signature: the fields, in order, with their defaults",
+     NULL},
     {0},
 };
 
@@ -1757,6 +2276,9 @@ done:
 int
 oa_types_module_init(PyObject *mod, OaState *st)
 {
+    if (oa_typed_module_init(mod, st) < 0) {
+        return -1;
+    }
     st->meta_type = (PyTypeObject *)PyType_FromModuleAndSpec(
         mod, &meta_spec, (PyObject *)&PyType_Type);
     if (st->meta_type == NULL) {

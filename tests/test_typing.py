@@ -173,7 +173,10 @@ def test_annotation_only_classvar_like_names_are_fields():
 
 
 @pytest.mark.parametrize("clash", ["id = 1", "def id(self): pass", "id: int = 1"])
-def test_field_with_a_value_in_the_class_body_conflicts(clash):
+def test_field_with_a_value_in_the_class_body(clash):
+    """A __slots__ entry and a class variable conflict, as natively; an annotated
+    field's value is its default, as for a dataclass -- so here, where `name` follows
+    `id` without a default, the class statement fails as the dataclass's does."""
     slots = raised(define, f"""
         class User(SlotObj):
             __slots__ = ("id", "name")
@@ -186,9 +189,23 @@ def test_field_with_a_value_in_the_class_body_conflicts(clash):
             name: str
             {clash}
     """)
-    assert ann[0] is ValueError
-    assert ann[1].startswith("'id' in __annotations__ conflicts with class variable")
-    assert "ClassVar" in ann[1]
+    dc = raised(define, f"""
+        import dataclasses
+        @dataclasses.dataclass
+        class User:
+            id: int
+            name: str
+            {clash}
+    """)
+    assert ann[0] is dc[0] is TypeError
+    assert "non-default argument 'name' follows default argument" in ann[1]
+    user = define(f"""
+        class User(SlotObj):
+            name: str
+            id: int
+            {clash}
+    """)
+    assert user("a").id == user.__signature__.parameters["id"].default
 
 
 @pytest.mark.parametrize("base_src", ["""
@@ -372,7 +389,7 @@ GOOD = """
     from typing import Any, ClassVar
 
     import objarena
-    from objarena import Arena, ArenaType, Obj, RefInfo, SlotObj
+    from objarena import Arena, ArenaType, Obj, RefInfo, SlotObj, boolean, f64, i64
 
 
     class User(SlotObj):
@@ -404,6 +421,14 @@ GOOD = """
         y: int
 
 
+    class Reading(SlotObj):                # typed fields: a float, an int, a bool to mypy
+        sensor: str
+        t: f64
+        value: f64 = 0.0
+        count: i64 = 0
+        ok: boolean = True
+
+
     def on_collect(phase: str, info: dict[str, Any]) -> None:
         assert phase in ("start", "stop") and info["generation"] in (0, 1, 2)
 
@@ -417,6 +442,12 @@ GOOD = """
         e = Entry(key="k", value=b"v")
         p = Point(x=1, y=2)
         p.x = p.y + 1
+        r = Reading("s", 1.5, count=2)
+        r.value = r.t * 2 + r.count
+        r.count += 1
+        reading: float = r.value
+        ok: bool = r.ok and Reading.__match_args__ == ("sensor", "t", "value", "count", "ok")
+        assert ok and reading == 5.0
         name: str = u.name
         fields: tuple[str, ...] = User.__match_args__
         match a:
@@ -501,12 +532,16 @@ def test_typical_program_runs(tmp_path):
 BAD = """
     from typing import ClassVar
     import objarena
-    from objarena import Arena, Obj, SlotObj
+    from objarena import Arena, Obj, SlotObj, f64, i64
 
     class User(SlotObj):
         id: int
         name: str
         kind: ClassVar[str] = "user"
+
+    class Reading(SlotObj):
+        t: f64
+        count: i64 = 0
 
     class Point(Obj):
         x: int
@@ -538,6 +573,9 @@ BAD = """
     objarena.DEBUG_SAVEALL = 3          # E: Cannot assign to final name "DEBUG_SAVEALL"  [misc]
     objarena.compare(fields="2")        # E: Argument "fields" to "compare" has incompatible type "str"; expected "int | Iterable[int]"  [arg-type]
     s: str = objarena.footprint(u)      # E: Incompatible types in assignment (expression has type "int", variable has type "str")  [assignment]
+    Reading("1.5")                      # E: Argument 1 to "Reading" has incompatible type "str"; expected "float"  [arg-type]
+    Reading(1.5).count = 2.5            # E: Incompatible types in assignment (expression has type "float", variable has type "int")  [assignment]
+    Reading()                           # E: Missing positional argument "t" in call to "Reading"  [call-arg]
 """
 
 

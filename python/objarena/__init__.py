@@ -13,6 +13,9 @@ del _check_interpreter
 
 from . import _objarena  # noqa: E402
 from ._objarena import Arena, ArenaType, SlotObj, default_arena  # noqa: E402
+# Typed fields: numbers stored unboxed in a SlotObj instance (docs/api.md).
+from ._objarena import (FieldType, boolean, f32, f64, i8, i16, i32, i64, u8, u16,  # noqa: E402
+                        u32, u64)
 # Not public, but found here by pickle: `type(self).__new__` of an arena class
 # is _ArenaBase.__new__, which pickles as getattr(objarena._ArenaBase, "__new__").
 from ._objarena import _ArenaBase  # noqa: F401, E402
@@ -25,6 +28,18 @@ __all__ = [
     "default_arena",
     "footprint",
     "__version__",
+    "FieldType",
+    "f64",
+    "f32",
+    "i64",
+    "i32",
+    "i16",
+    "i8",
+    "u64",
+    "u32",
+    "u16",
+    "u8",
+    "boolean",
 ]
 
 # Names that arrive with later parts of the C extension are exported when present.

@@ -2,7 +2,7 @@
 import inspect
 import sys
 from collections.abc import Callable
-from typing import Any, ClassVar, Final, Literal, TypedDict, TypeVar, final
+from typing import Any, ClassVar, Final, Literal, TypeAlias, TypedDict, TypeVar, final
 
 from _typeshed import structseq
 
@@ -10,6 +10,7 @@ if sys.version_info >= (3, 11):
     from typing import Self, dataclass_transform
 else:
     from typing_extensions import Self, dataclass_transform
+
 
 from .compare import compare as compare
 
@@ -23,6 +24,18 @@ __all__ = [
     "default_arena",
     "footprint",
     "__version__",
+    "FieldType",
+    "f64",
+    "f32",
+    "i64",
+    "i32",
+    "i16",
+    "i8",
+    "u64",
+    "u32",
+    "u16",
+    "u8",
+    "boolean",
     "Obj",
     "RefInfo",
     "arena_of",
@@ -150,9 +163,33 @@ class ArenaType(type):
     @property
     def __signature__(self) -> inspect.Signature: ...
 
+# Typed fields: at run time f64 ... boolean are FieldType markers that the metaclass
+# reads from a SlotObj class's annotations; to a type checker each is the Python type a
+# read returns, so `t: f64` is a float field and `count: i64 = 0` an int one.
+@final
+class FieldType:
+    @property
+    def name(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def python_type(self) -> type: ...
+
+f64: TypeAlias = float
+f32: TypeAlias = float
+i64: TypeAlias = int
+i32: TypeAlias = int
+i16: TypeAlias = int
+i8: TypeAlias = int
+u64: TypeAlias = int
+u32: TypeAlias = int
+u16: TypeAlias = int
+u8: TypeAlias = int
+boolean: TypeAlias = bool
+
 # Fields are declared with annotations (`id: int`), as for a dataclass; the type checker
-# then sees the generated __init__ as (id: int, ...).  Fields are only declared, never
-# given a value in the class body, so they have no defaults: every field is a parameter.
+# then sees the generated __init__ as (id: int, ...).  A value in the class body is the
+# field's default (`value: f64 = 0.0`); the fields after one with a default need one too.
 @dataclass_transform(eq_default=False)
 class SlotObj(metaclass=ArenaType):
     __match_args__: ClassVar[tuple[str, ...]]
