@@ -482,6 +482,17 @@ def test_pickle_copy_deepcopy(H):
             r = outcome(fn, o)
             out.append(r if r[0] == "raised" else ("ok", fields(r[1], "ab")))
         return out
+    if H in (EqOnce, EqFlips):
+        # How many times CPython's own type lookups compare a str-subclass
+        # name while pickle and copy collect and restore the state varies
+        # from run to run (with the hash seed: one or two comparisons per
+        # setattr on 3.11, for native and arena classes alike), so names
+        # whose answer depends on that count are not compared with native
+        # here: the arena class must give values or a clean exception.
+        for r in scenario(make_slot, H):
+            assert r[0] == "ok" or issubclass(r[1], Exception)
+        testing.validate(objarena.default_arena)
+        return
     same_for_both(scenario, H)
 
 
