@@ -445,7 +445,7 @@ own_page(const Collector *c, PyObject *v, PyTypeObject *tp)
    instances (P.origin = P(0.0)) is found garbage with it.  Found garbage,
    it counts as an own object. */
 static inline int
-is_own_untracked(const Collector *c, PyObject *v, PyTypeObject *tp)
+is_own_untracked(const Collector *c, PyTypeObject *tp)
 {
     return oa_frees_in_arena(tp) && ((OaTypeObject *)tp)->untracked
            && ((OaTypeObject *)tp)->arena->core == c->core;
@@ -709,7 +709,7 @@ foreign_decref(Collector *c, PyObject *op, Py_ssize_t n)
     if (s == NULL) {
         if (!c->expanding || c->map.n >= c->budget
             || !expandable(c->full, c->heap_traverse, Py_TYPE(op), op)
-            || (!c->full && is_own_untracked(c, op, Py_TYPE(op)))) {
+            || (!c->full && is_own_untracked(c, Py_TYPE(op)))) {
             return;             /* not in the set: an external referrer */
         }
         s = map_add(&c->map, op, Py_REFCNT(op));
@@ -1059,7 +1059,7 @@ split(Collector *c, ObjVec *unreachable)
         for (Py_ssize_t k = 0; k < c->map.n; k++) {
             PyObject *op = slot_op(map_at(&c->map, k));
             if (slot_mark(map_at(&c->map, k)) == 0
-                && own == is_own_untracked(c, op, Py_TYPE(op))) {
+                && own == is_own_untracked(c, Py_TYPE(op))) {
                 OA_ASSERT(unreachable->n < unreachable->cap);
                 unreachable->items[unreachable->n++] = op;
             }
@@ -1549,7 +1549,7 @@ collect_phases(OaArenaObject *arena, int gen, int explicit_full, Outcome *out)
     for (Py_ssize_t k = 0; k < c.map.n; k++) {
         PyObject *op = slot_op(map_at(&c.map, k));
         if (slot_mark(map_at(&c.map, k)) == 0) {
-            if (is_own_untracked(&c, op, Py_TYPE(op))) {
+            if (is_own_untracked(&c, Py_TYPE(op))) {
                 nown++;
             }
             else {
