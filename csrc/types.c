@@ -767,8 +767,15 @@ oa_type_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
     if (self == NULL) {
         return NULL;
     }
-    if (fill_fields(self, t, args, nargs,
-                    nkw ? &PyTuple_GET_ITEM(kwnames, 0) : NULL, args + nargs, nkw, 1) < 0) {
+    if (nkw == 0 && nargs == nall(t) && t->ntyped == 0) {
+        /* The usual call, `C(a, b)`: every field given by position, none
+           typed; the count is all there is to check. */
+        for (Py_ssize_t i = 0; i < nargs; i++) {
+            *field_ptr(self, t->all[i].offset) = Py_NewRef(args[i]);
+        }
+    }
+    else if (fill_fields(self, t, args, nargs,
+                         nkw ? &PyTuple_GET_ITEM(kwnames, 0) : NULL, args + nargs, nkw, 1) < 0) {
         Py_DECREF(self);
         return NULL;
     }
