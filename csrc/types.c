@@ -381,14 +381,13 @@ field_lookup(OaTypeObject *t, PyObject *key)
     if (oa_check_self_keyword((PyTypeObject *)t, key) < 0) {
         return -2;
     }
-    int r;
-    PyObject *fields = Py_NewRef(t->fields);    /* the __eq__ calls run code */
+    PyObject *names = Py_NewRef(t->names);      /* the __eq__ calls run code */
     Py_ssize_t found = -1;
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(fields) && found == -1; i++) {
-        r = PyObject_RichCompareBool(key, PyTuple_GET_ITEM(fields, i), Py_EQ);
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names) && found == -1; i++) {
+        int r = PyObject_RichCompareBool(key, PyTuple_GET_ITEM(names, i), Py_EQ);
         found = r > 0 ? i : r < 0 ? -2 : -1;
     }
-    Py_DECREF(fields);
+    Py_DECREF(names);
     return found;
 }
 
