@@ -1162,45 +1162,12 @@ error:
 }
 
 /* As pickle and copy restore a native instance: the dict part goes straight
-   into the object's storage (no descriptor, no __setattr__), the slots part
-   through setattr(). */
-static int
-set_from_dict(PyObject *self, PyObject *d, int storage)
-{
-    if (d == Py_None) {
-        return 0;
-    }
-    if (!PyDict_Check(d)) {
-        PyErr_SetString(PyExc_TypeError, "state is not a dictionary");
-        return -1;
-    }
-    Py_ssize_t pos = 0;
-    PyObject *key, *value;
-    while (PyDict_Next(d, &pos, &key, &value)) {
-        if (!PyUnicode_Check(key)) {
-            PyErr_Format(PyExc_TypeError, "attribute name must be string, not '%.200s'",
-                         Py_TYPE(key)->tp_name);
-            return -1;
-        }
-        int r = storage ? attr_store(self, key, value) : PyObject_SetAttr(self, key, value);
-        if (r < 0) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
+   into the object's storage, the slots part through the fields' descriptors,
+   and neither through a __setattr__ override (a frozen dataclass has one). */
 static PyObject *
 obj_setstate(PyObject *self, PyObject *state)
 {
-    if (PyTuple_Check(state) && PyTuple_GET_SIZE(state) == 2) {
-        if (set_from_dict(self, PyTuple_GET_ITEM(state, 0), 1) < 0
-            || set_from_dict(self, PyTuple_GET_ITEM(state, 1), 0) < 0) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
-    }
-    if (set_from_dict(self, state, 1) < 0) {
+    if (oa_apply_state(self, state, attr_store, obj_setattro) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;

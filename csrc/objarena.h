@@ -134,6 +134,11 @@ typedef struct {
     PyMemberDef *members;       /* this class's own member descriptors' defs */
     PyObject *field_index;      /* dict: field name -> index */
     PyObject *module;           /* strong: the objarena module */
+    PyObject **defaults;        /* NULL, or per field its default (strong) or
+                                   NULL: what the generated __init__ fills in */
+    int pending;                /* fields declared by annotation with a value
+                                   in the class body wait for their
+                                   descriptors (see finish_pending_fields) */
     /* Obj classes only (obj.c): */
     OaShape *root_shape;        /* the empty shape; the class's shape tree */
     OaShape *canon;             /* the class's shared keys: a path of the tree
@@ -197,6 +202,9 @@ oa_is_arena_type(PyTypeObject *type)
 }
 
 int oa_types_module_init(PyObject *mod, OaState *st);
+int oa_finish_pending_fields(OaTypeObject *t);
+int oa_apply_state(PyObject *self, PyObject *state, setattrofunc dict_part,
+                   setattrofunc slots_part);
 PyObject *oa_object_alloc_size(OaTypeObject *type, size_t size);
 int oa_type_call_fallback_needed(PyTypeObject *tp);
 PyObject *oa_type_call_generic(PyObject *callable, PyObject *const *args,

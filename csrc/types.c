@@ -6,7 +6,8 @@
  * ArenaType.__new__ (meta_new), which
  *   1. checks the bases and the __slots__ entries (TypeError/ValueError);
  *      a SlotObj class body without __slots__ declares its fields by
- *      annotation (`id: int`), ClassVar annotations left out,
+ *      annotation (`id: int`; ClassVar, InitVar and KW_ONLY annotations left
+ *      out; a value in the class body is the field's default),
  *   2. lets type.__new__ build an ordinary heap type with no slots of its own
  *      (so that CPython adds neither a __dict__ nor a managed pre-header),
  *   3. patches that type before any instance can exist: no Py_TPFLAGS_HAVE_GC,
@@ -108,6 +109,9 @@ oa_object_alloc_size(OaTypeObject *t, size_t size)
     PyTypeObject *tp = (PyTypeObject *)t;
     OaArenaObject *arena = t->arena;
     OaGC *gc = &arena->gc;
+    if (t->pending && oa_finish_pending_fields(t) < 0) {
+        return NULL;
+    }
     if (gc->count[0] >= gc->threshold[0] && gc->enabled && gc->threshold[0] > 0) {
         oa_gc_maybe_collect(arena);
     }
@@ -356,6 +360,23 @@ keyword_field(OaTypeObject *t, PyObject *key, Py_ssize_t nargs)
     return i < 0 ? -1 : i;
 }
 
+/* The generated __init__'s defaults: fields from `first` on that have one
+   get it; with `overwrite` 0, only those still unset (the keywords are
+   already in). */
+static void
+fill_defaults(PyObject *self, OaTypeObject *t, Py_ssize_t first, int overwrite)
+{
+    if (t->defaults == NULL) {
+        return;
+    }
+    for (Py_ssize_t i = first; i < nfields(t); i++) {
+        PyObject *dflt = t->defaults[i];
+        if (dflt != NULL && (overwrite || *field_ptr(self, t->offsets[i]) == NULL)) {
+            set_field(self, t->offsets[i], dflt);
+        }
+    }
+}
+
 static int
 base_init(PyObject *self, PyObject *args, PyObject *kwds)
 {
@@ -377,6 +398,7 @@ base_init(PyObject *self, PyObject *args, PyObject *kwds)
     for (Py_ssize_t i = 0; i < nargs; i++) {
         set_field(self, t->offsets[i], PyTuple_GET_ITEM(args, i));
     }
+    fill_defaults(self, t, nargs, 1);
     for (pos = 0; has_kw && PyDict_Next(kwds, &pos, &key, &value);) {
         Py_ssize_t i = keyword_field(t, key, nargs);
         if (i < 0) {
@@ -460,6 +482,7 @@ oa_type_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
         Py_ssize_t i = field_lookup(t, PyTuple_GET_ITEM(kwnames, k));
         set_field(self, t->offsets[i], args[nargs + k]);
     }
+    fill_defaults(self, t, nargs, 0);
     return self;
 }
 
@@ -566,6 +589,10 @@ base_set_class(PyObject *self, PyObject *value, void *Py_UNUSED(closure))
                      newto->tp_name, oldto->tp_name);
         return -1;
     }
+    if (((OaTypeObject *)newto)->pending
+        && oa_finish_pending_fields((OaTypeObject *)newto) < 0) {
+        return -1;
+    }
     int same = same_layout(self, (OaTypeObject *)oldto, (OaTypeObject *)newto);
     if (same < 0) {
         return -1;
@@ -621,6 +648,71 @@ base_reduce_ex(PyObject *self, PyObject *arg)
     return res;
 }
 
+/* One part of a pickled state (a dict of attribute names, or None), each
+   item stored with `set`. */
+static int
+apply_state_part(PyObject *self, PyObject *part, setattrofunc set)
+{
+    if (part == Py_None) {
+        return 0;
+    }
+    if (!PyDict_Check(part)) {
+        PyErr_SetString(PyExc_TypeError, "state is not a dictionary");
+        return -1;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(part, &pos, &key, &value)) {
+        if (!PyUnicode_Check(key)) {
+            PyErr_Format(PyExc_TypeError, "attribute name must be string, not '%.200s'",
+                         Py_TYPE(key)->tp_name);
+            return -1;
+        }
+        Py_INCREF(key);
+        Py_INCREF(value);
+        int r = set(self, key, value);
+        Py_DECREF(value);
+        Py_DECREF(key);
+        if (r < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Restore a state as pickle and copy restore a native instance's, (dict,
+   slots) or dict, except that no __setattr__ override runs: the dict part
+   goes through `dict_part`, the slots part through `slots_part`.  A frozen
+   dataclass's instances then survive pickle and copy. */
+int
+oa_apply_state(PyObject *self, PyObject *state, setattrofunc dict_part,
+               setattrofunc slots_part)
+{
+    if (PyTuple_Check(state) && PyTuple_GET_SIZE(state) == 2) {
+        if (apply_state_part(self, PyTuple_GET_ITEM(state, 0), dict_part) < 0
+            || apply_state_part(self, PyTuple_GET_ITEM(state, 1), slots_part) < 0) {
+            return -1;
+        }
+        return 0;
+    }
+    return apply_state_part(self, state, dict_part);
+}
+
+static PyObject *
+slot_setstate(PyObject *self, PyObject *state)
+{
+    if (oa_apply_state(self, state, PyObject_GenericSetAttr,
+                       PyObject_GenericSetAttr) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef slot_base_methods[] = {
+    {"__setstate__", slot_setstate, METH_O, "Helper for pickle and copy."},
+    {0},
+};
+
 static PyObject *
 get_weakref(PyObject *self, void *Py_UNUSED(closure))
 {
@@ -666,6 +758,7 @@ static PyType_Spec base_spec = {
 static PyType_Slot slot_base_slots[] = {
     {Py_tp_init, base_init},
     {Py_tp_repr, base_repr},
+    {Py_tp_methods, slot_base_methods},
     {Py_tp_doc, "The C base of SlotObj."},
     {0, NULL},
 };
@@ -738,6 +831,8 @@ typedef struct {
     OaTypeObject *layout;       /* the base whose layout is extended, or NULL */
     PyObject *arena;            /* the Arena, strong */
     PyObject *own;              /* list: this class's own (mangled) fields */
+    PyObject *deferred;         /* list: those declared by annotation, whose
+                                   descriptors wait (finish_pending_fields) */
     int add_weak;
     OaKind kind;
     Py_ssize_t base_size;       /* where this class's own fields start */
@@ -816,6 +911,28 @@ check_bases(OaState *st, PyObject *name, PyObject *bases, ClassPlan *plan)
 /* Where a class's own fields were declared: their names in messages. */
 typedef enum { OA_FROM_SLOTS, OA_FROM_ANNOTATIONS } FieldSource;
 
+/* A field with a value in the class body.  Beside __slots__ it is an error,
+   as natively.  A field declared by annotation (`x: int`, `y: int = 0`) gets
+   no descriptor yet: until the class is first used, its name is what the
+   class body made it, absent or the default value, where dataclasses
+   (getattr(cls, name)) and attrs (cls.__dict__) look for defaults after the
+   class statement; finish_pending_fields() then moves a default to the
+   generated __init__ and puts the descriptor in its place.  0, or -1. */
+static int
+take_field_default(PyObject *ns, PyObject *field, ClassPlan *plan, FieldSource source)
+{
+    if (source == OA_FROM_ANNOTATIONS) {
+        return PyList_Append(plan->deferred, field);
+    }
+    int has_value = PyDict_Contains(ns, field);
+    if (has_value > 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "%R in __slots__ conflicts with class variable", field);
+        return -1;
+    }
+    return has_value;
+}
+
 static int
 check_slots(PyObject *name, PyObject *ns, PyObject *slots, ClassPlan *plan,
             FieldSource source)
@@ -868,34 +985,29 @@ check_slots(PyObject *name, PyObject *ns, PyObject *slots, ClassPlan *plan,
             goto error;
         }
         int dup = PySequence_Contains(plan->own, field);
-        if (dup == 0 && base_fields != NULL) {
-            dup = PySequence_Contains(base_fields, field);
-            if (dup > 0) {
-                PyErr_Format(PyExc_TypeError,
-                             "class %U: field %R is already defined by a base class",
-                             name, field);
-                Py_DECREF(field);
-                goto error;
-            }
-        }
-        else if (dup > 0) {
+        if (dup > 0) {
             PyErr_Format(PyExc_TypeError,
                          "class %U: field %R appears twice in __slots__", name, field);
             Py_DECREF(field);
             goto error;
         }
-        int clash = dup < 0 ? -1 : PyDict_Contains(ns, field);
-        if (clash > 0 && source == OA_FROM_SLOTS) {
-            PyErr_Format(PyExc_ValueError,
-                         "%R in __slots__ conflicts with class variable", field);
+        /* A base's field named again (as dataclasses and attrs do when they
+           recreate a class with __slots__) is that field: native classes
+           accept it too, with a second slot that shadows the first. */
+        int inherited = dup < 0 || base_fields == NULL ? dup
+                        : PySequence_Contains(base_fields, field);
+        if (inherited != 0) {
+            Py_DECREF(field);
+            if (inherited < 0) {
+                goto error;
+            }
+            continue;
         }
-        else if (clash > 0) {
-            PyErr_Format(PyExc_ValueError,
-                         "%R in __annotations__ conflicts with class variable "
-                         "(a SlotObj field has no default value; annotate a "
-                         "class variable with ClassVar)", field);
+        if (take_field_default(ns, field, plan, source) < 0) {
+            Py_DECREF(field);
+            goto error;
         }
-        if (clash != 0 || PyList_Append(plan->own, field) < 0) {
+        if (PyList_Append(plan->own, field) < 0) {
             Py_DECREF(field);
             goto error;
         }
@@ -909,13 +1021,13 @@ error:
     return -1;
 }
 
-/* Is the annotation string `s` a ClassVar: "ClassVar", "ClassVar[...]", or
-   the same behind a module name ("typing.ClassVar[int]")?  1, 0, or -1. */
+/* Does the annotation string `s` name `marker` ("ClassVar"), alone, with
+   arguments ("ClassVar[...]"), or behind a module name
+   ("typing.ClassVar[int]")?  1, 0, or -1. */
 static int
-is_classvar_string(PyObject *s)
+string_names(PyObject *s, const char *marker)
 {
-    static const char classvar[] = "ClassVar";
-    const size_t k = sizeof(classvar) - 1;
+    const size_t k = strlen(marker);
     Py_ssize_t n;
     const char *p = PyUnicode_AsUTF8AndSize(s, &n);
     if (p == NULL) {
@@ -932,55 +1044,89 @@ is_classvar_string(PyObject *s)
         end--;
     }
     size_t len = (size_t)(end - p);
-    if (len < k || memcmp(end - k, classvar, k) != 0) {
+    if (len < k || memcmp(end - k, marker, k) != 0) {
         return 0;
     }
     return len == k || end[-(Py_ssize_t)k - 1] == '.';
 }
 
-/* Is the annotation `ann` typing.ClassVar, ClassVar[...], or a string naming
-   one (as `from __future__ import annotations` makes every annotation)?
-   1, 0, or -1 with an exception set. */
-static int
-is_classvar(PyObject *ann)
+/* Attribute `attr` of module `modname` if that module is imported (a new
+   reference), else NULL, with an exception only on error. */
+static PyObject *
+imported_attr(const char *modname, const char *attr)
 {
-    if (PyUnicode_Check(ann)) {
-        return is_classvar_string(ann);
+    PyObject *name = PyUnicode_FromString(modname);
+    if (name == NULL) {
+        return NULL;
+    }
+    PyObject *mod = PyImport_GetModule(name);
+    Py_DECREF(name);
+    if (mod == NULL) {
+        return NULL;
+    }
+    PyObject *res = PyObject_GetAttrString(mod, attr);
+    Py_DECREF(mod);
+    return res;
+}
+
+/* Is `ann` (an annotation object) `marker` or marker[...]?  1, 0, -1. */
+static int
+is_marker(PyObject *ann, PyObject *marker)
+{
+    if (ann == marker) {
+        return 1;
     }
     if (PyType_Check(ann)) {
         return 0;
     }
-    /* Without typing imported, nothing can be typing.ClassVar. */
-    PyObject *modname = PyUnicode_FromString("typing");
-    if (modname == NULL) {
-        return -1;
+    if (PyType_Check(marker) && PyObject_TypeCheck(ann, (PyTypeObject *)marker)) {
+        return 1;               /* dataclasses.InitVar[int] is an InitVar */
     }
-    PyObject *typing = PyImport_GetModule(modname);
-    Py_DECREF(modname);
-    if (typing == NULL) {
-        return PyErr_Occurred() ? -1 : 0;
+    PyObject *origin = PyObject_GetAttrString(ann, "__origin__");
+    if (origin == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            return -1;
+        }
+        PyErr_Clear();
+        return 0;
     }
-    PyObject *classvar = PyObject_GetAttrString(typing, "ClassVar");
-    Py_DECREF(typing);
-    if (classvar == NULL) {
-        return -1;
-    }
-    int r = ann == classvar;
-    if (!r) {
-        PyObject *origin = PyObject_GetAttrString(ann, "__origin__");
-        if (origin == NULL) {
-            r = PyErr_ExceptionMatches(PyExc_AttributeError) ? 0 : -1;
-            if (r == 0) {
-                PyErr_Clear();
-            }
+    int r = origin == marker;
+    Py_DECREF(origin);
+    return r;
+}
+
+/* An annotation that declares no field: typing.ClassVar (a class
+   attribute), and dataclasses' InitVar (an __init__ argument) and KW_ONLY
+   (a marker), as objects or as strings (`from __future__ import
+   annotations`).  1, 0, or -1 with an exception set. */
+static int
+is_not_a_field(PyObject *ann)
+{
+    static const struct { const char *module, *name; } markers[] = {
+        {"typing", "ClassVar"}, {"dataclasses", "InitVar"}, {"dataclasses", "KW_ONLY"},
+    };
+    for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++) {
+        int r;
+        if (PyUnicode_Check(ann)) {
+            r = string_names(ann, markers[i].name);
         }
         else {
-            r = origin == classvar;
-            Py_DECREF(origin);
+            /* Without its module imported, nothing can be the marker. */
+            PyObject *marker = imported_attr(markers[i].module, markers[i].name);
+            if (marker == NULL) {
+                if (PyErr_Occurred()) {
+                    return -1;
+                }
+                continue;
+            }
+            r = is_marker(ann, marker);
+            Py_DECREF(marker);
+        }
+        if (r != 0) {
+            return r;
         }
     }
-    Py_DECREF(classvar);
-    return r;
+    return 0;
 }
 
 /* The class body's annotations (a new reference), or NULL without an
@@ -1023,8 +1169,8 @@ class_annotations(PyObject *ns)
 }
 
 /* The fields of a SlotObj class body without __slots__: the names it
-   annotates, in order, ClassVar ones left out (`id: int` declares the field
-   `id`).  0 with a new tuple in *out, or with NULL there if the body has no
+   annotates, in order, but those is_not_a_field() leaves out (`id: int`
+   declares the field `id`).  0 with a new tuple in *out, or with NULL there if the body has no
    annotations; -1 with an exception. */
 static int
 annotated_fields(PyObject *name, PyObject *ns, PyObject **out)
@@ -1052,7 +1198,7 @@ annotated_fields(PyObject *name, PyObject *ns, PyObject **out)
     }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
         PyObject *item = PyList_GET_ITEM(items, i);
-        int cv = is_classvar(PyTuple_GET_ITEM(item, 1));
+        int cv = is_not_a_field(PyTuple_GET_ITEM(item, 1));
         if (cv < 0) {
             goto done;
         }
@@ -1091,6 +1237,105 @@ winning_metatype(PyTypeObject *metatype, PyObject *bases)
         return NULL;
     }
     return winner;
+}
+
+/* A subclass's generated __init__ knows its bases' defaults. */
+static int
+inherit_defaults(OaTypeObject *t, OaTypeObject *layout)
+{
+    if (layout == NULL || layout->defaults == NULL) {
+        return 0;
+    }
+    t->defaults = PyMem_Calloc((size_t)nfields(t), sizeof(PyObject *));
+    if (t->defaults == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nfields(layout); i++) {
+        t->defaults[i] = Py_XNewRef(layout->defaults[i]);
+    }
+    return 0;
+}
+
+static void
+free_defaults(OaTypeObject *t)
+{
+    if (t->defaults != NULL) {
+        for (Py_ssize_t i = 0; t->fields != NULL && i < nfields(t); i++) {
+            Py_CLEAR(t->defaults[i]);
+        }
+        PyMem_Free(t->defaults);
+        t->defaults = NULL;
+    }
+}
+
+/* The member descriptors that take_field_default() held back go in once
+   the class is used (its first instance, a subclass, __class__ assignment):
+   whatever the class dict holds then under a field's name is its default
+   (dataclasses may have replaced a field() by its default, attrs deleted
+   it).  Every own field whose descriptor is missing gets it. */
+int
+oa_finish_pending_fields(OaTypeObject *t)
+{
+    PyTypeObject *tp = (PyTypeObject *)t;
+    Py_ssize_t nown = 0;
+    while (t->members[nown].name != NULL) {
+        nown++;
+    }
+    Py_ssize_t nbase = nfields(t) - nown;
+    for (Py_ssize_t k = 0; k < nown; k++) {
+        PyObject *f = PyTuple_GET_ITEM(t->fields, nbase + k);
+        /* Exact str keys: the lookup runs no user code. */
+        PyObject *cur = PyDict_GetItemWithError(tp->tp_dict, f);
+        if (cur == NULL && PyErr_Occurred()) {
+            return -1;
+        }
+        if (cur != NULL && Py_IS_TYPE(cur, &PyMemberDescr_Type)
+            && ((PyMemberDescrObject *)cur)->d_member == &t->members[k]) {
+            continue;
+        }
+        if (cur != NULL) {
+            if (t->defaults == NULL) {
+                t->defaults = PyMem_Calloc((size_t)nfields(t), sizeof(PyObject *));
+                if (t->defaults == NULL) {
+                    PyErr_NoMemory();
+                    return -1;
+                }
+            }
+            Py_XSETREF(t->defaults[nbase + k], Py_NewRef(cur));
+        }
+        PyObject *descr = PyDescr_NewMember(tp, &t->members[k]);
+        if (descr == NULL) {
+            return -1;
+        }
+        int r = PyDict_SetItem(tp->tp_dict, f, descr);
+        Py_DECREF(descr);
+        if (r < 0) {
+            return -1;
+        }
+    }
+    t->pending = 0;
+    PyType_Modified(tp);
+    return 0;
+}
+
+/* Classes of the bases' MROs still waiting for their descriptors finish:
+   a subclass's instances need them. */
+static int
+finish_pending_bases(PyObject *bases)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(bases); i++) {
+        PyObject *b = PyTuple_GET_ITEM(bases, i);
+        PyObject *mro = PyType_Check(b) ? ((PyTypeObject *)b)->tp_mro : NULL;
+        for (Py_ssize_t j = 0; mro != NULL && j < PyTuple_GET_SIZE(mro); j++) {
+            PyTypeObject *c = (PyTypeObject *)PyTuple_GET_ITEM(mro, j);
+            if (oa_is_arena_type(c) && ((OaTypeObject *)c)->pending
+                && oa_finish_pending_fields((OaTypeObject *)c) < 0) {
+                return -1;
+            }
+        }
+    }
+    return 0;
 }
 
 /* Turn the type that type.__new__ made into an arena type. */
@@ -1159,9 +1404,18 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
         tp->tp_weaklistoffset = layout != NULL ? ((PyTypeObject *)layout)->tp_weaklistoffset : 0;
     }
 
-    /* Descriptors: one member descriptor per own field, __weakref__. */
+    /* Descriptors: one member descriptor per own field (but those that wait
+       for finish_pending_fields), __weakref__. */
     PyObject *dict = tp->tp_dict;
     for (Py_ssize_t k = 0; k < nown; k++) {
+        int deferred = PySequence_Contains(plan->deferred, PyList_GET_ITEM(plan->own, k));
+        if (deferred != 0) {
+            if (deferred < 0) {
+                return -1;
+            }
+            t->pending = 1;
+            continue;
+        }
         PyObject *descr = PyDescr_NewMember(tp, &t->members[k]);
         if (descr == NULL) {
             return -1;
@@ -1183,13 +1437,25 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
             return -1;
         }
     }
-    /* Keep the user's __slots__ for introspection and copyreg. */
+    /* Keep the user's __slots__ for introspection.  Fields declared by
+       annotation leave none, as a native class has none, so that
+       dataclass(slots=True) and attrs can add it when they recreate the
+       class.  copyreg (pickle, copy) reads the fields from __slotnames__. */
     if (slots_orig != NULL) {
         if (PyDict_SetItemString(dict, "__slots__", slots_orig) < 0) {
             return -1;
         }
     }
     else if (PyDict_DelItemString(dict, "__slots__") < 0) {
+        return -1;
+    }
+    PyObject *slotnames = PySequence_List(t->fields);
+    if (slotnames == NULL) {
+        return -1;
+    }
+    int r = PyDict_SetItemString(dict, "__slotnames__", slotnames);
+    Py_DECREF(slotnames);
+    if (r < 0 || inherit_defaults(t, layout) < 0) {
         return -1;
     }
 
@@ -1253,7 +1519,8 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
     }
     OaState *st = oa_state_of_module(module);
 
-    ClassPlan plan = {NULL, NULL, NULL, 0, OA_KIND_SLOT, (Py_ssize_t)sizeof(PyObject)};
+    ClassPlan plan = {NULL, NULL, NULL, NULL, 0, OA_KIND_SLOT,
+                      (Py_ssize_t)sizeof(PyObject)};
     PyObject *kw = NULL, *slots_orig = NULL, *ns2 = NULL, *args2 = NULL;
     PyObject *type = NULL, *all = NULL;
 
@@ -1277,7 +1544,7 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
             }
         }
     }
-    if (check_bases(st, name, bases, &plan) < 0) {
+    if (finish_pending_bases(bases) < 0 || check_bases(st, name, bases, &plan) < 0) {
         goto error;
     }
     if (plan.arena == NULL) {
@@ -1285,7 +1552,8 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
                                                    : st->default_arena);
     }
     plan.own = PyList_New(0);
-    if (plan.own == NULL) {
+    plan.deferred = PyList_New(0);
+    if (plan.own == NULL || plan.deferred == NULL) {
         goto error;
     }
     slots_orig = Py_XNewRef(PyDict_GetItemString(ns, "__slots__"));
@@ -1297,9 +1565,13 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
     else if (plan.kind == OA_KIND_SLOT) {
         /* Fields declared by annotation act as that __slots__ would, and the
            type keeps it (introspection, copyreg's slot names for pickle). */
-        if (annotated_fields(name, ns, &slots_orig) < 0
-            || (slots_orig != NULL
-                && check_slots(name, ns, slots_orig, &plan, OA_FROM_ANNOTATIONS) < 0)) {
+        PyObject *annotated = NULL;
+        int r = annotated_fields(name, ns, &annotated);
+        if (r == 0 && annotated != NULL) {
+            r = check_slots(name, ns, annotated, &plan, OA_FROM_ANNOTATIONS);
+        }
+        Py_XDECREF(annotated);
+        if (r < 0) {
             goto error;
         }
     }
@@ -1312,18 +1584,6 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
     all = PyTuple_New(0);
     if (all == NULL || PyDict_SetItemString(ns2, "__slots__", all) < 0) {
         goto error;
-    }
-    if (plan.kind == OA_KIND_SLOT && PyDict_GetItemString(ns, "__match_args__") == NULL) {
-        PyObject *base_fields = plan.layout != NULL ? plan.layout->fields : all;
-        PyObject *own = PyList_AsTuple(plan.own);
-        if (own == NULL) {
-            goto error;
-        }
-        Py_SETREF(all, PySequence_Concat(base_fields, own));
-        Py_DECREF(own);
-        if (all == NULL || PyDict_SetItemString(ns2, "__match_args__", all) < 0) {
-            goto error;
-        }
     }
     args2 = PyTuple_Pack(3, name, bases, ns2);
     if (args2 == NULL) {
@@ -1343,6 +1603,7 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
     Py_XDECREF(kw);
     Py_DECREF(plan.arena);
     Py_DECREF(plan.own);
+    Py_DECREF(plan.deferred);
     return type;
 
 error:
@@ -1354,6 +1615,7 @@ error:
     Py_XDECREF(kw);
     Py_XDECREF(plan.arena);
     Py_XDECREF(plan.own);
+    Py_XDECREF(plan.deferred);
     return NULL;
 }
 
@@ -1366,6 +1628,9 @@ meta_traverse(PyObject *self, visitproc visit, void *arg)
     Py_VISIT(t->fields);
     Py_VISIT(t->field_index);
     Py_VISIT(t->module);
+    for (Py_ssize_t i = 0; t->defaults != NULL && i < nfields(t); i++) {
+        Py_VISIT(t->defaults[i]);
+    }
     return PyType_Type.tp_traverse(self, visit, arg);
 }
 
@@ -1383,6 +1648,7 @@ oa_meta_dealloc(PyObject *self)
     PyMem_Free(t->members);     /* the descriptors using them held the type */
     t->members = NULL;
     oa_obj_type_free(t);
+    free_defaults(t);
     Py_CLEAR(t->fields);
     Py_CLEAR(t->field_index);
     if (t->arena != NULL) {
@@ -1424,9 +1690,23 @@ meta_get_signature(PyObject *cls, void *Py_UNUSED(closure))
     if (params == NULL) {
         goto done;
     }
+    /* Defaults show from the last field without one on (a signature has no
+       default before a parameter without one; the generated __init__ leaves
+       any field not given unset). */
+    Py_ssize_t shown = n;
+    while (shown > 0 && t->defaults != NULL && t->defaults[shown - 1] != NULL) {
+        shown--;
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *p = PyObject_CallFunctionObjArgs(parameter, PyTuple_GET_ITEM(t->fields, i),
-                                                   kind, NULL);
+        PyObject *dflt = i >= shown ? t->defaults[i] : NULL;
+        PyObject *pargs = PyTuple_Pack(2, PyTuple_GET_ITEM(t->fields, i), kind);
+        PyObject *pkw = dflt != NULL ? Py_BuildValue("{s:O}", "default", dflt) : NULL;
+        PyObject *p = NULL;
+        if (pargs != NULL && (dflt == NULL || pkw != NULL)) {
+            p = PyObject_Call(parameter, pargs, pkw);
+        }
+        Py_XDECREF(pkw);
+        Py_XDECREF(pargs);
         if (p == NULL) {
             goto done;
         }
@@ -1452,6 +1732,7 @@ static PyGetSetDef meta_getset[] = {
 static int
 meta_clear(PyObject *self)
 {
+    free_defaults((OaTypeObject *)self);
     return PyType_Type.tp_clear(self);
 }
 
@@ -1472,6 +1753,68 @@ static PyType_Spec meta_spec = {
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .slots = meta_slots,
 };
+
+/* ArenaType.__match_args__: a descriptor without __set__, so that it only
+   answers for a class whose MRO defines no __match_args__ (dataclasses and
+   attrs check the class __dict__ before they add theirs): a SlotObj class
+   whose generated __init__ is in use matches its fields positionally, in
+   that __init__'s order. */
+static PyObject *
+match_args_get(PyObject *self, PyObject *cls, PyObject *Py_UNUSED(type))
+{
+    if (cls == NULL || cls == Py_None) {
+        return Py_NewRef(self);
+    }
+    if (PyType_Check(cls) && oa_is_arena_type((PyTypeObject *)cls)
+        && ((OaTypeObject *)cls)->kind == OA_KIND_SLOT
+        && ((PyTypeObject *)cls)->tp_init == base_init) {
+        return Py_NewRef(((OaTypeObject *)cls)->fields);
+    }
+    PyErr_Format(PyExc_AttributeError, "type object '%.100s' has no attribute "
+                 "'__match_args__'", PyType_Check(cls) ? ((PyTypeObject *)cls)->tp_name
+                                                       : Py_TYPE(cls)->tp_name);
+    return NULL;
+}
+
+static void
+match_args_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot match_args_slots[] = {
+    {Py_tp_descr_get, match_args_get},
+    {Py_tp_dealloc, match_args_dealloc},
+    {Py_tp_doc, "The fields of a SlotObj class while its generated __init__ is in use."},
+    {0, NULL},
+};
+
+static PyType_Spec match_args_spec = {
+    .name = "objarena._GeneratedMatchArgs",
+    .basicsize = sizeof(PyObject),
+    .flags = Py_TPFLAGS_DEFAULT,
+    .slots = match_args_slots,
+};
+
+static int
+add_match_args(PyObject *mod, PyTypeObject *meta)
+{
+    PyTypeObject *tp = (PyTypeObject *)PyType_FromModuleAndSpec(mod, &match_args_spec, NULL);
+    if (tp == NULL) {
+        return -1;
+    }
+    PyObject *descr = tp->tp_alloc(tp, 0);
+    Py_DECREF(tp);
+    if (descr == NULL) {
+        return -1;
+    }
+    int r = PyDict_SetItemString(meta->tp_dict, "__match_args__", descr);
+    Py_DECREF(descr);
+    PyType_Modified(meta);
+    return r;
+}
 
 /* SlotObj and Obj are made by ArenaType itself, from their C bases. */
 static PyObject *
@@ -1510,6 +1853,9 @@ oa_types_module_init(PyObject *mod, OaState *st)
     /* Calls of arena classes go through their tp_vectorcall; before 3.12
        a heap metaclass does not inherit type's flag for it. */
     st->meta_type->tp_flags |= Py_TPFLAGS_HAVE_VECTORCALL;
+    if (add_match_args(mod, st->meta_type) < 0) {
+        return -1;
+    }
     st->base_type = (PyTypeObject *)PyType_FromModuleAndSpec(mod, &base_spec, NULL);
     if (st->base_type == NULL) {
         return -1;

@@ -63,12 +63,14 @@ ANNOTATED_USER = """
 
 def test_annotated_class_is_the_slots_class():
     s, a = define(SLOTS_USER), define(ANNOTATED_USER)
-    assert a.__slots__ == s.__slots__ == ("id", "name")
+    assert s.__slots__ == ("id", "name")
+    assert "__slots__" not in a.__dict__       # dataclass(slots=True) and attrs add it
+    assert a.__slotnames__ == s.__slotnames__ == ["id", "name"]
     assert a.__match_args__ == s.__match_args__ == ("id", "name")
     assert str(inspect.signature(a)) == str(inspect.signature(s)) == "(id, name)"
-    for f in ("id", "name"):
-        assert type(a.__dict__[f]).__name__ == "member_descriptor"
     x, y = s(1, "a"), a(1, "a")
+    for f in ("id", "name"):       # from the first use of the class on
+        assert type(a.__dict__[f]).__name__ == "member_descriptor"
     assert repr(x) == repr(y) == "User(id=1, name='a')"
     assert sys.getsizeof(x) == sys.getsizeof(y) == 32
     assert repr(a(name="b")) == "User(name='b')"
@@ -173,22 +175,30 @@ def test_annotation_only_classvar_like_names_are_fields():
 
 
 @pytest.mark.parametrize("clash", ["id = 1", "def id(self): pass", "id: int = 1"])
-def test_field_with_a_value_in_the_class_body_conflicts(clash):
+def test_field_with_a_value_in_the_class_body(clash):
     slots = raised(define, f"""
         class User(SlotObj):
             __slots__ = ("id", "name")
             {clash}
     """)
     assert slots == (ValueError, "'id' in __slots__ conflicts with class variable")
-    ann = raised(define, f"""
+    # Declared by annotation, the value is the field's default (dataclasses' way).
+    cls = define(f"""
         class User(SlotObj):
             id: int
             name: str
             {clash}
     """)
-    assert ann[0] is ValueError
-    assert ann[1].startswith("'id' in __annotations__ conflicts with class variable")
-    assert "ClassVar" in ann[1]
+    default = cls.__dict__["id"]
+    assert cls.__match_args__ == ("id", "name")
+    u = cls(name="a")
+    assert u.id is default and type(cls.__dict__["id"]).__name__ == "member_descriptor"
+    assert cls(2).id == 2
+    # A signature has no default before a parameter without one: shown from the
+    # last field without a default on.
+    assert inspect.signature(cls).parameters["id"].default is inspect.Parameter.empty
+    sub = type(cls)("Sub", (cls,), {"__annotations__": {"level": int}, "level": 0})
+    assert str(inspect.signature(sub)) == "(id, name, level=0)"
 
 
 @pytest.mark.parametrize("base_src", ["""
@@ -232,13 +242,14 @@ def test_annotated_subclass_from_source():
     assert repr(ns["Plain"](1, "a", 3)) == "Plain(id=1, name='a', level=3)"
 
 
-def test_redeclared_base_field_is_the_same_error():
+def test_redeclared_base_field_is_that_field():
     base = define(ANNOTATED_USER)
     meta = type(base)
-    slots = raised(meta, "Sub", (base,), {"__slots__": ("id",)})
-    ann = raised(meta, "Sub", (base,), {"__annotations__": {"id": int}})
-    assert slots[0] is TypeError
-    assert ann == slots == (TypeError, "class Sub: field 'id' is already defined by a base class")
+    for ns in ({"__slots__": ("id",)}, {"__annotations__": {"id": int}}):
+        sub = meta("Sub", (base,), ns)
+        assert sub.__match_args__ == ("id", "name")
+        assert sys.getsizeof(sub(1, "a")) == 32
+        assert sub.id is base.id
 
 
 def test_no_annotations_no_slots_no_fields():

@@ -1,0 +1,289 @@
+"""Drop-in for real class hierarchies: the same class statements on native bases and on
+SlotObj/Obj bases, side by side (issue 12).
+
+Every test here defines its classes in a function of the base (``object`` for the native
+version, ``SlotObj`` or ``Obj`` for the arena version), runs the same story against both,
+and compares what each step returned or raised: results, exception types and messages.
+What only the arena version has (sizes, the arena) is asserted beside, and the one
+documented difference (a SlotObj class that declares its fields by annotation takes no
+undeclared attribute, as a dataclass(slots=True) does not) is asserted as such.
+"""
+import abc
+import collections.abc
+import copy
+import dataclasses
+import pickle
+import sys
+from dataclasses import InitVar, dataclass, field
+
+import pytest
+
+import objarena
+from objarena import Obj, SlotObj
+
+attrs = pytest.importorskip("attrs")
+
+PROTOCOLS = range(pickle.HIGHEST_PROTOCOL + 1)
+
+
+def outcome(fn, *args, **kwargs):
+    """("ok", result) or ("raised", type, message)."""
+    try:
+        return ("ok", fn(*args, **kwargs))
+    except Exception as e:  # noqa: BLE001 - compared between native and arena
+        return ("raised", type(e), str(e))
+
+
+def publish(cls):
+    """Make a class defined in a story picklable: a module global of its own name.
+    The native and the arena version take the name in turn, each for its own story."""
+    cls.__qualname__ = cls.__name__
+    globals()[cls.__name__] = cls
+    return cls
+
+
+def side_by_side(story, arena_base=SlotObj):
+    """Run story(base) with the native and the arena base; both must give the same
+    result.  Returns the arena version's result."""
+    native, arena = story(object), story(arena_base)
+    assert arena == native
+    return arena
+
+
+def roundtrips(obj, protocols=PROTOCOLS, show=repr):
+    """What pickle (each protocol), copy and deepcopy give back, as show() sees it."""
+    out = {}
+    for proto in protocols:
+        out[f"pickle{proto}"] = outcome(lambda: show(pickle.loads(pickle.dumps(obj, proto))))
+    out["copy"] = outcome(lambda: show(copy.copy(obj)))
+    out["deepcopy"] = outcome(lambda: show(copy.deepcopy(obj)))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# 1. dataclasses and attrs on SlotObj bases
+
+DATACLASS_OPTIONS = [
+    {},
+    {"slots": True},
+    {"frozen": True},
+    {"frozen": True, "slots": True},
+    {"order": True},
+    {"eq": False},
+    {"unsafe_hash": True},
+    {"kw_only": True},
+    {"match_args": False},
+    {"repr": False, "eq": True, "init": True},
+]
+if sys.version_info >= (3, 11):
+    DATACLASS_OPTIONS.append({"slots": True, "weakref_slot": True})
+
+
+def dataclass_story(base, opts):
+    @dataclass(**opts)
+    class P(base):
+        x: int
+        y: int = 0
+        z: list = field(default_factory=list)
+        w: str = field(default="w", compare=False)
+
+    publish(P)
+    p, q = P(x=1), P(x=1, y=2, z=[3])
+    # SlotObj's own repr shows the fields; with repr=False a native class has object's.
+    show = repr if opts.get("repr", True) else (
+        lambda o: (type(o).__name__, dataclasses.astuple(o)))
+    out = {
+        "repr": repr(p) if opts.get("repr", True) else None,
+        "fields": [(f.name, f.default, f.kw_only) for f in dataclasses.fields(P)],
+        "match_args": outcome(getattr, P, "__match_args__"),
+        "eq": (p == P(x=1), p == q, p != q),
+        "order": outcome(lambda: (p < q, p <= q, q > p)),
+        "hash": outcome(lambda: hash(p) == hash(P(x=1))) if opts.get("eq", True) else None,
+        "set": outcome(setattr, p, "y", 5),
+        "del": outcome(delattr, p, "w"),
+        "replace": outcome(lambda: show(dataclasses.replace(q, y=7))),
+        "asdict": dataclasses.asdict(q),
+        "astuple": dataclasses.astuple(q),
+        "factory": P(x=1).z is not P(x=1).z,
+        "init_errors": [outcome(P), outcome(P, x=1, v=2)],
+    }
+    # Protocols 0 and 1 cannot pickle a native __slots__ class; the arena can (below).
+    out.update(roundtrips(q, PROTOCOLS if not opts.get("slots") else range(2, 6), show))
+    if opts.get("match_args", True) and not opts.get("kw_only"):
+        match q:
+            case P(a, b, c):
+                out["match"] = (a, b, c)
+    return out
+
+
+@pytest.mark.parametrize("opts", DATACLASS_OPTIONS, ids=repr)
+def test_dataclass_options_as_native(opts):
+    side_by_side(lambda base: dataclass_story(base, opts))
+
+
+@pytest.mark.parametrize("opts", DATACLASS_OPTIONS, ids=repr)
+def test_dataclass_instances_stay_at_the_floor(opts):
+    @dataclass(**opts)
+    class P(SlotObj):
+        x: int
+        y: int = 0
+
+    publish(P)
+    p = P(x=1)
+    weak = 8 if opts.get("weakref_slot") else 0
+    assert sys.getsizeof(p) == 32 + weak
+    assert objarena.arena_of(p) is objarena.default_arena
+    assert type(P).__name__ == "ArenaType"
+    # The one documented difference: no undeclared attributes (a frozen dataclass
+    # with slots=True raises TypeError there, native or not: its __setattr__ calls
+    # super() with the class it replaced).
+    with pytest.raises((AttributeError, TypeError)):
+        p.extra = 1
+    for proto in PROTOCOLS:
+        back = pickle.loads(pickle.dumps(p, proto))
+        assert type(back) is P and dataclasses.astuple(back) == (1, 0)
+
+
+def test_frozen_dataclass_state_does_not_go_through_setattr():
+    @dataclass(frozen=True)
+    class F(SlotObj):
+        x: int
+        y: list = field(default_factory=list)
+
+    publish(F)
+    f = F(1, [2])
+    for proto in PROTOCOLS:
+        assert pickle.loads(pickle.dumps(f, proto)) == f
+    assert copy.deepcopy(f) == f and copy.deepcopy(f).y is not f.y
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        f.x = 2
+
+
+def post_init_story(base):
+    @dataclass
+    class R(base):
+        a: int
+        scale: InitVar[int] = 2
+        b: int = field(init=False, default=0)
+
+        def __post_init__(self, scale):
+            self.b = self.a * scale
+
+    publish(R)
+    r = R(3)
+    return [repr(r), repr(R(3, 5)), [f.name for f in dataclasses.fields(R)],
+            outcome(getattr, r, "scale"), roundtrips(r)]
+
+
+def test_initvar_and_post_init_as_native():
+    side_by_side(post_init_story)
+
+
+def inheritance_story(base):
+    @dataclass
+    class A(base):
+        x: int
+        y: int = 1
+
+    @dataclass(slots=True)
+    class B(A):
+        z: int = 2
+
+    @dataclass
+    class C(B):
+        pass
+
+    publish(C)
+    return [repr(C(0)), repr(B(0, z=5)), outcome(C), roundtrips(C(0, 1, 2), range(2, 6))]
+
+
+def test_dataclass_inheritance_as_native():
+    side_by_side(inheritance_story)
+
+
+def test_kw_only_marker_and_classvar_are_no_fields():
+    from typing import ClassVar
+
+    def story(base):
+        @dataclass
+        class K(base):
+            a: int
+            _: dataclasses.KW_ONLY
+            b: int = 0
+            count: ClassVar[int] = 0
+
+        return [repr(K(1, b=2)), outcome(K, 1, 2), K.count, K.__match_args__]
+
+    side_by_side(story)
+
+    @dataclass
+    class K(SlotObj):
+        a: int
+        _: dataclasses.KW_ONLY
+        b: int = 0
+
+    assert sys.getsizeof(K(1)) == 32
+
+
+def test_fields_with_defaults_without_a_decorator():
+    class P(SlotObj):
+        x: int
+        y: int = 0
+        z: str = "z"
+
+    assert P.__dict__["y"] == 0        # what dataclasses and attrs read, until first use
+    assert repr(P(1)) == "P(x=1, y=0, z='z')"
+    assert repr(P(1, 2, z="a")) == "P(x=1, y=2, z='a')"
+    assert type(P.__dict__["y"]).__name__ == "member_descriptor"
+    assert str(__import__("inspect").signature(P)) == "(x, y=0, z='z')"
+
+    class Q(P):
+        w: int = 9
+
+    assert repr(Q(1)) == "Q(x=1, y=0, z='z', w=9)"
+
+
+def attrs_story(base, decorator, **opts):
+    @decorator(**opts)
+    class A(base):
+        x: int
+        y: int = 0
+        z: list = attrs.field(factory=list)
+
+    publish(A)
+    a, b = A(1), A(1, 2, [3])
+    out = {
+        "repr": repr(a),
+        "eq": (a == A(1), a == b),
+        "fields": [(f.name, f.default) for f in attrs.fields(A)],
+        "match_args": outcome(getattr, A, "__match_args__"),
+        "set": outcome(setattr, a, "y", 5),
+        "evolve": repr(attrs.evolve(b, y=7)),
+        "asdict": attrs.asdict(b),
+        "astuple": attrs.astuple(b),
+        "hash": outcome(lambda: hash(a) == hash(A(1))),
+        "init_errors": [outcome(A), outcome(A, 1, v=2)],
+    }
+    out.update(roundtrips(b))
+    return out
+
+
+@pytest.mark.parametrize("decorator,opts", [
+    (attrs.define, {}),
+    (attrs.frozen, {}),
+    (attrs.define, {"weakref_slot": False}),
+    (attrs.define, {"order": True, "kw_only": False}),
+    (attrs.define, {"cache_hash": True, "frozen": True}),
+], ids=repr)
+def test_attrs_as_native(decorator, opts):
+    side_by_side(lambda base: attrs_story(base, decorator, **opts))
+
+    @decorator(**opts)
+    class A(SlotObj):
+        x: int
+        y: int = 0
+
+    weak = 0 if opts.get("weakref_slot") is False else 8   # attrs adds one by default
+    cache = 8 if opts.get("cache_hash") else 0
+    assert sys.getsizeof(A(1)) == 32 + weak + cache
+    assert objarena.arena_of(A(1)) is objarena.default_arena
