@@ -1671,6 +1671,9 @@ meta_get_signature(PyObject *cls, void *Py_UNUSED(closure))
         PyErr_SetString(PyExc_AttributeError, "__signature__");
         return NULL;
     }
+    if (t->pending && oa_finish_pending_fields(t) < 0) {      /* the defaults */
+        return NULL;
+    }
     PyObject *inspect = NULL, *parameter = NULL, *kind = NULL, *params = NULL;
     PyObject *result = NULL;
     inspect = PyImport_ImportModule("inspect");
