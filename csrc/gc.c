@@ -451,7 +451,7 @@ propagate(Collector *c)
     while (c->stack.n > 0 && !c->nomem) {
         PyObject *op = c->stack.items[--c->stack.n];
         if (c->use_pages && is_own_type(c, Py_TYPE(op))
-            && ((OaTypeObject *)Py_TYPE(op))->kind == OA_KIND_SLOT) {
+            && !((OaTypeObject *)Py_TYPE(op))->dynamic) {
             if (c->expand_types) {
                 reach_class(c, Py_TYPE(op));
             }
@@ -538,7 +538,7 @@ static void
 member_subtract(Collector *c, oa_page *pg, uint32_t b, PyObject *op)
 {
     c->counters[pg->user + b] += Py_REFCNT(op);
-    if (((OaTypeObject *)Py_TYPE(op))->kind != OA_KIND_SLOT) {
+    if (((OaTypeObject *)Py_TYPE(op))->dynamic) {
         traverse_node(op, visit_decref, c);
         return;
     }
@@ -560,7 +560,7 @@ member_root(Collector *c, oa_page *pg, uint32_t b, PyObject *op)
 {
     if (c->counters[pg->user + b] > 0 && !(pg->meta[b] & OA_META_REACHED)) {
         pg->meta[b] |= OA_META_REACHED;
-        if (((OaTypeObject *)Py_TYPE(op))->kind != OA_KIND_SLOT) {
+        if (((OaTypeObject *)Py_TYPE(op))->dynamic) {
             traverse_node(op, visit_reach, c);
         }
         else {

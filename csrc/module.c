@@ -47,6 +47,7 @@ oa_arena_create(OaState *st, PyObject *module, PyObject *name, size_t max_bytes)
     self->dealloc_depth = 0;
     self->deferred = NULL;
     self->module = Py_NewRef(module);
+    self->side_dicts = NULL;
     self->ntypes = 0;
     self->next_arena = self->prev_arena = NULL;
     memset(&self->gc, 0, sizeof(self->gc));
@@ -138,6 +139,7 @@ arena_dealloc(OaArenaObject *self)
     Py_XDECREF(self->name);
     Py_CLEAR(self->gc.callbacks);
     Py_CLEAR(self->gc.garbage);
+    oa_side_dicts_free(self);
     Py_XDECREF(self->module);
     tp->tp_free(self);
     Py_DECREF(tp);
@@ -150,7 +152,7 @@ arena_traverse(OaArenaObject *self, visitproc visit, void *arg)
     Py_VISIT(self->module);
     Py_VISIT(self->gc.callbacks);
     Py_VISIT(self->gc.garbage);
-    return 0;
+    return oa_side_dicts_traverse(self, visit, arg);
 }
 
 static int
@@ -785,6 +787,7 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->base_type);
     Py_VISIT(st->slot_base);
     Py_VISIT(st->obj_base);
+    Py_VISIT(st->dyn_base);
     Py_VISIT(st->obj);
     Py_VISIT(st->slotobj);
     Py_VISIT(st->default_arena);
@@ -819,6 +822,7 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->obj);
     Py_CLEAR(st->slot_base);
     Py_CLEAR(st->obj_base);
+    Py_CLEAR(st->dyn_base);
     Py_CLEAR(st->base_type);
     Py_CLEAR(st->meta_type);
     Py_CLEAR(st->default_arena);

@@ -71,12 +71,6 @@ value_slots(PyObject *op)
     return (PyObject **)((char *)op + Py_TYPE(op)->tp_basicsize);
 }
 
-static inline uintptr_t
-form_word(PyObject *op)
-{
-    return (uintptr_t)value_slots(op)[0];
-}
-
 static inline int
 is_dict_form(uintptr_t w)
 {
@@ -101,13 +95,195 @@ form_shape(uintptr_t w)
     return (OaShape *)(w & ~FORM_MASK);
 }
 
-/* Value slots of the object's block (at least one). */
+/* Value slots of the object's block. */
 static inline Py_ssize_t
 slot_capacity(PyObject *op)
 {
     return ((Py_ssize_t)oa_block_size(op) - Py_TYPE(op)->tp_basicsize)
            / (Py_ssize_t)sizeof(PyObject *);
 }
+
+/* An object of a dynamic SlotObj subclass (one that declares no __slots__)
+   starts with no value slot while its class has not seen an instance get
+   an attribute beyond the fields: it sits at the floor.  Its form word then
+   lives off the object: absent (canonical and empty), or its dict, in its
+   Arena's side table, flagged by a side-table bit.  Obj objects always
+   have a slot. */
+static inline int
+slotless(PyObject *op)
+{
+    return ((OaTypeObject *)Py_TYPE(op))->kind == OA_KIND_SLOT && slot_capacity(op) == 0;
+}
+
+/* The side table: open addressing on the object's address, linear probing,
+   deletion by backward shift (no tombstones).  Lookups and deletions cannot
+   fail; an insertion may (MemoryError). */
+struct OaSideDicts {
+    PyObject **keys;            /* objects (not references), NULL = empty */
+    PyObject **dicts;           /* strong */
+    size_t mask;                /* capacity - 1 (a power of two) */
+    size_t n;
+};
+
+static inline size_t
+side_hash(PyObject *op, size_t mask)
+{
+    return (size_t)(((uintptr_t)op >> 3) * (uintptr_t)0x9E3779B97F4A7C15ull) & mask;
+}
+
+static size_t
+side_find(struct OaSideDicts *t, PyObject *op)
+{
+    size_t i = side_hash(op, t->mask);
+    while (t->keys[i] != NULL && t->keys[i] != op) {
+        i = (i + 1) & t->mask;
+    }
+    return i;
+}
+
+static PyObject *
+side_get(PyObject *op)
+{
+    struct OaSideDicts *t = ((OaArenaObject *)oa_owner_of(op))->side_dicts;
+    return t->dicts[side_find(t, op)];
+}
+
+static int
+side_put(PyObject *op, PyObject *dict)
+{
+    OaArenaObject *arena = (OaArenaObject *)oa_owner_of(op);
+    struct OaSideDicts *t = arena->side_dicts;
+    if (t == NULL || 2 * (t->n + 1) > t->mask + 1) {
+        size_t cap = t == NULL ? 8 : 2 * (t->mask + 1);
+        struct OaSideDicts *nt = PyMem_Calloc(1, sizeof(*nt));
+        if (nt != NULL) {
+            nt->keys = PyMem_Calloc(cap, sizeof(PyObject *));
+            nt->dicts = PyMem_Calloc(cap, sizeof(PyObject *));
+        }
+        if (nt == NULL || nt->keys == NULL || nt->dicts == NULL) {
+            if (nt != NULL) {
+                PyMem_Free(nt->keys);
+                PyMem_Free(nt->dicts);
+                PyMem_Free(nt);
+            }
+            PyErr_NoMemory();
+            return -1;
+        }
+        nt->mask = cap - 1;
+        for (size_t i = 0; t != NULL && i <= t->mask; i++) {
+            if (t->keys[i] != NULL) {
+                size_t j = side_find(nt, t->keys[i]);
+                nt->keys[j] = t->keys[i];
+                nt->dicts[j] = t->dicts[i];
+                nt->n++;
+            }
+        }
+        if (t != NULL) {
+            PyMem_Free(t->keys);
+            PyMem_Free(t->dicts);
+            PyMem_Free(t);
+        }
+        arena->side_dicts = t = nt;
+    }
+    size_t i = side_find(t, op);
+    if (t->keys[i] == NULL) {
+        t->keys[i] = op;
+        t->n++;
+    }
+    else {
+        Py_DECREF(t->dicts[i]);     /* the object holds no other reference */
+    }
+    t->dicts[i] = Py_NewRef(dict);
+    *oa_meta_of(op) |= OA_META_SIDE_DICT;
+    return 0;
+}
+
+/* Take the object's dict out of the table: its reference goes to the
+   caller. */
+static PyObject *
+side_take(PyObject *op)
+{
+    struct OaSideDicts *t = ((OaArenaObject *)oa_owner_of(op))->side_dicts;
+    size_t i = side_find(t, op);
+    PyObject *dict = t->dicts[i];
+    t->keys[i] = NULL;
+    t->dicts[i] = NULL;
+    t->n--;
+    for (size_t j = (i + 1) & t->mask; t->keys[j] != NULL; j = (j + 1) & t->mask) {
+        size_t home = side_hash(t->keys[j], t->mask);
+        /* Move the entry at j back to the hole at i if i lies on its probe
+           path (from home to j, cyclically). */
+        if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
+            t->keys[i] = t->keys[j];
+            t->dicts[i] = t->dicts[j];
+            t->keys[j] = NULL;
+            t->dicts[j] = NULL;
+            i = j;
+        }
+    }
+    *oa_meta_of(op) &= (uint8_t)~OA_META_SIDE_DICT;
+    return dict;
+}
+
+int
+oa_side_dicts_traverse(OaArenaObject *arena, visitproc visit, void *arg)
+{
+    struct OaSideDicts *t = arena->side_dicts;
+    for (size_t i = 0; t != NULL && i <= t->mask; i++) {
+        Py_VISIT(t->dicts[i]);
+    }
+    return 0;
+}
+
+/* At the Arena's dealloc every object is gone, and with it every entry. */
+void
+oa_side_dicts_free(OaArenaObject *arena)
+{
+    struct OaSideDicts *t = arena->side_dicts;
+    if (t != NULL) {
+        PyMem_Free(t->keys);
+        PyMem_Free(t->dicts);
+        PyMem_Free(t);
+        arena->side_dicts = NULL;
+    }
+}
+
+static inline uintptr_t
+form_word(PyObject *op)
+{
+    if (slotless(op)) {
+        return (*oa_meta_of(op) & OA_META_SIDE_DICT)
+               ? (uintptr_t)side_get(op) | FORM_DICT : 0;
+    }
+    return (uintptr_t)value_slots(op)[0];
+}
+
+/* Put the object in dict form, with `dict` (a reference it takes over). */
+static int
+set_dict_form(PyObject *op, PyObject *dict)
+{
+    if (slotless(op)) {
+        int r = side_put(op, dict);
+        Py_DECREF(dict);
+        return r;
+    }
+    value_slots(op)[0] = (PyObject *)((uintptr_t)dict | FORM_DICT);
+    return 0;
+}
+
+/* Take a dict-form object's dict out (the reference goes to the caller):
+   the object is canonical and empty. */
+static PyObject *
+take_dict_form(PyObject *op)
+{
+    if (slotless(op)) {
+        return side_take(op);
+    }
+    PyObject *dict = form_dict((uintptr_t)value_slots(op)[0]);
+    value_slots(op)[0] = NULL;
+    return dict;
+}
+
 
 static inline OaShape *
 canon_of(PyObject *op)
@@ -346,7 +522,10 @@ learn(OaTypeObject *t, Py_ssize_t slots)
 Py_ssize_t
 oa_obj_initial_slots(OaTypeObject *t)
 {
-    return t->learned > 0 ? t->learned : 1;
+    if (t->learned > 0) {
+        return t->learned;
+    }
+    return t->kind == OA_KIND_OBJ ? 1 : 0;      /* see slotless() */
 }
 
 int
@@ -384,8 +563,7 @@ detach_storage(PyObject *self, Detached *d)
     d->n = 0;
     d->shape = NULL;
     if (is_dict_form(w)) {
-        d->refs[d->n++] = form_dict(w);
-        slots[0] = NULL;
+        d->refs[d->n++] = take_dict_form(self);
         return;
     }
     AttrView v;
@@ -439,9 +617,12 @@ oa_obj_materialize(PyObject *self)
             return -1;
         }
     }
+    if (slotless(self)) {       /* nothing to detach: canonical and empty */
+        return set_dict_form(self, dict);
+    }
     Detached d;
     detach_storage(self, &d);
-    value_slots(self)[0] = (PyObject *)((uintptr_t)dict | FORM_DICT);
+    (void)set_dict_form(self, dict);       /* cannot fail with a slot */
     release_detached((OaTypeObject *)Py_TYPE(self), &d);     /* the dict holds them */
     return 0;
 }
@@ -764,6 +945,9 @@ remember_plain_name(PyTypeObject *tp, PyObject *name)
 static inline PyObject **
 present_slot(PyObject *self, PyObject *name, OaPlainName *entry)
 {
+    if (slotless(self)) {
+        return NULL;
+    }
     PyObject **slots = value_slots(self);
     uintptr_t w = (uintptr_t)slots[0];
     if (is_shaped_form(w)) {
@@ -805,6 +989,12 @@ attr_store(PyObject *self, PyObject *name, PyObject *value)
     int r = value != NULL ? attr_set(self, key, value) : attr_del(self, key);
     Py_DECREF(key);
     return r;
+}
+
+int
+oa_obj_store_attr(PyObject *self, PyObject *name, PyObject *value)
+{
+    return attr_store(self, name, value);
 }
 
 /* object.__getattribute__'s order, for every lookup the fast path (below)
@@ -944,9 +1134,9 @@ obj_set_dict(PyObject *self, PyObject *value, void *Py_UNUSED(closure))
        while old values are released land in the new dict, as natively. */
     Detached old;
     detach_storage(self, &old);
-    value_slots(self)[0] = (PyObject *)((uintptr_t)Py_NewRef(value) | FORM_DICT);
+    int r = set_dict_form(self, Py_NewRef(value));
     release_detached((OaTypeObject *)Py_TYPE(self), &old);
-    return 0;
+    return r;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1206,5 +1396,36 @@ PyTypeObject *
 oa_obj_base_create(PyObject *mod, PyTypeObject *base)
 {
     return (PyTypeObject *)PyType_FromModuleAndSpec(mod, &obj_base_spec,
+                                                    (PyObject *)base);
+}
+
+/* What a SlotObj subclass without __slots__ or annotations gets beside its
+   fields: Obj's attribute protocol and storage, SlotObj's __init__ and
+   repr (which come first in its MRO). */
+static PyMethodDef dyn_methods[] = {
+    {"__getstate__", obj_getstate, METH_NOARGS, "Helper for pickle."},
+    {0},
+};
+
+static PyType_Slot dyn_base_slots[] = {
+    {Py_tp_getattro, obj_getattro},
+    {Py_tp_setattro, obj_setattro},
+    {Py_tp_getset, obj_getset},
+    {Py_tp_methods, dyn_methods},
+    {Py_tp_doc, "Dynamic attributes of a SlotObj subclass that declares no fields."},
+    {0, NULL},
+};
+
+static PyType_Spec dyn_base_spec = {
+    .name = "objarena._DynamicBase",
+    .basicsize = sizeof(PyObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .slots = dyn_base_slots,
+};
+
+PyTypeObject *
+oa_dyn_base_create(PyObject *mod, PyTypeObject *base)
+{
+    return (PyTypeObject *)PyType_FromModuleAndSpec(mod, &dyn_base_spec,
                                                     (PyObject *)base);
 }

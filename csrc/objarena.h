@@ -72,6 +72,10 @@ typedef struct {
 #define OA_DEBUG_SAVEALL 32
 #define OA_DEBUG_LEAK (OA_DEBUG_COLLECTABLE | OA_DEBUG_UNCOLLECTABLE | OA_DEBUG_SAVEALL)
 
+/* Side-table bit of an object without value slots whose attributes live in
+   its Arena's side_dicts (obj.c). */
+#define OA_META_SIDE_DICT OA_META_USER4
+
 /* Side-table bits the collector uses while it runs (arena.h: USER bits). */
 #define OA_META_COLLECTING OA_META_USER1    /* in the set being collected */
 #define OA_META_REACHED OA_META_USER2       /* marked reachable */
@@ -87,6 +91,8 @@ struct OaArenaObject {
     PyObject *deferred;         /* objects whose dealloc waits; linked
                                    through their ob_refcnt word */
     PyObject *module;           /* strong: the objarena module */
+    struct OaSideDicts *side_dicts; /* obj.c: the attribute dicts of objects
+                                   that have no value slot, or NULL */
     Py_ssize_t ntypes;          /* arena classes holding this Arena */
     OaArenaObject *next_arena;  /* the module's list of live arenas */
     OaArenaObject *prev_arena;
@@ -128,6 +134,9 @@ typedef struct {
     PyHeapTypeObject ht;
     int ready;                  /* 1 once ArenaType.__new__ has patched it */
     OaKind kind;
+    int dynamic;                /* instances have dynamic attributes: Obj
+                                   classes, and SlotObj subclasses that
+                                   declare neither __slots__ nor annotations */
     OaArenaObject *arena;       /* strong */
     PyObject *fields;           /* tuple of str: every field, inherited first */
     Py_ssize_t *offsets;        /* offsets[i]: byte offset of fields[i] */
@@ -160,6 +169,8 @@ typedef struct {
     PyTypeObject *base_type;    /* _ArenaBase: the C base of every arena class */
     PyTypeObject *slot_base;    /* _SlotBase: SlotObj's C base */
     PyTypeObject *obj_base;     /* _ObjBase: Obj's C base */
+    PyTypeObject *dyn_base;     /* _DynamicBase: what a SlotObj subclass
+                                   without __slots__ adds for its attributes */
     PyObject *obj;              /* objarena.Obj */
     PyObject *slotobj;          /* objarena.SlotObj */
     PyObject *default_arena;
@@ -213,10 +224,14 @@ PyObject *oa_type_call_generic(PyObject *callable, PyObject *const *args,
 /* obj.c: the dynamic attributes of Obj instances live in value slots after
    the fixed part of the object (tp_basicsize); see obj.c for their forms. */
 PyTypeObject *oa_obj_base_create(PyObject *mod, PyTypeObject *base);
+PyTypeObject *oa_dyn_base_create(PyObject *mod, PyTypeObject *base);
 int oa_obj_init(PyObject *self, PyObject *args, PyObject *kwds);
 PyObject *oa_obj_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
                             PyObject *kwnames);
 int oa_obj_traverse_attrs(PyObject *self, visitproc visit, void *arg);
+int oa_side_dicts_traverse(OaArenaObject *arena, visitproc visit, void *arg);
+void oa_side_dicts_free(OaArenaObject *arena);
+int oa_obj_store_attr(PyObject *self, PyObject *name, PyObject *value);
 void oa_obj_clear_attrs(PyObject *self);
 int oa_obj_type_init(OaTypeObject *t);
 void oa_obj_type_free(OaTypeObject *t);

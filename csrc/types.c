@@ -97,7 +97,7 @@ PyObject *
 oa_object_alloc(OaTypeObject *t)
 {
     size_t size = (size_t)((PyTypeObject *)t)->tp_basicsize;
-    if (t->kind == OA_KIND_OBJ) {
+    if (t->dynamic) {
         size += (size_t)oa_obj_initial_slots(t) * sizeof(PyObject *);
     }
     return oa_object_alloc_size(t, size);
@@ -158,7 +158,7 @@ oa_clear_fields(PyObject *self)
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_CLEAR(*field_ptr(self, t->offsets[i]));
     }
-    if (t->kind == OA_KIND_OBJ) {
+    if (t->dynamic) {
         oa_obj_clear_attrs(self);
     }
 }
@@ -256,7 +256,7 @@ oa_traverse_fields(PyObject *self, visitproc visit, void *arg)
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_VISIT(*field_ptr(self, t->offsets[i]));
     }
-    if (t->kind == OA_KIND_OBJ) {
+    if (t->dynamic) {
         return oa_obj_traverse_attrs(self, visit, arg);
     }
     return 0;
@@ -554,7 +554,8 @@ static int
 same_layout(PyObject *self, OaTypeObject *a, OaTypeObject *b)
 {
     PyTypeObject *ta = (PyTypeObject *)a, *tb = (PyTypeObject *)b;
-    if (a->kind != b->kind || ta->tp_basicsize != tb->tp_basicsize
+    if (a->kind != b->kind || a->dynamic != b->dynamic
+        || ta->tp_basicsize != tb->tp_basicsize
         || ta->tp_weaklistoffset != tb->tp_weaklistoffset
         || (PyObject *)b->arena != oa_owner_of(self)
         || nfields(a) != nfields(b)
@@ -606,7 +607,7 @@ base_set_class(PyObject *self, PyObject *value, void *Py_UNUSED(closure))
     }
     /* An Obj's shape belongs to its class: its attributes move to a dict,
        which belongs to no class. */
-    if (((OaTypeObject *)oldto)->kind == OA_KIND_OBJ && oldto != newto
+    if (((OaTypeObject *)oldto)->dynamic && oldto != newto
         && oa_obj_materialize(self) < 0) {
         return -1;
     }
@@ -620,7 +621,7 @@ static PyObject *
 base_sizeof(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     Py_ssize_t owned = 0;
-    if (oa_type(self)->kind == OA_KIND_OBJ) {
+    if (oa_type(self)->dynamic) {
         owned = oa_obj_owned_size(self);
         if (owned < 0) {
             return NULL;
@@ -701,8 +702,9 @@ oa_apply_state(PyObject *self, PyObject *state, setattrofunc dict_part,
 static PyObject *
 slot_setstate(PyObject *self, PyObject *state)
 {
-    if (oa_apply_state(self, state, PyObject_GenericSetAttr,
-                       PyObject_GenericSetAttr) < 0) {
+    setattrofunc dict_part = oa_type(self)->dynamic ? oa_obj_store_attr
+                                                    : PyObject_GenericSetAttr;
+    if (oa_apply_state(self, state, dict_part, PyObject_GenericSetAttr) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -835,6 +837,7 @@ typedef struct {
                                    descriptors wait (finish_pending_fields) */
     int add_weak;
     OaKind kind;
+    int dynamic;                /* instances get dynamic attributes */
     Py_ssize_t base_size;       /* where this class's own fields start */
 } ClassPlan;
 
@@ -855,6 +858,9 @@ check_bases(OaState *st, PyObject *name, PyObject *bases, ClassPlan *plan)
                 || bt->tp_basicsize > ((PyTypeObject *)plan->layout)->tp_basicsize) {
                 plan->layout = (OaTypeObject *)bt;
             }
+        }
+        else if (bt == st->dyn_base) {
+            plan->dynamic = 1;      /* a dynamic class recreated from its bases */
         }
         else if (bt == st->base_type || bt == st->slot_base || bt == st->obj_base) {
             if (!st->creating_root) {
@@ -883,7 +889,9 @@ check_bases(OaState *st, PyObject *name, PyObject *bases, ClassPlan *plan)
     if (plan->layout != NULL) {
         plan->kind = plan->layout->kind;
         plan->base_size = ((PyTypeObject *)plan->layout)->tp_basicsize;
+        plan->dynamic |= plan->layout->dynamic;
     }
+    plan->dynamic |= plan->kind == OA_KIND_OBJ;
     for (Py_ssize_t i = 0; i < nb; i++) {
         PyObject *b = PyTuple_GET_ITEM(bases, i);
         if (!PyType_Check(b) || !oa_is_arena_type((PyTypeObject *)b)) {
@@ -1474,17 +1482,16 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
         tp->tp_new = base_new;
     }
     t->kind = plan->kind;
-    if (t->kind == OA_KIND_OBJ) {
-        tp->tp_vectorcall = oa_obj_vectorcall;
+    t->dynamic = plan->dynamic;
+    tp->tp_vectorcall = t->kind == OA_KIND_OBJ ? oa_obj_vectorcall : oa_type_vectorcall;
+    if (t->dynamic) {
         if (oa_obj_type_init(t) < 0) {
             return -1;
         }
         /* A subclass's instances likely get its base's attributes; objarena.Obj
            itself teaches nothing. */
-        t->learned = layout != NULL && (PyObject *)layout != st->obj ? layout->learned : 0;
-    }
-    else {
-        tp->tp_vectorcall = oa_type_vectorcall;
+        t->learned = layout != NULL && (PyObject *)layout != st->obj && layout->dynamic
+                     ? layout->learned : 0;
     }
     t->arena = (OaArenaObject *)Py_NewRef(plan->arena);
     t->arena->ntypes++;
@@ -1519,10 +1526,10 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
     }
     OaState *st = oa_state_of_module(module);
 
-    ClassPlan plan = {NULL, NULL, NULL, NULL, 0, OA_KIND_SLOT,
+    ClassPlan plan = {NULL, NULL, NULL, NULL, 0, OA_KIND_SLOT, 0,
                       (Py_ssize_t)sizeof(PyObject)};
     PyObject *kw = NULL, *slots_orig = NULL, *ns2 = NULL, *args2 = NULL;
-    PyObject *type = NULL, *all = NULL;
+    PyObject *type = NULL, *all = NULL, *bases2 = Py_NewRef(bases);
 
     /* arena= is ours; the other keywords go to __init_subclass__. */
     if (kwds != NULL) {
@@ -1557,23 +1564,41 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
         goto error;
     }
     slots_orig = Py_XNewRef(PyDict_GetItemString(ns, "__slots__"));
+    int declares = slots_orig != NULL;
     if (slots_orig != NULL) {
         if (check_slots(name, ns, slots_orig, &plan, OA_FROM_SLOTS) < 0) {
             goto error;
         }
     }
     else if (plan.kind == OA_KIND_SLOT) {
-        /* Fields declared by annotation act as that __slots__ would, and the
-           type keeps it (introspection, copyreg's slot names for pickle). */
+        /* Fields declared by annotation act as that __slots__ would. */
         PyObject *annotated = NULL;
         int r = annotated_fields(name, ns, &annotated);
         if (r == 0 && annotated != NULL) {
+            declares = 1;
             r = check_slots(name, ns, annotated, &plan, OA_FROM_ANNOTATIONS);
         }
         Py_XDECREF(annotated);
         if (r < 0) {
             goto error;
         }
+    }
+
+    /* A SlotObj subclass that declares neither __slots__ nor annotations
+       takes attributes beyond its fields, as a native subclass without
+       __slots__ (which gets a __dict__): _DynamicBase, last among its bases,
+       brings Obj's attribute protocol. */
+    if (!plan.dynamic && !st->creating_root && !declares) {
+        PyObject *dyn = PyTuple_Pack(1, (PyObject *)st->dyn_base);
+        if (dyn == NULL) {
+            goto error;
+        }
+        Py_SETREF(bases2, PySequence_Concat(bases, dyn));
+        Py_DECREF(dyn);
+        if (bases2 == NULL) {
+            goto error;
+        }
+        plan.dynamic = 1;
     }
 
     /* type.__new__ sees no slots, so it adds no __dict__, no pre-header. */
@@ -1585,7 +1610,7 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
     if (all == NULL || PyDict_SetItemString(ns2, "__slots__", all) < 0) {
         goto error;
     }
-    args2 = PyTuple_Pack(3, name, bases, ns2);
+    args2 = PyTuple_Pack(3, name, bases2, ns2);
     if (args2 == NULL) {
         goto error;
     }
@@ -1599,6 +1624,7 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
     Py_DECREF(all);
     Py_DECREF(args2);
     Py_DECREF(ns2);
+    Py_DECREF(bases2);
     Py_XDECREF(slots_orig);
     Py_XDECREF(kw);
     Py_DECREF(plan.arena);
@@ -1611,6 +1637,7 @@ error:
     Py_XDECREF(all);
     Py_XDECREF(args2);
     Py_XDECREF(ns2);
+    Py_XDECREF(bases2);
     Py_XDECREF(slots_orig);
     Py_XDECREF(kw);
     Py_XDECREF(plan.arena);
@@ -1869,7 +1896,8 @@ oa_types_module_init(PyObject *mod, OaState *st)
         return -1;
     }
     st->obj_base = oa_obj_base_create(mod, st->base_type);
-    if (st->obj_base == NULL) {
+    st->dyn_base = oa_dyn_base_create(mod, st->base_type);
+    if (st->obj_base == NULL || st->dyn_base == NULL) {
         return -1;
     }
     st->obj = make_root(st, "Obj", st->obj_base,

@@ -287,3 +287,67 @@ def test_attrs_as_native(decorator, opts):
     cache = 8 if opts.get("cache_hash") else 0
     assert sys.getsizeof(A(1)) == 32 + weak + cache
     assert objarena.arena_of(A(1)) is objarena.default_arena
+
+
+# ---------------------------------------------------------------------------
+# 4. Subclasses without __slots__ take attributes beyond their fields
+
+def subclass_story(base):
+    ID = type("ID", (base,), {"__slots__": ("a", "b")})
+    publish(ID)
+    A = publish(type("A", (ID,), {}))
+    x = A()
+    x.a, x.b = 1, 2
+    x.extra = [3]
+    x.more = x                      # a cycle through a dynamic attribute
+    out = [sorted(vars(x)), x.extra, outcome(getattr, x, "missing"),
+           outcome(delattr, x, "missing")]
+    del x.more
+    out.append(roundtrips(x, range(2, 6), show=lambda o: (o.a, o.b, vars(o))))
+    x.__dict__.update(u=1)
+    out.append((x.u, sorted(vars(x))))
+    x.__dict__ = {"v": 2}
+    out.append((vars(x), outcome(getattr, x, "extra"), x.a))
+    out.append(outcome(setattr, ID(), "extra", 1)[:2])
+    return out
+
+
+def test_subclass_without_slots_as_native():
+    side_by_side(subclass_story)
+
+
+def test_subclass_without_slots_pays_only_for_extra_attributes():
+    class ID(SlotObj):
+        __slots__ = ("a", "b")
+
+    A = type("A", (ID,), {})
+    first = A(1, 2)
+    assert sys.getsizeof(first) == 32            # at the floor while it has none
+    first.extra = 1
+    assert first.extra == 1 and vars(first) == {"extra": 1}
+    # The class learnt: new instances have room for one attribute inline.
+    second = A(3, 4)
+    second.extra = 2
+    assert sys.getsizeof(second) == 40
+    assert objarena.arena_of(first) is objarena.default_arena
+
+    # A cycle through the attributes of either form is the arena collector's garbage.
+    arena = objarena.Arena()
+    B = type("B", (type("Base", (SlotObj,), {"__slots__": ("a",)}, arena=arena),), {})
+    for _ in range(2):
+        b = B(1)
+        b.me = b
+        del b
+    assert arena.collect() == 2
+    assert arena.stats()["objects"] == 0
+
+
+def test_annotated_classes_stay_at_the_floor():
+    class P(SlotObj):
+        x: int
+        y: int
+
+    p = P(1, 2)
+    assert sys.getsizeof(p) == 32
+    with pytest.raises(AttributeError):
+        p.extra = 1
