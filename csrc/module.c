@@ -793,6 +793,11 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->default_arena);
     Py_VISIT(st->refinfo_type);
     Py_VISIT(st->exit_watch_type);
+    Py_VISIT(st->abc_init);
+    Py_VISIT(st->abc_instancecheck);
+    Py_VISIT(st->abc_subclasscheck);
+    Py_VISIT(st->type_subclasscheck);
+    Py_VISIT(st->str_class);
     return 0;
 }
 
@@ -827,6 +832,11 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->meta_type);
     Py_CLEAR(st->default_arena);
     Py_CLEAR(st->arena_type);
+    Py_CLEAR(st->abc_init);
+    Py_CLEAR(st->abc_instancecheck);
+    Py_CLEAR(st->abc_subclasscheck);
+    Py_CLEAR(st->type_subclasscheck);
+    Py_CLEAR(st->str_class);
     return 0;
 }
 

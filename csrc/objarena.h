@@ -145,6 +145,7 @@ typedef struct {
     PyObject *module;           /* strong: the objarena module */
     PyObject **defaults;        /* NULL, or per field its default (strong) or
                                    NULL: what the generated __init__ fills in */
+    int abc;                    /* the class is an ABC (see meta_is_abc) */
     int pending;                /* fields declared by annotation with a value
                                    in the class body wait for their
                                    descriptors (see finish_pending_fields) */
@@ -180,6 +181,13 @@ typedef struct {
     traverseproc heap_traverse; /* tp_traverse of a Python class's instances */
     PyTypeObject *refinfo_type; /* objarena.RefInfo */
     PyTypeObject *exit_watch_type; /* module.c: collections during finalization */
+    /* types.c: ArenaType derives from abc.ABCMeta; an arena class is an ABC
+       once abc's _abc_init ran for it. */
+    PyObject *abc_init;         /* abc._abc_init */
+    PyObject *abc_instancecheck;    /* ABCMeta.__instancecheck__ */
+    PyObject *abc_subclasscheck;    /* ABCMeta.__subclasscheck__ */
+    PyObject *type_subclasscheck;   /* type.__subclasscheck__ */
+    PyObject *str_class;        /* "__class__", interned */
 } OaState;
 
 extern PyModuleDef oa_moduledef;

@@ -112,6 +112,18 @@ oa_object_alloc_size(OaTypeObject *t, size_t size)
     if (t->pending && oa_finish_pending_fields(t) < 0) {
         return NULL;
     }
+    if (tp->tp_flags & Py_TPFLAGS_IS_ABSTRACT) {
+        /* object.__new__ refuses it, with CPython's message. */
+        PyObject *empty = PyTuple_New(0);
+        PyObject *res = empty != NULL ? PyBaseObject_Type.tp_new(tp, empty, NULL) : NULL;
+        Py_XDECREF(empty);
+        if (res != NULL) {
+            Py_DECREF(res);
+            PyErr_Format(PyExc_SystemError, "objarena: abstract class %.100s "
+                         "was instantiated", tp->tp_name);
+        }
+        return NULL;
+    }
     if (gc->count[0] >= gc->threshold[0] && gc->enabled && gc->threshold[0] > 0) {
         oa_gc_maybe_collect(arena);
     }
@@ -1247,6 +1259,106 @@ winning_metatype(PyTypeObject *metatype, PyObject *bases)
     return winner;
 }
 
+/* Is the arena class an ABC, that is, did abc's _abc_init run for it
+   (ABCMeta.__new__, or meta_new for a class with an ABC among its bases)?
+   _abc_init sets the class's _abc_impl, which meta_setattro sees. */
+static inline int
+meta_is_abc(OaTypeObject *t)
+{
+    return t->abc;
+}
+
+static int
+meta_setattro(PyObject *cls, PyObject *name, PyObject *value)
+{
+    if (PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "_abc_impl") == 0) {
+        ((OaTypeObject *)cls)->abc = value != NULL;
+    }
+    return PyType_Type.tp_setattro(cls, name, value);
+}
+
+static OaState *
+meta_state(PyObject *cls)
+{
+    PyObject *mod = ((OaTypeObject *)cls)->module;
+    return mod != NULL ? oa_state_of_module(mod) : oa_state_from_type(Py_TYPE(cls));
+}
+
+/* isinstance() and issubclass() against an arena class: an ABC answers as
+   ABCMeta does (registered classes, __subclasshook__); any other class as
+   type does, a real instance first, without a call into Python. */
+static PyObject *
+meta_instancecheck(PyObject *cls, PyObject *inst)
+{
+    int abc = meta_is_abc((OaTypeObject *)cls);
+    if (!abc && PyObject_TypeCheck(inst, (PyTypeObject *)cls)) {
+        Py_RETURN_TRUE;
+    }
+    OaState *st = meta_state(cls);
+    if (st == NULL) {
+        return NULL;
+    }
+    if (abc) {
+        PyObject *args[2] = {cls, inst};
+        return PyObject_Vectorcall(st->abc_instancecheck, args, 2, NULL);
+    }
+    /* type's rule: an object whose __class__ claims another class (a proxy)
+       is an instance of what that class derives from. */
+    PyObject *icls = PyObject_GetAttr(inst, st->str_class);
+    if (icls == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            return NULL;
+        }
+        PyErr_Clear();
+        Py_RETURN_FALSE;
+    }
+    int r = icls != (PyObject *)Py_TYPE(inst) && PyType_Check(icls)
+            && PyType_IsSubtype((PyTypeObject *)icls, (PyTypeObject *)cls);
+    Py_DECREF(icls);
+    return PyBool_FromLong(r);
+}
+
+static PyObject *
+meta_subclasscheck(PyObject *cls, PyObject *sub)
+{
+    int abc = meta_is_abc((OaTypeObject *)cls);
+    if (!abc && PyType_Check(sub)) {
+        return PyBool_FromLong(PyType_IsSubtype((PyTypeObject *)sub, (PyTypeObject *)cls));
+    }
+    OaState *st = meta_state(cls);
+    if (st == NULL) {
+        return NULL;
+    }
+    PyObject *args[2] = {cls, sub};
+    return PyObject_Vectorcall(abc ? st->abc_subclasscheck : st->type_subclasscheck,
+                               args, 2, NULL);
+}
+
+/* A class with an ABC among its bases is an ABC: abc's _abc_init computes
+   its abstract methods and gives it a registry, as ABCMeta.__new__ would. */
+static int
+init_abc_if_needed(OaState *st, PyTypeObject *tp)
+{
+    PyObject *mro = tp->tp_mro;
+    for (Py_ssize_t i = 1; i < PyTuple_GET_SIZE(mro); i++) {
+        PyTypeObject *b = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        if (b->tp_dict != NULL && PyDict_GetItemString(b->tp_dict, "_abc_impl") != NULL) {
+            PyObject *r = PyObject_CallOneArg(st->abc_init, (PyObject *)tp);
+            Py_XDECREF(r);
+            return r != NULL ? 0 : -1;      /* meta_setattro marked it */
+        }
+    }
+    return 0;
+}
+
+static PyMethodDef meta_methods[] = {
+    {"__instancecheck__", meta_instancecheck, METH_O,
+     "isinstance(): as ABCMeta for an ABC, else as type."},
+    {"__subclasscheck__", meta_subclasscheck, METH_O,
+     "issubclass(): as ABCMeta for an ABC, else as type."},
+    {0},
+};
+
 /* A subclass's generated __init__ knows its bases' defaults. */
 static int
 inherit_defaults(OaTypeObject *t, OaTypeObject *layout)
@@ -1618,7 +1730,8 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
     if (type == NULL) {
         goto error;
     }
-    if (patch_type(st, module, (OaTypeObject *)type, &plan, slots_orig) < 0) {
+    if (patch_type(st, module, (OaTypeObject *)type, &plan, slots_orig) < 0
+        || init_abc_if_needed(st, (PyTypeObject *)type) < 0) {
         goto error;
     }
     Py_DECREF(all);
@@ -1772,6 +1885,8 @@ static PyType_Slot meta_slots[] = {
     {Py_tp_traverse, meta_traverse},
     {Py_tp_clear, meta_clear},
     {Py_tp_getset, meta_getset},
+    {Py_tp_methods, meta_methods},
+    {Py_tp_setattro, meta_setattro},
     {Py_tp_doc, "The metaclass of objarena classes: lays out their instances "
                 "in an arena, without a GC header."},
     {0, NULL},
@@ -1875,8 +1990,42 @@ done:
 int
 oa_types_module_init(PyObject *mod, OaState *st)
 {
-    st->meta_type = (PyTypeObject *)PyType_FromModuleAndSpec(
-        mod, &meta_spec, (PyObject *)&PyType_Type);
+    /* ArenaType is an abc.ABCMeta, so that a class statement can mix arena
+       classes with ABCs (the class statement refuses a metaclass conflict
+       before any metaclass runs); its __instancecheck__/__subclasscheck__
+       keep type's speed for arena classes that are no ABCs. */
+    PyObject *abc = PyImport_ImportModule("abc");
+    if (abc == NULL) {
+        return -1;
+    }
+    PyObject *abcmeta = PyObject_GetAttrString(abc, "ABCMeta");
+    st->abc_init = PyObject_GetAttrString(abc, "_abc_init");
+    Py_DECREF(abc);
+    if (abcmeta == NULL || st->abc_init == NULL || !PyType_Check(abcmeta)) {
+        Py_XDECREF(abcmeta);
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ImportError, "objarena needs abc.ABCMeta to be a class");
+        }
+        return -1;
+    }
+    st->str_class = PyUnicode_InternFromString("__class__");
+    if (st->str_class == NULL) {
+        Py_DECREF(abcmeta);
+        return -1;
+    }
+    st->abc_instancecheck = PyObject_GetAttrString(abcmeta, "__instancecheck__");
+    st->abc_subclasscheck = PyObject_GetAttrString(abcmeta, "__subclasscheck__");
+    /* The unbound method descriptor of type (a static type's tp_dict is not
+       for extensions to read from 3.12 on). */
+    st->type_subclasscheck = PyObject_GetAttrString((PyObject *)&PyType_Type,
+                                                    "__subclasscheck__");
+    if (st->abc_instancecheck == NULL || st->abc_subclasscheck == NULL
+        || st->type_subclasscheck == NULL) {
+        Py_DECREF(abcmeta);
+        return -1;
+    }
+    st->meta_type = (PyTypeObject *)PyType_FromModuleAndSpec(mod, &meta_spec, abcmeta);
+    Py_DECREF(abcmeta);
     if (st->meta_type == NULL) {
         return -1;
     }

@@ -351,3 +351,90 @@ def test_annotated_classes_stay_at_the_floor():
     assert sys.getsizeof(p) == 32
     with pytest.raises(AttributeError):
         p.extra = 1
+
+
+# ---------------------------------------------------------------------------
+# 2. ABCs: no metaclass conflict, no hand-written combined metaclass
+
+def abc_story(base):
+    Node = publish(type("Node", (base,), {"__slots__": ("a",)}))
+
+    class E(abc.ABC, Node):
+        __slots__ = ()
+
+        @abc.abstractmethod
+        def f(self): ...
+
+    class F(E):
+        __slots__ = ()
+
+        def f(self):
+            return self.a
+
+    class Virtual:
+        pass
+
+    E.register(Virtual)
+    x = F()
+    x.a = 1
+    return [outcome(E), x.f(), isinstance(x, E), isinstance(x, Node), issubclass(F, E),
+            isinstance(Virtual(), E), issubclass(Virtual, E), isinstance(Virtual(), Node),
+            issubclass(Virtual, Node), outcome(issubclass, 1, Node)[:2],
+            sorted(E.__abstractmethods__), type(E).__name__ in ("ABCMeta", "ArenaType")]
+
+
+def test_abc_bases_as_native():
+    side_by_side(abc_story)
+
+
+def mapping_story(base):
+    NodeMixin = type("NodeMixin", (base,), {})
+
+    class M(NodeMixin, collections.abc.Mapping):
+        def __init__(self, **items):
+            self.items_ = items
+
+        def __getitem__(self, k):
+            return self.items_[k]
+
+        def __iter__(self):
+            return iter(self.items_)
+
+        def __len__(self):
+            return len(self.items_)
+
+    class Partial(NodeMixin, collections.abc.Mapping):
+        pass
+
+    m = M(a=1, b=2)
+    return [dict(m), m.get("c", 3), "a" in m, list(m.keys()), m == M(a=1, b=2),
+            isinstance(m, collections.abc.Mapping), outcome(Partial)]
+
+
+def test_collections_abc_mixin_as_native():
+    side_by_side(mapping_story, arena_base=Obj)
+
+
+def abcmeta_call_story(base):
+    ID = type("ID", (base,), {"__slots__": ("a", "b")})
+    E = abc.ABCMeta("E", (ID,), {"__slots__": (), "f": abc.abstractmethod(lambda self: 0)})
+    G = abc.ABCMeta("G", (E,), {"__slots__": (), "f": lambda self: 1})
+    g = G()
+    return [outcome(E), g.f(), isinstance(g, E), isinstance(g, ID),
+            isinstance(type(E), abc.ABCMeta)]
+
+
+def test_abcmeta_called_on_arena_bases_as_native():
+    side_by_side(abcmeta_call_story)
+
+
+def test_arena_abc_instances_are_arena_objects():
+    class Node(SlotObj):
+        __slots__ = ("a", "b")
+
+    class E(abc.ABC, Node):
+        pass
+
+    e = E(1, 2)
+    assert sys.getsizeof(e) == 32 and objarena.arena_of(e) is objarena.default_arena
+    assert type(Node).__instancecheck__ is objarena.ArenaType.__instancecheck__
