@@ -46,6 +46,8 @@ oa_arena_create(OaState *st, PyObject *module, PyObject *name, size_t max_bytes)
     self->weakreflist = NULL;
     self->dealloc_depth = 0;
     self->deferred = NULL;
+    self->ndeferred = 0;
+    self->deferred_cap = 0;
     self->module = Py_NewRef(module);
     self->side_dicts = NULL;
     self->ntypes = 0;
@@ -136,6 +138,7 @@ arena_dealloc(OaArenaObject *self)
     /* Every object of the arena held its type, and every type this Arena:
        no object is left in the memory given back here. */
     oa_arena_destroy(self->core);
+    PyMem_Free(self->deferred);     /* empty: no dealloc is in progress */
     Py_XDECREF(self->name);
     Py_CLEAR(self->gc.callbacks);
     Py_CLEAR(self->gc.garbage);

@@ -88,8 +88,11 @@ struct OaArenaObject {
     PyObject *name;             /* str or None */
     PyObject *weakreflist;
     int dealloc_depth;          /* nesting of arena deallocs in progress */
-    PyObject *deferred;         /* objects whose dealloc waits; linked
-                                   through their ob_refcnt word */
+    PyObject **deferred;        /* objects whose dealloc waits (a stack);
+                                   each keeps refcount 0, the state every
+                                   CPython reads as dead */
+    Py_ssize_t ndeferred;
+    Py_ssize_t deferred_cap;
     PyObject *module;           /* strong: the objarena module */
     struct OaSideDicts *side_dicts; /* obj.c: the attribute dicts of objects
                                    that have no value slot, or NULL */

@@ -202,35 +202,45 @@ dealloc_body(PyObject *self)
     Py_DECREF(tp);
 }
 
-/* A queued object is dead: its refcount word holds the next queued object,
-   encoded as a negative number, so that anything that asks whether the
-   object is alive (a weak reference: refcount > 0) hears no; its side-table
-   byte says DYING, so that get_objects() and the collector skip it.
-   ob_type stays intact.  The word is reset to 0 before the dealloc resumes. */
-_Static_assert(offsetof(PyObject, ob_type) == sizeof(PyObject *),
-               "the refcount word must be pointer-sized and first");
-
-static void
+/* A queued object is dead and stays as its dealloc found it: refcount 0,
+   the value every CPython version's weak references (and anything else that
+   asks) read as dead, whatever else the refcount word means on that version.
+   Its side-table byte says DYING, so that get_objects() and the collector
+   skip it.  The queue itself is a stack outside the objects.  -1 if the stack
+   cannot grow (no exception set): the caller then frees the object at once,
+   one level deeper, which is what a dealloc without the queue would do. */
+static int
 defer_push(OaArenaObject *arena, PyObject *op)
 {
-    intptr_t link = -(intptr_t)(uintptr_t)arena->deferred - 1;
-    memcpy((char *)op, &link, sizeof(link));
+    if (arena->ndeferred == arena->deferred_cap) {
+        Py_ssize_t cap = arena->deferred_cap ? 2 * arena->deferred_cap : 64;
+        PyObject **stack = PyMem_Resize(arena->deferred, PyObject *, (size_t)cap);
+        if (stack == NULL) {
+            return -1;
+        }
+        arena->deferred = stack;
+        arena->deferred_cap = cap;
+    }
     *oa_meta_of(op) |= OA_META_DYING;
-    arena->deferred = op;
+    arena->deferred[arena->ndeferred++] = op;
+    return 0;
 }
 
 static PyObject *
 defer_pop(OaArenaObject *arena)
 {
-    PyObject *op = arena->deferred;
-    intptr_t link;
-    memcpy(&link, (char *)op, sizeof(link));
-    arena->deferred = (PyObject *)(uintptr_t)(-(link + 1));
-    /* Not Py_SET_REFCNT: on 3.12+ it skips words that look immortal. */
-    Py_ssize_t zero = 0;
-    memcpy((char *)op, &zero, sizeof(zero));
+    PyObject *op = arena->deferred[--arena->ndeferred];
     *oa_meta_of(op) &= (uint8_t)~OA_META_DYING;
     return op;
+}
+
+/* The stack's memory, once no dealloc is in progress. */
+static void
+defer_release(OaArenaObject *arena)
+{
+    PyMem_Free(arena->deferred);
+    arena->deferred = NULL;
+    arena->deferred_cap = 0;
 }
 
 /* Deallocs of arena objects in progress, in every arena: no automatic
@@ -241,8 +251,7 @@ static void
 oa_dealloc(PyObject *self)
 {
     OaArenaObject *arena = (OaArenaObject *)oa_owner_of(self);
-    if (arena->dealloc_depth >= OA_DEALLOC_LIMIT) {
-        defer_push(arena, self);
+    if (arena->dealloc_depth >= OA_DEALLOC_LIMIT && defer_push(arena, self) == 0) {
         return;
     }
     Py_INCREF(arena);   /* the last object may hold the last reference */
@@ -250,8 +259,11 @@ oa_dealloc(PyObject *self)
     arena->dealloc_depth++;
     dealloc_body(self);
     if (arena->dealloc_depth == 1) {
-        while (arena->deferred != NULL) {
+        while (arena->ndeferred > 0) {
             dealloc_body(defer_pop(arena));
+        }
+        if (arena->deferred_cap > 1024) {
+            defer_release(arena);   /* a burst's stack is not kept */
         }
     }
     arena->dealloc_depth--;
@@ -351,42 +363,120 @@ too_many_positional(OaTypeObject *t, Py_ssize_t nargs)
     return -1;
 }
 
-/* Index of the field that keyword `key` sets, after `nargs` positional
-   arguments; -1 with TypeError if there is none or it is set already. */
-static Py_ssize_t
-keyword_field(OaTypeObject *t, PyObject *key, Py_ssize_t nargs)
+/* Every keyword of a call resolved to its field, once.  A keyword's name may
+   be a str subclass whose __hash__/__eq__ are user code: each name is looked
+   up exactly once, and nothing after uses a result computed before it ran
+   but the index it produced (checked against the field count).  On success
+   kidx[k] holds the field index of names[k]; -1 with TypeError if a keyword
+   names no field, names one that a positional argument or an earlier keyword
+   already fills, or is not a string. */
+static int
+resolve_keywords(OaTypeObject *t, PyObject *const *names, Py_ssize_t nkw,
+                 Py_ssize_t nargs, Py_ssize_t *kidx)
 {
     PyObject *qualname = ((PyHeapTypeObject *)t)->ht_qualname;
-    Py_ssize_t i = field_lookup(t, key);
-    if (i == -1) {
-        PyErr_Format(PyExc_TypeError,
-                     "%U.__init__() got an unexpected keyword argument '%S'",
-                     qualname, key);
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *key = names[k];
+        Py_ssize_t i = field_lookup(t, key);
+        if (i == -2) {
+            return -1;
+        }
+        if (i == -1 || i >= nfields(t)) {
+            PyErr_Format(PyExc_TypeError,
+                         "%U.__init__() got an unexpected keyword argument '%S'",
+                         qualname, key);
+            return -1;
+        }
+        int taken = i < nargs;
+        for (Py_ssize_t j = 0; j < k && !taken; j++) {
+            taken = kidx[j] == i;
+        }
+        if (taken) {
+            PyErr_Format(PyExc_TypeError,
+                         "%U.__init__() got multiple values for argument '%S'",
+                         qualname, PyTuple_GET_ITEM(t->fields, i));
+            return -1;
+        }
+        kidx[k] = i;
     }
-    else if (i >= 0 && i < nargs) {
-        PyErr_Format(PyExc_TypeError,
-                     "%U.__init__() got multiple values for argument '%S'",
-                     qualname, key);
-        i = -1;
-    }
-    return i < 0 ? -1 : i;
+    return 0;
 }
 
-/* The generated __init__'s defaults: fields from `first` on that have one
-   get it; with `overwrite` 0, only those still unset (the keywords are
-   already in). */
-static void
-fill_defaults(PyObject *self, OaTypeObject *t, Py_ssize_t first, int overwrite)
+/* Room for the field indices of a call's keywords: on the stack for the
+   usual few, from the heap past that. */
+#define OA_SMALL_KW 16
+
+static Py_ssize_t *
+kidx_buffer(Py_ssize_t nkw, Py_ssize_t *small)
 {
-    if (t->defaults == NULL) {
-        return;
+    if (nkw <= OA_SMALL_KW) {
+        return small;
     }
-    for (Py_ssize_t i = first; i < nfields(t); i++) {
-        PyObject *dflt = t->defaults[i];
-        if (dflt != NULL && (overwrite || *field_ptr(self, t->offsets[i]) == NULL)) {
-            set_field(self, t->offsets[i], dflt);
+    Py_ssize_t *buf = PyMem_New(Py_ssize_t, (size_t)nkw);
+    if (buf == NULL) {
+        PyErr_NoMemory();
+    }
+    return buf;
+}
+
+static void
+kidx_release(Py_ssize_t *buf, Py_ssize_t *small)
+{
+    if (buf != small) {
+        PyMem_Free(buf);
+    }
+}
+
+/* The generated __init__'s defaults: every field after the positional
+   arguments that has one gets it (the keywords, stored next, replace
+   theirs). */
+static void
+fill_defaults(PyObject *self, OaTypeObject *t, Py_ssize_t nargs)
+{
+    for (Py_ssize_t i = nargs; t->defaults != NULL && i < nfields(t); i++) {
+        if (t->defaults[i] != NULL) {
+            set_field(self, t->offsets[i], t->defaults[i]);
         }
     }
+}
+
+/* Validates a whole call (keywords first, then the positional count, in
+   CPython's order for a Python function) and only then stores: a call
+   that fails changes no field. */
+static int
+fill_fields(PyObject *self, OaTypeObject *t, PyObject *const *args, Py_ssize_t nargs,
+            PyObject *const *names, PyObject *const *values, Py_ssize_t nkw,
+            int fresh)
+{
+    Py_ssize_t small[OA_SMALL_KW];
+    Py_ssize_t *kidx = kidx_buffer(nkw, small);
+    if (kidx == NULL) {
+        return -1;
+    }
+    if (resolve_keywords(t, names, nkw, nargs, kidx) < 0) {
+        goto error;
+    }
+    if (nargs > nfields(t)) {
+        (void)too_many_positional(t, nargs);
+        goto error;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        if (fresh) {
+            *field_ptr(self, t->offsets[i]) = Py_NewRef(args[i]);
+        }
+        else {
+            set_field(self, t->offsets[i], args[i]);
+        }
+    }
+    fill_defaults(self, t, nargs);
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        set_field(self, t->offsets[kidx[k]], values[k]);
+    }
+    kidx_release(kidx, small);
+    return 0;
+error:
+    kidx_release(kidx, small);
+    return -1;
 }
 
 static int
@@ -394,31 +484,33 @@ base_init(PyObject *self, PyObject *args, PyObject *kwds)
 {
     OaTypeObject *t = oa_type(self);
     Py_ssize_t nargs = PyTuple_GET_SIZE(args);
-    int has_kw = kwds != NULL && PyDict_GET_SIZE(kwds) != 0;
-    Py_ssize_t pos;
-    PyObject *key, *value;
-    /* Every keyword is checked before anything is stored, and before the
-       positional count, in CPython's order for a Python function. */
-    for (pos = 0; has_kw && PyDict_Next(kwds, &pos, &key, &value);) {
-        if (keyword_field(t, key, nargs) < 0) {
-            return -1;
-        }
+    if (kwds == NULL || PyDict_GET_SIZE(kwds) == 0) {
+        return fill_fields(self, t, &PyTuple_GET_ITEM(args, 0), nargs, NULL, NULL, 0, 0);
     }
-    if (nargs > nfields(t)) {
-        return too_many_positional(t, nargs);
+    /* A snapshot of the keywords: the lookups run user code that may
+       mutate the dict the caller passed. */
+    PyObject *items = PyDict_Items(kwds);
+    if (items == NULL) {
+        return -1;
     }
-    for (Py_ssize_t i = 0; i < nargs; i++) {
-        set_field(self, t->offsets[i], PyTuple_GET_ITEM(args, i));
+    Py_ssize_t nkw = PyList_GET_SIZE(items);
+    PyObject **kv = PyMem_New(PyObject *, (size_t)nkw * 2);
+    if (kv == NULL) {
+        Py_DECREF(items);
+        PyErr_NoMemory();
+        return -1;
     }
-    fill_defaults(self, t, nargs, 1);
-    for (pos = 0; has_kw && PyDict_Next(kwds, &pos, &key, &value);) {
-        Py_ssize_t i = keyword_field(t, key, nargs);
-        if (i < 0) {
-            return -1;
-        }
-        set_field(self, t->offsets[i], value);
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *pair = PyList_GET_ITEM(items, k);
+        kv[k] = PyTuple_GET_ITEM(pair, 0);
+        kv[nkw + k] = PyTuple_GET_ITEM(pair, 1);
     }
-    return 0;
+    Py_INCREF(t);       /* a lookup may reassign self's __class__ */
+    int r = fill_fields(self, t, &PyTuple_GET_ITEM(args, 0), nargs, kv, kv + nkw, nkw, 0);
+    Py_DECREF(t);
+    PyMem_Free(kv);
+    Py_DECREF(items);
+    return r;
 }
 
 /* Calling an arena class.  While the class uses the generated __new__ and
@@ -474,27 +566,15 @@ oa_type_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
         return oa_type_call_generic(callable, args, nargs, kwnames);
     }
     Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
-    for (Py_ssize_t k = 0; k < nkw; k++) {
-        if (keyword_field(t, PyTuple_GET_ITEM(kwnames, k), nargs) < 0) {
-            return NULL;
-        }
-    }
-    if (nargs > nfields(t)) {
-        too_many_positional(t, nargs);
-        return NULL;
-    }
     PyObject *self = oa_object_alloc(t);
     if (self == NULL) {
         return NULL;
     }
-    for (Py_ssize_t i = 0; i < nargs; i++) {
-        *field_ptr(self, t->offsets[i]) = Py_NewRef(args[i]);
+    if (fill_fields(self, t, args, nargs,
+                    nkw ? &PyTuple_GET_ITEM(kwnames, 0) : NULL, args + nargs, nkw, 1) < 0) {
+        Py_DECREF(self);
+        return NULL;
     }
-    for (Py_ssize_t k = 0; k < nkw; k++) {
-        Py_ssize_t i = field_lookup(t, PyTuple_GET_ITEM(kwnames, k));
-        set_field(self, t->offsets[i], args[nargs + k]);
-    }
-    fill_defaults(self, t, nargs, 0);
     return self;
 }
 
@@ -1459,6 +1539,23 @@ finish_pending_bases(PyObject *bases)
 }
 
 /* Turn the type that type.__new__ made into an arena type. */
+
+/* A field's member descriptor goes into the class dict.  A dunder field name
+   (`__slots__ = ("__init__",)`) may name a type slot: it goes in through
+   type.__setattr__, which updates that slot as a class statement would have
+   (`C()` then fails as it does for a native class).  type.__new__ ran with
+   no slots, so nothing else can have set it. */
+static int
+install_field_descr(PyTypeObject *tp, PyObject *dict, PyObject *name, PyObject *descr)
+{
+    Py_ssize_t len = PyUnicode_GET_LENGTH(name);
+    if (len > 4 && PyUnicode_ReadChar(name, 0) == '_' && PyUnicode_ReadChar(name, 1) == '_'
+        && PyUnicode_ReadChar(name, len - 1) == '_' && PyUnicode_ReadChar(name, len - 2) == '_') {
+        return PyObject_SetAttr((PyObject *)tp, name, descr);
+    }
+    return PyDict_SetItem(dict, name, descr);
+}
+
 static int
 patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
            PyObject *slots_orig)
@@ -1540,7 +1637,7 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
         if (descr == NULL) {
             return -1;
         }
-        int r = PyDict_SetItem(dict, PyList_GET_ITEM(plan->own, k), descr);
+        int r = install_field_descr(tp, dict, PyList_GET_ITEM(plan->own, k), descr);
         Py_DECREF(descr);
         if (r < 0) {
             return -1;

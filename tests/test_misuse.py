@@ -910,3 +910,127 @@ def test_interpreter_exit_with_arena_garbage_and_hostile_finalizers(tmp_path):
     # finalized at teardown only if stdout is still there
     assert sorted(line for line in lines[1:] if line != "del 99") == sorted(
         ["del 0", "del 0", "del 1", "del -1", "del 2", "del -2", "del 42"])
+
+
+# --- names whose __hash__/__eq__ are user code, looked up once per call ------
+
+class FlipKey(str):
+    """A name equal to its text for the next `budget[0]` comparisons only."""
+
+    budget = [10 ** 9]
+
+    def __hash__(self):
+        return str.__hash__(self)
+
+    def __eq__(self, other):
+        FlipKey.budget[0] -= 1
+        return FlipKey.budget[0] >= 0 and str.__eq__(self, other)
+
+    __ne__ = object.__ne__
+
+
+ENOUGH = 10 ** 9
+
+
+@pytest.mark.parametrize("budget", [0, 1, 2, 3])
+def test_flip_flopping_field_name_in_a_call_is_one_lookup(budget):
+    # Each keyword is resolved once: whatever the name's __eq__ answers, the
+    # call fills the field it resolved to or fails cleanly, and never writes
+    # outside the object.
+    FlipKey.budget[0] = ENOUGH
+
+    class R(SlotObj):
+        __slots__ = (FlipKey("a"), "b")
+    FlipKey.budget[0] = budget
+    try:
+        r = R(b=1, a=2)
+    except TypeError as e:
+        assert "unexpected keyword argument 'a'" in str(e)
+    else:
+        FlipKey.budget[0] = ENOUGH
+        assert (r.a, r.b) == (2, 1)
+    testing.validate(objarena.default_arena)
+
+
+def test_failing_init_with_a_flip_flopping_keyword_changes_nothing():
+    FlipKey.budget[0] = ENOUGH
+
+    class R(SlotObj):
+        __slots__ = ("a", FlipKey("b"))
+    r = R(1, 2)
+    FlipKey.budget[0] = 0           # FlipKey("b") == "b" is False from now on
+    with pytest.raises(TypeError, match="unexpected keyword argument 'b'"):
+        R.__init__(r, 99, **{FlipKey("b"): 100})
+    FlipKey.budget[0] = ENOUGH
+    assert (r.a, r.b) == (1, 2)
+
+
+def test_keyword_dict_mutated_by_a_lookup(make_slot):
+    # A name's __eq__ empties the caller's keyword dict mid-lookup: the call
+    # works on a snapshot, as a Python function call does.
+    R = make_slot("R", ("a", "b"))
+    kwargs = {}
+
+    class Mutating(str):
+        def __hash__(self):
+            return str.__hash__(self)
+
+        def __eq__(self, other):
+            kwargs.clear()
+            return str.__eq__(self, other)
+
+    r = R(0, 0)
+    kwargs.update({Mutating("a"): [1], Mutating("b"): [2]})
+    R.__init__(r, **kwargs)
+    assert (r.a, r.b) == ([1], [2])
+
+
+def test_dunder_init_as_a_slot_like_native():
+    class A:
+        __slots__ = ("__init__",)
+    native = raised(A)
+
+    class A(SlotObj):
+        __slots__ = ("__init__",)
+    assert native is not None and raised(A) == native
+
+
+class ReducingNative:
+    __slots__ = ("x", "y")
+
+    def __reduce__(self):
+        return (type(self).__new__, (type(self),), (None, {"x": self.x, "y": self.y}))
+
+
+class ReducingSlot(SlotObj):
+    __slots__ = ("x", "y")
+    __reduce__ = ReducingNative.__reduce__
+
+
+class ReducingDictNative:
+    def __reduce__(self):
+        return (type(self).__new__, (type(self),), dict(vars(self)))
+
+
+class ReducingObj(Obj):
+    __reduce__ = ReducingDictNative.__reduce__
+
+
+@pytest.mark.parametrize("proto", range(pickle.HIGHEST_PROTOCOL + 1))
+@pytest.mark.parametrize("cls", [ReducingNative, ReducingSlot])
+def test_reduce_through_type_new_like_native(cls, proto):
+    r = cls()
+    r.x, r.y = 1, [2]
+    back = pickle.loads(pickle.dumps(r, proto))
+    assert type(back) is cls and (back.x, back.y) == (1, [2])
+    c = copy.deepcopy(r)
+    assert (c.x, c.y) == (1, [2]) and c.y is not r.y
+
+
+@pytest.mark.parametrize("proto", range(pickle.HIGHEST_PROTOCOL + 1))
+@pytest.mark.parametrize("cls", [ReducingDictNative, ReducingObj])
+def test_obj_reduce_through_type_new_like_native(cls, proto):
+    o = cls()
+    o.x, o.y = 1, "two"
+    back = pickle.loads(pickle.dumps(o, proto))
+    assert type(back) is cls and vars(back) == {"x": 1, "y": "two"}

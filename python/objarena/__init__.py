@@ -8,6 +8,9 @@ import sys
 from ._version import __version__
 from . import _objarena
 from ._objarena import Arena, ArenaType, SlotObj, default_arena
+# Not public, but found here by pickle: `type(self).__new__` of an arena class
+# is _ArenaBase.__new__, which pickles as getattr(objarena._ArenaBase, "__new__").
+from ._objarena import _ArenaBase  # noqa: F401
 
 __all__ = [
     "Arena",
