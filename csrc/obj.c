@@ -1369,6 +1369,20 @@ static PyGetSetDef obj_getset[] = {
     {0},
 };
 
+/* A class with a plain Python base: its __dict__ descriptor (the base's
+   reads a dict CPython keeps) gives way to the arena object's. */
+int
+oa_obj_add_dict_descriptor(PyTypeObject *tp)
+{
+    PyObject *descr = PyDescr_NewGetSet(tp, &obj_getset[0]);
+    if (descr == NULL) {
+        return -1;
+    }
+    int r = PyDict_SetItemString(tp->tp_dict, "__dict__", descr);
+    Py_DECREF(descr);
+    return r;
+}
+
 static PyMethodDef obj_methods[] = {
     {"__getstate__", obj_getstate, METH_NOARGS, "Helper for pickle."},
     {"__setstate__", obj_setstate, METH_O, "Helper for pickle."},

@@ -243,6 +243,7 @@ int oa_obj_traverse_attrs(PyObject *self, visitproc visit, void *arg);
 int oa_side_dicts_traverse(OaArenaObject *arena, visitproc visit, void *arg);
 void oa_side_dicts_free(OaArenaObject *arena);
 int oa_obj_store_attr(PyObject *self, PyObject *name, PyObject *value);
+int oa_obj_add_dict_descriptor(PyTypeObject *tp);
 void oa_obj_clear_attrs(PyObject *self);
 int oa_obj_type_init(OaTypeObject *t);
 void oa_obj_type_free(OaTypeObject *t);

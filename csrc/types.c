@@ -894,8 +894,10 @@ mangle(PyObject *classname, PyObject *ident)
     return res;
 }
 
-static int
-has_instance_state(PyTypeObject *b)
+/* The flags of a type whose instance dict or weak-reference list CPython
+   keeps itself (outside tp_basicsize, or in values after it). */
+static unsigned long
+managed_flags(void)
 {
     unsigned long managed = 0;
 #if PY_VERSION_HEX >= 0x030B0000
@@ -904,9 +906,48 @@ has_instance_state(PyTypeObject *b)
 #if PY_VERSION_HEX >= 0x030C0000
     managed |= Py_TPFLAGS_MANAGED_WEAKREF;
 #endif
+#if PY_VERSION_HEX >= 0x030D0000
+    managed |= Py_TPFLAGS_INLINE_VALUES;
+#endif
+    return managed;
+}
+
+static int
+has_instance_state(PyTypeObject *b)
+{
     return b->tp_basicsize != (Py_ssize_t)sizeof(PyObject) || b->tp_itemsize != 0
            || b->tp_dictoffset != 0 || b->tp_weaklistoffset != 0
-           || (b->tp_flags & managed) != 0;
+           || (b->tp_flags & managed_flags()) != 0;
+}
+
+/* A plain Python class: its instances carry a __dict__ and/or a weak-
+   reference list, and nothing else (no __slots__ entries, no C fields), in
+   every class of its MRO.  Its attributes have a home in the dynamic
+   storage of an arena object. */
+static int
+is_plain_dict_class(PyTypeObject *b)
+{
+    PyObject *mro = b->tp_mro;
+    for (Py_ssize_t i = 0; mro != NULL && i < PyTuple_GET_SIZE(mro); i++) {
+        PyTypeObject *c = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        if (c == &PyBaseObject_Type) {
+            continue;
+        }
+        if (!(c->tp_flags & Py_TPFLAGS_HEAPTYPE) || c->tp_itemsize != 0) {
+            return 0;
+        }
+        Py_ssize_t expect = (Py_ssize_t)sizeof(PyObject);
+        if (c->tp_dictoffset > 0) {
+            expect += (Py_ssize_t)sizeof(PyObject *);
+        }
+        if (c->tp_weaklistoffset > 0) {
+            expect += (Py_ssize_t)sizeof(PyObject *);
+        }
+        if (c->tp_basicsize != expect) {
+            return 0;
+        }
+    }
+    return mro != NULL;
 }
 
 /* The arena class that introduced `t`'s layout. */
@@ -930,6 +971,8 @@ typedef struct {
     int add_weak;
     OaKind kind;
     int dynamic;                /* instances get dynamic attributes */
+    int dict_mixin;             /* a plain Python base has a __dict__ */
+    int mixin_weak;             /* ... or a weak-reference list */
     Py_ssize_t base_size;       /* where this class's own fields start */
 } ClassPlan;
 
@@ -964,11 +1007,17 @@ check_bases(OaState *st, PyObject *name, PyObject *bases, ClassPlan *plan)
             plan->kind = bt == st->obj_base ? OA_KIND_OBJ : OA_KIND_SLOT;
             plan->base_size = bt->tp_basicsize;
         }
+        else if (is_plain_dict_class(bt) && has_instance_state(bt)) {
+            /* Its __dict__ goes to the dynamic storage, its weak-reference
+               list to a slot of the arena object. */
+            plan->dict_mixin = 1;
+            plan->mixin_weak |= bt->tp_weaklistoffset != 0;
+        }
         else if (has_instance_state(bt)) {
             PyErr_Format(PyExc_TypeError,
                          "class %U cannot derive from '%.100s': its instances "
-                         "carry state (a __dict__, __weakref__ or C fields) that "
-                         "has no place in an arena object", name, bt->tp_name);
+                         "carry C-level state (fields of a C type, or __slots__) "
+                         "that has no place in an arena object", name, bt->tp_name);
             return -1;
         }
     }
@@ -1566,8 +1615,16 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
     Py_ssize_t nown = PyList_GET_SIZE(plan->own);
     Py_ssize_t offset = plan->base_size;
 
-    if (tp->tp_base == NULL || tp->tp_base->tp_basicsize != offset
-        || tp->tp_dictoffset != 0 || tp->tp_itemsize != 0) {
+    if (plan->dict_mixin) {
+        /* A plain base listed first became tp_base (as natively) and handed
+           down its __dict__ and weak-reference list: they live in the arena
+           object instead (dynamic storage, a weak-reference slot). */
+        tp->tp_dictoffset = 0;
+        tp->tp_flags &= ~managed_flags();
+    }
+    if (tp->tp_base == NULL || tp->tp_dictoffset != 0 || tp->tp_itemsize != 0
+        || (tp->tp_base->tp_basicsize != offset
+            && !(plan->dict_mixin && !oa_is_arena_type(tp->tp_base)))) {
         PyErr_Format(PyExc_SystemError,
                      "objarena: type.__new__ gave '%.100s' an unexpected layout",
                      tp->tp_name);
@@ -1613,6 +1670,10 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
             return -1;
         }
     }
+    if (plan->mixin_weak && !plan->add_weak
+        && (layout == NULL || ((PyTypeObject *)layout)->tp_weaklistoffset == 0)) {
+        plan->add_weak = 1;
+    }
     if (plan->add_weak) {
         tp->tp_weaklistoffset = offset;
         offset += (Py_ssize_t)sizeof(PyObject *);
@@ -1642,6 +1703,9 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
         if (r < 0) {
             return -1;
         }
+    }
+    if (plan->dict_mixin && oa_obj_add_dict_descriptor(tp) < 0) {
+        return -1;
     }
     if (plan->add_weak) {
         PyObject *descr = PyDescr_NewGetSet(tp, &weakref_getset);
@@ -1735,7 +1799,7 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
     }
     OaState *st = oa_state_of_module(module);
 
-    ClassPlan plan = {NULL, NULL, NULL, NULL, 0, OA_KIND_SLOT, 0,
+    ClassPlan plan = {NULL, NULL, NULL, NULL, 0, OA_KIND_SLOT, 0, 0, 0,
                       (Py_ssize_t)sizeof(PyObject)};
     PyObject *kw = NULL, *slots_orig = NULL, *ns2 = NULL, *args2 = NULL;
     PyObject *type = NULL, *all = NULL, *bases2 = Py_NewRef(bases);
@@ -1793,11 +1857,11 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
         }
     }
 
-    /* A SlotObj subclass that declares neither __slots__ nor annotations
-       takes attributes beyond its fields, as a native subclass without
-       __slots__ (which gets a __dict__): _DynamicBase, last among its bases,
-       brings Obj's attribute protocol. */
-    if (!plan.dynamic && !st->creating_root && !declares) {
+    /* A SlotObj subclass that declares neither __slots__ nor annotations,
+       or that has a plain Python base with a __dict__, takes attributes
+       beyond its fields, as a native one (which has a __dict__):
+       _DynamicBase, last among its bases, brings Obj's attribute protocol. */
+    if (!plan.dynamic && !st->creating_root && (!declares || plan.dict_mixin)) {
         PyObject *dyn = PyTuple_Pack(1, (PyObject *)st->dyn_base);
         if (dyn == NULL) {
             goto error;

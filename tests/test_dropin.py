@@ -438,3 +438,66 @@ def test_arena_abc_instances_are_arena_objects():
     e = E(1, 2)
     assert sys.getsizeof(e) == 32 and objarena.arena_of(e) is objarena.default_arena
     assert type(Node).__instancecheck__ is objarena.ArenaType.__instancecheck__
+
+
+# ---------------------------------------------------------------------------
+# 3. Plain Python mixins with a __dict__
+
+class Greeter:
+    """A plain Python class: its instances have a __dict__ and weak references."""
+
+    def __init__(self, *args, **kw):
+        self.greeting = "hi"
+        super().__init__(*args, **kw)
+
+    def greet(self):
+        return f"{self.greeting} {getattr(self, 'name', '?')}"
+
+
+def mixin_story(base, arena_kind):
+    import weakref
+
+    NodeMixin = type("NodeMixin", (base,), {} if arena_kind == "Obj" else {"__slots__": ("a",)})
+    MyClass = publish(type("MyClass", (Greeter, NodeMixin), {}))
+    m = MyClass()
+    m.name = "n"
+    m.__dict__.update(extra=1)
+    ref = weakref.ref(m)
+    out = [m.greet(), sorted(vars(m)), ref() is m, MyClass.__base__ is Greeter,
+           outcome(getattr, m, "missing")[:2], isinstance(m, Greeter)]
+    if arena_kind != "Obj":
+        m.a = 5
+        out.append(m.a)
+    out.append(roundtrips(m, range(2, 6), show=lambda o: sorted(vars(o).items())))
+    del m.name
+    out.append(m.greet())
+    return out
+
+
+@pytest.mark.parametrize("arena_base", [Obj, SlotObj], ids=["Obj", "SlotObj"])
+def test_plain_mixin_with_dict_as_native(arena_base):
+    side_by_side(lambda base: mixin_story(base, arena_base.__name__), arena_base=arena_base)
+
+
+def test_plain_mixin_instances_are_arena_objects():
+    class NodeMixin(Obj):
+        pass
+
+    class MyClass(Greeter, NodeMixin):
+        pass
+
+    m = MyClass()
+    assert objarena.arena_of(m) is objarena.default_arena
+    assert not (type(m).__flags__ & (1 << 14))          # no GC header
+    m.me = m
+    del m
+    assert objarena.collect() >= 1
+
+
+def test_c_level_state_is_refused_naming_the_base():
+    class WithSlots:
+        __slots__ = ("x",)
+
+    for bad in (WithSlots, Exception, int):
+        with pytest.raises(TypeError, match=f"cannot derive from '{bad.__name__}'"):
+            type("Bad", (bad, Obj), {})

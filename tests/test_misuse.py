@@ -148,14 +148,26 @@ def _stateful_native_bases():
             "int": int, "list": list, "Exception": Exception}
 
 
-@pytest.mark.parametrize("which", ["__dict__", "slots", "__weakref__", "int", "list",
-                                   "Exception"])
+@pytest.mark.parametrize("which", ["slots", "int", "list", "Exception"])
 @pytest.mark.parametrize("first", [True, False])
-def test_native_base_with_instance_state(which, first):
+def test_native_base_with_c_level_state(which, first):
     nat = _stateful_native_bases()[which]
     bases = (nat, SlotObj) if first else (SlotObj, nat)
-    with pytest.raises(TypeError, match=r"cannot derive from .*carry state"):
+    with pytest.raises(TypeError, match=r"cannot derive from '.*': .*C-level state"):
         type("R", bases, {"__slots__": ("y",)})
+
+
+@pytest.mark.parametrize("which", ["__dict__", "__weakref__"])
+@pytest.mark.parametrize("first", [True, False])
+def test_plain_native_base_state_lives_in_the_arena_object(which, first):
+    # A plain Python class's __dict__ and weak references have a home in an arena
+    # object: dynamic storage and a weak-reference slot.
+    nat = _stateful_native_bases()[which]
+    bases = (nat, SlotObj) if first else (SlotObj, nat)
+    R = type("R", bases, {"__slots__": ("y",)})
+    r = R(1)
+    r.extra = 2
+    assert (r.y, r.extra) == (1, 2) and objarena.arena_of(r) is not None
 
 
 @pytest.mark.parametrize("value", [3, "default", None, objarena.default_arena.stats(),
