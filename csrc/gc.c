@@ -618,6 +618,7 @@ member_clear_bits(Collector *c, oa_page *pg, uint32_t b, PyObject *op)
 
 typedef struct {
     ObjVec *unreachable;
+    ObjVec *reinline;           /* survivors whose dict only they hold */
     unsigned next_gen;
     Py_ssize_t promoted;
     int nomem;
@@ -636,6 +637,12 @@ member_split(Collector *c, oa_page *pg, uint32_t b, PyObject *op)
             oa_set_generation(op, split_args->next_gen);
         }
         split_args->promoted++;
+        /* Best effort: without room in the vector it waits for the next
+           collection or attribute access. */
+        if (((OaTypeObject *)Py_TYPE(op))->dynamic && oa_obj_dict_unshared(op)
+            && vec_push(split_args->reinline, op) == 0) {
+            Py_INCREF(op);
+        }
     }
     else if (vec_push(split_args->unreachable, op) < 0) {
         split_args->nomem = 1;
@@ -904,6 +911,7 @@ collect_generation(OaArenaObject *arena, int gen)
     c.use_pages = 1;
 
     ObjVec unreachable = {NULL, 0, 0};
+    ObjVec reinline = {NULL, 0, 0};
     ObjVec with_callback = {NULL, 0, 0};
     Collector recheck;
     memset(&recheck, 0, sizeof(recheck));
@@ -932,7 +940,7 @@ collect_generation(OaArenaObject *arena, int gen)
         goto done;
     }
     /* The unreachable: own arena objects first, then foreign ones. */
-    SplitArgs sa = {&unreachable, next_gen, 0, 0};
+    SplitArgs sa = {&unreachable, &reinline, next_gen, 0, 0};
     split_args = &sa;
     for_each_member(&c, member_split);
     split_args = NULL;
@@ -1017,6 +1025,13 @@ collect_generation(OaArenaObject *arena, int gen)
 
 done:
     collector_free(&c);
+    /* Survivors in dict form whose dict nothing else holds go back to their
+       inline form (obj.c), now that no work space refers to the dicts. */
+    for (Py_ssize_t i = 0; i < reinline.n; i++) {
+        oa_obj_reinline(reinline.items[i]);
+        Py_DECREF(reinline.items[i]);
+    }
+    vec_free(&reinline);
     oa_work_free(alive);
     collector_free(&recheck);
     vec_free(&with_callback);

@@ -632,6 +632,7 @@ oa_obj_materialize(PyObject *self)
 static PyObject *
 attr_get(PyObject *self, PyObject *name)
 {
+    oa_obj_reinline(self);
     uintptr_t w = form_word(self);
     if (is_dict_form(w)) {
         PyObject *dict = Py_NewRef(form_dict(w));     /* keys may run code */
@@ -767,6 +768,7 @@ shaped_set(PyObject *self, PyObject *name, PyObject *value)
 static int
 attr_set(PyObject *self, PyObject *name, PyObject *value)
 {
+    oa_obj_reinline(self);
     uintptr_t w = form_word(self);
     if (!is_dict_form(w)) {
         int r = is_shaped_form(w) ? shaped_set(self, name, value)
@@ -826,6 +828,7 @@ missing_on_delete(PyObject *self, PyObject *name)
 static int
 attr_del(PyObject *self, PyObject *name)
 {
+    oa_obj_reinline(self);
     uintptr_t w = form_word(self);
     if (!is_dict_form(w)) {
         AttrView v;
@@ -1176,21 +1179,34 @@ oa_obj_init(PyObject *self, PyObject *args, PyObject *kwds)
    attributes (no data descriptor, no __setattr__ override)?  Then the shape
    they lead to can be cached for the next call with the same names. */
 static OaShape *
+shape_for_keys(OaTypeObject *t, PyObject *const *keys, Py_ssize_t n);
+
+static OaShape *
 keyword_shape(OaTypeObject *t, PyObject *kwnames)
 {
     PyTypeObject *tp = (PyTypeObject *)t;
     if (tp->tp_setattro != obj_setattro) {
         return NULL;
     }
-    OaShape *s = t->root_shape;
     Py_ssize_t n = PyTuple_GET_SIZE(kwnames);
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *name = PyTuple_GET_ITEM(kwnames, i);
-        PyObject *descr = type_lookup(tp, name);
-        OaShape *child = NULL;
-        if (descr == NULL || Py_TYPE(descr)->tp_descr_set == NULL) {
-            child = shape_child(t, s, name);
+        PyObject *descr = type_lookup(tp, PyTuple_GET_ITEM(kwnames, i));
+        if (descr != NULL && Py_TYPE(descr)->tp_descr_set != NULL) {
+            return NULL;
         }
+    }
+    return shape_for_keys(t, &PyTuple_GET_ITEM(kwnames, 0), n);
+}
+
+/* The shape of the keys `keys[0..n)` in this order, from the root (n > 0):
+   a reference, or NULL without an exception when the class's limits are
+   reached or memory is short. */
+static OaShape *
+shape_for_keys(OaTypeObject *t, PyObject *const *keys, Py_ssize_t n)
+{
+    OaShape *s = t->root_shape;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        OaShape *child = shape_child(t, s, keys[i]);
         if (s != t->root_shape) {
             shape_release(t, s);    /* the child holds it */
         }
@@ -1200,7 +1216,7 @@ keyword_shape(OaTypeObject *t, PyObject *kwnames)
         }
         s = child;
     }
-    return s;                   /* a reference for the cache */
+    return s;
 }
 
 /* Is `s` on the path of the class's shared keys?  If canon is a prefix of
@@ -1219,6 +1235,80 @@ on_canon_path(OaTypeObject *t, OaShape *s)
         return 1;
     }
     return 0;
+}
+
+/* Back to the inline form: a dict-form object whose dict nothing but the
+   object holds (the caller that asked for __dict__ has let go of it) takes
+   its attributes back into its value slots, canonical or shaped, and the
+   dict goes.  The class learns how many slots that needs, so that its next
+   objects have them.  Never fails: the object stays in dict form when the
+   dict is not a plain one with str keys, or the block is too small. */
+static void
+try_inline(PyObject *self)
+{
+    OaTypeObject *t = (OaTypeObject *)Py_TYPE(self);
+    PyObject *dict = form_dict(form_word(self));
+    Py_ssize_t n = PyDict_GET_SIZE(dict);
+    if (Py_REFCNT(dict) != 1 || !PyDict_CheckExact(dict) || n > OA_MAX_KEYS) {
+        return;
+    }
+    PyObject *keys[OA_MAX_KEYS], *values[OA_MAX_KEYS];
+    Py_ssize_t pos = 0, i = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(dict, &pos, &k, &v)) {
+        if (!PyUnicode_CheckExact(k)) {
+            return;
+        }
+        keys[i] = k;
+        values[i++] = v;
+    }
+    Py_ssize_t cap = slot_capacity(self);
+    learn(t, n);
+    if (n > cap) {
+        return;
+    }
+    OaShape *s = n > 0 ? shape_for_keys(t, keys, n) : NULL;
+    if (n > 0 && s == NULL) {
+        return;
+    }
+    int canonical = n == 0 || on_canon_path(t, s);
+    if (!canonical && n + 1 > cap) {
+        learn(t, n + 1);
+        shape_release(t, s);
+        return;
+    }
+    PyObject **slots = value_slots(self);
+    PyObject *taken = take_dict_form(self);     /* the dict's only reference */
+    Py_ssize_t first = canonical ? 0 : 1;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        slots[first + j] = Py_NewRef(values[j]);
+    }
+    if (canonical) {
+        if (s != NULL) {
+            shape_release(t, s);
+        }
+    }
+    else {
+        slots[0] = (PyObject *)((uintptr_t)s | FORM_SHAPED);     /* its reference */
+    }
+    Py_DECREF(taken);           /* str keys, values still held: no code runs */
+}
+
+/* The collector's and the attribute protocol's question: is this object in
+   dict form with a dict that nothing else holds? */
+int
+oa_obj_dict_unshared(PyObject *self)
+{
+    uintptr_t w = form_word(self);
+    return is_dict_form(w) && Py_REFCNT(form_dict(w)) == 1;
+}
+
+void
+oa_obj_reinline(PyObject *self)
+{
+    if (oa_obj_dict_unshared(self)) {
+        try_inline(self);
+    }
 }
 
 PyObject *

@@ -244,6 +244,8 @@ int oa_side_dicts_traverse(OaArenaObject *arena, visitproc visit, void *arg);
 void oa_side_dicts_free(OaArenaObject *arena);
 int oa_obj_store_attr(PyObject *self, PyObject *name, PyObject *value);
 int oa_obj_add_dict_descriptor(PyTypeObject *tp);
+int oa_obj_dict_unshared(PyObject *self);
+void oa_obj_reinline(PyObject *self);
 void oa_obj_clear_attrs(PyObject *self);
 int oa_obj_type_init(OaTypeObject *t);
 void oa_obj_type_free(OaTypeObject *t);

@@ -552,6 +552,13 @@ oa_type_call_generic(PyObject *callable, PyObject *const *args, Py_ssize_t nargs
     PyObject *res = PyType_Type.tp_call(callable, tuple, kwargs);
     Py_XDECREF(kwargs);
     Py_DECREF(tuple);
+    /* An __init__ that set the attributes through self.__dict__ (a common
+       idiom) let go of the dict: the object takes its inline form now,
+       before any collector pays for the dict. */
+    if (res != NULL && oa_is_arena_type(Py_TYPE(res))
+        && ((OaTypeObject *)Py_TYPE(res))->dynamic) {
+        oa_obj_reinline(res);
+    }
     return res;
 }
 

@@ -501,3 +501,54 @@ def test_c_level_state_is_refused_naming_the_base():
     for bad in (WithSlots, Exception, int):
         with pytest.raises(TypeError, match=f"cannot derive from '{bad.__name__}'"):
             type("Bad", (bad, Obj), {})
+
+
+# ---------------------------------------------------------------------------
+# 5. Code that uses __dict__
+
+def dict_story(base):
+    class Rec(base):
+        def __init__(self, **kw):
+            self.__dict__.update(kw)
+
+        def __repr__(self):
+            return f"Rec({vars(self)})"
+
+    publish(Rec)
+    r = Rec(a=1, b=2, c=3)
+    d = vars(r)
+    d["x"] = 4                       # a held dict stays the object's storage
+    r.y = 5
+    out = [repr(r), d == vars(r), sorted(d), r.x]
+    del d
+    r.z = 6
+    del r.a
+    out += [repr(r), outcome(getattr, r, "a")[:2], roundtrips(r, range(2, 6))]
+    return out
+
+
+def test_dict_update_initialiser_as_native():
+    side_by_side(dict_story, arena_base=Obj)
+
+
+def test_dict_form_goes_back_inline_once_unshared():
+    arena = objarena.Arena()
+
+    class Rec(Obj, arena=arena):
+        def __init__(self, **kw):
+            self.__dict__.update(kw)
+
+    Rec(a=1, b=2, c=3)               # the class learns: three attributes
+    r = Rec(a=1, b=2, c=3)
+    assert sys.getsizeof(r) == 16 + 3 * 8          # inline right after __init__
+    d = r.__dict__
+    assert sys.getsizeof(r) > 40                   # dict form while d is held
+    d["b"] = 20
+    assert r.b == 20
+    del d
+    assert r.a == 1 and sys.getsizeof(r) == 40     # back at the next access
+    assert vars(r) == {"a": 1, "b": 20, "c": 3}
+    keep = [vars(o) for o in [r]]
+    del keep
+    arena.collect(0)                               # or at a collection
+    assert sys.getsizeof(r) == 40
