@@ -1267,11 +1267,21 @@ try_inline(PyObject *self)
     if (n > cap) {
         return;
     }
-    OaShape *s = n > 0 ? shape_for_keys(t, keys, n) : NULL;
-    if (n > 0 && s == NULL) {
-        return;
+    /* Usually the keys are the shared keys, in order, and the very same
+       (interned) strings: no shape to find. */
+    int canonical = n <= t->canon->size;
+    for (Py_ssize_t j = 0; j < n && canonical; j++) {
+        canonical = keys[j] == t->canon->keys[j];
     }
-    int canonical = n == 0 || on_canon_path(t, s);
+    OaShape *s = NULL;
+    if (!canonical && n > 0) {
+        s = shape_for_keys(t, keys, n);
+        if (s == NULL) {
+            return;
+        }
+        canonical = on_canon_path(t, s);
+    }
+    canonical |= n == 0;
     if (!canonical && n + 1 > cap) {
         learn(t, n + 1);
         shape_release(t, s);

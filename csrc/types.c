@@ -522,6 +522,20 @@ oa_type_call_fallback_needed(PyTypeObject *tp)
     return tp->tp_new != base_new || !((OaTypeObject *)tp)->ready;
 }
 
+/* ArenaType.__call__: type's.  Then, an __init__ that set the attributes
+   through self.__dict__ (a common idiom) has let go of the dict: the object
+   takes its inline form now, before any collector pays for the dict. */
+static PyObject *
+meta_call(PyObject *cls, PyObject *args, PyObject *kwds)
+{
+    PyObject *res = PyType_Type.tp_call(cls, args, kwds);
+    if (res != NULL && oa_is_arena_type(Py_TYPE(res))
+        && ((OaTypeObject *)Py_TYPE(res))->dynamic) {
+        oa_obj_reinline(res);
+    }
+    return res;
+}
+
 PyObject *
 oa_type_call_generic(PyObject *callable, PyObject *const *args, Py_ssize_t nargs,
                   PyObject *kwnames)
@@ -549,16 +563,9 @@ oa_type_call_generic(PyObject *callable, PyObject *const *args, Py_ssize_t nargs
             }
         }
     }
-    PyObject *res = PyType_Type.tp_call(callable, tuple, kwargs);
+    PyObject *res = meta_call(callable, tuple, kwargs);
     Py_XDECREF(kwargs);
     Py_DECREF(tuple);
-    /* An __init__ that set the attributes through self.__dict__ (a common
-       idiom) let go of the dict: the object takes its inline form now,
-       before any collector pays for the dict. */
-    if (res != NULL && oa_is_arena_type(Py_TYPE(res))
-        && ((OaTypeObject *)Py_TYPE(res))->dynamic) {
-        oa_obj_reinline(res);
-    }
     return res;
 }
 
@@ -1764,6 +1771,13 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
     t->kind = plan->kind;
     t->dynamic = plan->dynamic;
     tp->tp_vectorcall = t->kind == OA_KIND_OBJ ? oa_obj_vectorcall : oa_type_vectorcall;
+    if (tp->tp_new != base_new
+        || tp->tp_init != (t->kind == OA_KIND_OBJ ? oa_obj_init : base_init)) {
+        /* A class with its own __init__ or __new__: calls go to meta_call
+           as they come (a call with **kwargs keeps its dict); one made
+           later still falls back through oa_type_call_generic. */
+        tp->tp_vectorcall = NULL;
+    }
     if (t->dynamic) {
         if (oa_obj_type_init(t) < 0) {
             return -1;
@@ -2049,6 +2063,7 @@ meta_clear(PyObject *self)
 
 static PyType_Slot meta_slots[] = {
     {Py_tp_new, meta_new},
+    {Py_tp_call, meta_call},
     {Py_tp_dealloc, oa_meta_dealloc},
     {Py_tp_traverse, meta_traverse},
     {Py_tp_clear, meta_clear},
