@@ -1,6 +1,7 @@
 # Type stubs for objarena (docs/api.md is the reference; docs/typing.md says how to use them).
 import inspect
 import sys
+from abc import ABCMeta
 from collections.abc import Callable
 from typing import Any, ClassVar, Final, Literal, TypedDict, TypeVar, final
 
@@ -129,8 +130,12 @@ class Arena:
 
 _MT = TypeVar("_MT", bound=ArenaType)
 
-class ArenaType(type):
-    """The metaclass of SlotObj and Obj; the class keyword arena= names the Arena."""
+class ArenaType(ABCMeta):
+    """The metaclass of SlotObj and Obj; the class keyword arena= names the Arena.
+
+    It derives from abc.ABCMeta, so that arena classes mix with ABCs and collections.abc
+    bases; isinstance()/issubclass() of an arena class that is no ABC answer as type's.
+    """
 
     def __new__(
         mcls: type[_MT],
@@ -145,10 +150,12 @@ class ArenaType(type):
     # inspect.signature(cls): the generated __init__'s, while the class uses it.
     @property
     def __signature__(self) -> inspect.Signature: ...
+    def __instancecheck__(cls, instance: Any) -> bool: ...
+    def __subclasscheck__(cls, subclass: type) -> bool: ...
 
 # Fields are declared with annotations (`id: int`), as for a dataclass; the type checker
-# then sees the generated __init__ as (id: int, ...).  Fields are only declared, never
-# given a value in the class body, so they have no defaults: every field is a parameter.
+# then sees the generated __init__ as (id: int, ...), and a value in the class body
+# (`name: str = ""`) as the field's default.
 @dataclass_transform(eq_default=False)
 class SlotObj(metaclass=ArenaType):
     __match_args__: ClassVar[tuple[str, ...]]
