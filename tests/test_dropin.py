@@ -559,3 +559,43 @@ def test_dict_form_goes_back_inline_once_unshared():
     del keep
     arena.collect(0)                               # or at a collection
     assert sys.getsizeof(r) == 40
+
+
+def test_objects_without_value_slots_keep_their_attributes_beside_the_arena():
+    # Objects made before their class learnt that instances get attributes have no value
+    # slot: their dicts live in the arena's side table, which grows and shrinks.
+    import random
+
+    arena = objarena.Arena()
+    Base = type("Base", (SlotObj,), {"__slots__": ("a",)}, arena=arena)
+    A = type("A", (Base,), {})
+    objs = [A(i) for i in range(3000)]
+    assert {sys.getsizeof(o) for o in objs} == {24}
+    model = {}
+    rng = random.Random(12)
+    for step in range(20000):
+        i = rng.randrange(len(objs))
+        o, d = objs[i], model.setdefault(i, {})
+        name = rng.choice("xyz")
+        if rng.random() < 0.3 and name in d:
+            delattr(o, name)
+            del d[name]
+        elif rng.random() < 0.05:
+            o.__dict__ = {}
+            d.clear()
+        else:
+            setattr(o, name, step)
+            d[name] = step
+    for i, o in enumerate(objs):
+        assert vars(o) == model.get(i, {}) and o.a == i
+    for o in objs[::2]:
+        o.me = o                     # cycles through the side table
+    del o
+    objs = objs[1::2]
+    assert arena.collect() == 1500
+    objarena._testing.validate(arena)
+    for i, o in zip(range(1, 3000, 2), objs):
+        assert vars(o) == model.get(i, {})
+    del objs, o
+    arena.collect()
+    assert arena.stats()["objects"] == 0
