@@ -9,7 +9,7 @@ import shlex
 
 from setuptools import Extension, setup
 
-SOURCES = ["csrc/arena.c", "csrc/module.c", "csrc/types.c", "csrc/obj.c", "csrc/gc.c"]
+SOURCES = ["csrc/arena.c", "csrc/module.c", "csrc/types.c", "csrc/typed.c", "csrc/obj.c", "csrc/gc.c"]
 
 cflags = ["-Wall", "-Wextra", "-std=c11", "-fno-strict-aliasing"]
 cflags += shlex.split(os.environ.get("OBJARENA_CFLAGS", ""))

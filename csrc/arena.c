@@ -62,8 +62,14 @@ typedef struct {
     size_t pages;
 } oa_class;
 
+/* Size classes [0, OA_NCLASSES) serve tracked blocks; class
+   OA_NCLASSES + c serves untracked blocks of the size of class c, on pages
+   of their own (see oa_alloc_untracked). */
+#define UNTRACKED_BASE OA_NCLASSES
+#define NCLASSES_ALL (2 * OA_NCLASSES)
+
 struct oa_arena {
-    oa_class classes[OA_NCLASSES];
+    oa_class classes[NCLASSES_ALL];
     oa_chunk *chunks;       /* chunks of pages */
     oa_chunk *large;        /* one descriptor per large object */
     oa_page *young;         /* pages with a block of generation 0 or 1 */
@@ -176,7 +182,13 @@ class_of(size_t size)
 static inline size_t
 class_size(uint32_t cls)
 {
-    return (size_t)cls * OA_GRAIN;
+    return (size_t)(cls % UNTRACKED_BASE) * OA_GRAIN;
+}
+
+static inline int
+page_untracked(const oa_page *pg)
+{
+    return pg->cls >= UNTRACKED_BASE && pg->cls != OA_LARGE;
 }
 
 /* Offset of block 0 in a page with `n` blocks. */
@@ -547,13 +559,29 @@ oa_max_bytes(const oa_arena *a)
     return a->max_bytes;
 }
 
+static void *alloc_small(oa_arena *a, uint32_t cls, int untracked);
+
 void *
 oa_alloc(oa_arena *a, size_t size)
 {
     if (size > OA_SMALL_MAX) {
         return large_alloc(a, size);
     }
-    uint32_t cls = class_of(size);
+    return alloc_small(a, class_of(size), 0);
+}
+
+void *
+oa_alloc_untracked(oa_arena *a, size_t size)
+{
+    if (size > OA_SMALL_MAX) {
+        return large_alloc(a, size);
+    }
+    return alloc_small(a, UNTRACKED_BASE + class_of(size), 1);
+}
+
+static void *
+alloc_small(oa_arena *a, uint32_t cls, int untracked)
+{
     size_t bsize = class_size(cls);
     if (a->max_bytes && a->in_use + bsize > a->max_bytes) {
         a->error = OA_ERR_LIMIT;
@@ -581,7 +609,9 @@ oa_alloc(oa_arena *a, size_t size)
     UNPOISON(block, bsize);
     pg->used++;
     pg->meta[idx] = OA_META_LIVE;
-    gen_account(a, pg, 0, 1);
+    if (!untracked) {
+        gen_account(a, pg, 0, 1);
+    }
     if (pg->free == NULL && pg->fresh == pg->capacity) {
         avail_remove(c, pg);
     }
@@ -605,7 +635,9 @@ oa_free(void *p)
     oa_arena *a = pg->chunk->arena;
     oa_class *c = &a->classes[pg->cls];
     uint8_t *meta = &pg->meta[oa_block_index(pg, p)];
-    gen_account(a, pg, oa_meta_gen(*meta), -1);
+    if (!page_untracked(pg)) {
+        gen_account(a, pg, oa_meta_gen(*meta), -1);
+    }
     *meta = 0;
     POISON(p, pg->block_size);
     write_link(p, pg->free);
@@ -629,7 +661,7 @@ oa_set_generation(void *p, unsigned gen)
     oa_arena *a = pg->chunk->arena;
     uint8_t *meta = &pg->meta[oa_block_index(pg, p)];
     unsigned old = oa_meta_gen(*meta);
-    if (old == gen) {
+    if (old == gen || page_untracked(pg)) {
         return;
     }
     gen_account(a, pg, old, -1);
@@ -677,19 +709,21 @@ oa_stats_get(const oa_arena *a, oa_stats *out)
     out->large_objects = a->large_objects;
 }
 
+/* One entry per block size: tracked and untracked pages together. */
 size_t
 oa_class_stats_get(const oa_arena *a, oa_class_stats *out, size_t n)
 {
     size_t k = 0;
     for (uint32_t cls = 0; cls < OA_NCLASSES; cls++) {
         const oa_class *c = &a->classes[cls];
-        if (c->pages == 0) {
+        const oa_class *u = &a->classes[UNTRACKED_BASE + cls];
+        if (c->pages + u->pages == 0) {
             continue;
         }
         if (k < n) {
             out[k].size = class_size(cls);
-            out[k].objects = c->objects;
-            out[k].pages = c->pages;
+            out[k].objects = c->objects + u->objects;
+            out[k].pages = c->pages + u->pages;
         }
         k++;
     }
@@ -700,7 +734,7 @@ size_t
 oa_trim(oa_arena *a)
 {
     size_t before = a->nchunks;
-    for (uint32_t cls = 0; cls < OA_NCLASSES; cls++) {
+    for (uint32_t cls = 0; cls < NCLASSES_ALL; cls++) {
         oa_class *c = &a->classes[cls];
         oa_page *pg = c->avail;
         while (pg) {
@@ -732,6 +766,9 @@ oa_visit_live(oa_arena *a, oa_visit_fn fn, void *arg)
                 continue;
             }
             oa_page *pg = (oa_page *)(ch->base + (size_t)i * OA_PAGE_SIZE);
+            if (page_untracked(pg)) {
+                continue;
+            }
             for (uint32_t b = 0; b < pg->fresh; b++) {
                 if ((pg->meta[b] & (OA_META_LIVE | OA_META_DYING)) == OA_META_LIVE) {
                     int r = fn(pg->blocks + (size_t)b * pg->block_size,
@@ -774,7 +811,11 @@ oa_visit_pages(oa_arena *a, unsigned maxgen, oa_page_fn fn, void *arg)
             if (ch->free_mask & ((uint64_t)1 << i)) {
                 continue;
             }
-            int r = fn((oa_page *)(ch->base + (size_t)i * OA_PAGE_SIZE), arg);
+            oa_page *pg = (oa_page *)(ch->base + (size_t)i * OA_PAGE_SIZE);
+            if (page_untracked(pg)) {
+                continue;
+            }
+            int r = fn(pg, arg);
             if (r) {
                 return r;
             }
@@ -802,7 +843,7 @@ validate_page(const oa_arena *a, const oa_chunk *ch, const oa_page *pg,
         FAIL("page %p: chunk pointer %p, expected %p", (void *)pg,
              (void *)pg->chunk, (void *)ch);
     }
-    if (pg->cls == 0 || pg->cls >= OA_NCLASSES
+    if (pg->cls % UNTRACKED_BASE == 0 || pg->cls >= NCLASSES_ALL
         || pg->block_size != class_size(pg->cls)
         || pg->capacity != page_capacity(pg->block_size)
         || pg->blocks != (const char *)pg + blocks_offset(pg->capacity)) {
@@ -831,6 +872,9 @@ validate_page(const oa_arena *a, const oa_chunk *ch, const oa_page *pg,
     if (live != pg->used) {
         FAIL("page %p: %u live blocks in the side table, used says %u",
              (void *)pg, live, pg->used);
+    }
+    if (page_untracked(pg)) {
+        young = 0;      /* untracked blocks belong to no generation */
     }
     if (young != pg->young) {
         FAIL("page %p: %u young blocks in the side table, young says %u",
@@ -868,8 +912,8 @@ int
 oa_arena_validate(const oa_arena *a, char *msg, size_t msg_size)
 {
     size_t objects = 0, in_use = 0, pages = 0, chunks = 0, empty = 0;
-    size_t cls_objects[OA_NCLASSES] = {0};
-    size_t cls_pages[OA_NCLASSES] = {0};
+    size_t cls_objects[NCLASSES_ALL] = {0};
+    size_t cls_pages[NCLASSES_ALL] = {0};
     size_t avail_pages = 0;
 
     for (const oa_chunk *ch = a->chunks; ch; ch = ch->next) {
@@ -900,7 +944,7 @@ oa_arena_validate(const oa_arena *a, char *msg, size_t msg_size)
         }
     }
     size_t on_lists = 0;
-    for (uint32_t cls = 0; cls < OA_NCLASSES; cls++) {
+    for (uint32_t cls = 0; cls < NCLASSES_ALL; cls++) {
         const oa_class *c = &a->classes[cls];
         if (c->objects != cls_objects[cls] || c->pages != cls_pages[cls]) {
             FAIL("class %zu: counts %zu objects / %zu pages, pages hold %zu / %zu",
@@ -957,6 +1001,9 @@ oa_arena_validate(const oa_arena *a, char *msg, size_t msg_size)
             const oa_page *pg = (const oa_page *)(ch->base + (size_t)i * OA_PAGE_SIZE);
             young_pages += pg->young > 0;
             young_blocks += pg->young;
+            if (page_untracked(pg)) {
+                continue;
+            }
             for (uint32_t b = 0; b < pg->fresh; b++) {
                 if (pg->meta[b] & OA_META_LIVE) {
                     gens[oa_meta_gen(pg->meta[b])]++;

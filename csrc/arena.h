@@ -17,6 +17,11 @@
  *           40 bytes occupies a 40-byte block.
  *   large   an object bigger than OA_SMALL_MAX gets a mapping of its own that
  *           starts with a page header too, so oa_page_of works for it alike.
+ *   untracked  a small block from oa_alloc_untracked, for an object that holds
+ *           no reference a collector must see.  It lives on pages of its own
+ *           (a second set of size classes), belongs to no generation, and
+ *           oa_visit_live / oa_visit_pages never show it: a collection pays
+ *           nothing for it, however many there are.
  *
  * Size classes: one per multiple of 8 bytes from 16 to OA_SMALL_MAX.
  *
@@ -34,8 +39,8 @@
  *   - page.used + length(page.free) == page.fresh <= page.capacity;
  *   - a page is on its class's `avail` list iff it has a free or fresh block;
  *   - chunk.free_mask has bit i set iff page i of the chunk serves no class;
- *   - page.young == live blocks of generation 0 or 1; a page is on the
- *     arena's young list iff page.young > 0;
+ *   - page.young == live blocks of generation 0 or 1 (0 on an untracked
+ *     page); a page is on the arena's young list iff page.young > 0;
  *   - the arena's counters (objects, bytes, per generation) are the sums of
  *     the pages'.
  */
@@ -132,6 +137,9 @@ void oa_arena_destroy(oa_arena *a);     /* unmaps everything, live or not */
    block is not zeroed.  oa_free takes any block of any arena. */
 void *oa_alloc(oa_arena *a, size_t size);
 void oa_free(void *p);
+/* The same, on untracked pages (sizes up to OA_SMALL_MAX; a larger block is
+   an ordinary tracked large object). */
+void *oa_alloc_untracked(oa_arena *a, size_t size);
 oa_error oa_last_error(const oa_arena *a);
 
 /* The layers above keep a pointer of their own in the arena. */
@@ -163,6 +171,14 @@ oa_meta_of(const void *p)
 {
     oa_page *pg = oa_page_of(p);
     return &pg->meta[oa_block_index(pg, p)];
+}
+
+/* Does block p live on an untracked page? */
+static inline int
+oa_untracked(const void *p)
+{
+    uint32_t cls = oa_page_of(p)->cls;
+    return cls >= OA_NCLASSES && cls != OA_LARGE;
 }
 
 static inline size_t

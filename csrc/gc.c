@@ -39,16 +39,19 @@
  *      arena objects move to generation g+1.
  *   -- From here Python code runs; the set's bits are cleared first.  Every
  *      unreachable object is held (INCREF) until the end. --
- *   4. Weak references to unreachable arena objects are all cleared, then
- *      the callbacks of those that had one are called (CPython's order: no
- *      callback can reach an unreachable object through a weak reference).
+ *   4. Weak references to unreachable objects are cleared, then the
+ *      callbacks of those that had one are called (CPython's order: no
+ *      callback can reach an unreachable object through a cleared weak
+ *      reference).  Up to 3.14 all of them are cleared here; on 3.15 only
+ *      those with a callback, as its gc does (the others wait for step 7).
  *   5. Finalizers (__del__) run, once per object ever (the FINALIZED bit).
  *   6. Resurrection: trial deletion again over the unreachable objects
  *      alone; what is referenced from outside them now survives, with all it
  *      reaches.
- *   7. The rest is garbage: with DEBUG_SAVEALL it goes to Arena.garbage;
- *      otherwise weak references made by finalizers are cleared and the
- *      arena objects' fields are cleared.  Releasing the held references
+ *   7. The rest is garbage: every weak reference still set to it (3.15: the
+ *      ones without a callback; any version: those finalizers made) is
+ *      cleared; then with DEBUG_SAVEALL it goes to Arena.garbage, otherwise
+ *      the arena objects' fields are cleared.  Releasing the held references
  *      then frees everything by plain reference counting; foreign objects
  *      are never cleared.
  *
@@ -308,7 +311,8 @@ expandable(Collector *c, PyTypeObject *tp, PyObject *op)
             || tp == &PyClassMethod_Type || tp == &PyStaticMethod_Type
             || tp == &PyProperty_Type || tp == &PyMemberDescr_Type
             || tp == &PyGetSetDescr_Type || tp == &PyMethodDescr_Type
-            || tp == &PyWrapperDescr_Type || tp == &PyClassMethodDescr_Type) {
+            || tp == &PyWrapperDescr_Type || tp == &PyClassMethodDescr_Type
+            || oa_is_typed_member(op)) {
             return 1;
         }
     }
@@ -354,7 +358,14 @@ node_refs(Collector *c, PyObject *op)
         if (pg->meta[i] & OA_META_COLLECTING) {
             return &c->counters[pg->user + i];
         }
-        return NULL;            /* an older generation: an external root */
+        if (!c->expand_types || !oa_untracked(op)) {
+            return NULL;        /* an older generation: an external root */
+        }
+        /* An untracked object (typed fields only) is never in the set, but
+           it holds its class: in a full collection, reached from the set,
+           it joins as a foreign node does, so that a class whose own
+           attribute holds one of its instances (P.origin = P(0.0)) is found
+           garbage with it. */
     }
     Py_ssize_t k = map_find(&c->map, op);
     if (k >= 0) {
@@ -414,7 +425,7 @@ visit_reach(PyObject *op, void *arg)
 {
     Collector *c = arg;
     PyTypeObject *tp = Py_TYPE(op);
-    if (c->use_pages && is_own_type(c, tp)) {
+    if (c->use_pages && is_own_type(c, tp) && !oa_untracked(op)) {
         uint8_t *meta = oa_meta_of(op);
         if ((*meta & (OA_META_COLLECTING | OA_META_REACHED)) == OA_META_COLLECTING) {
             *meta |= OA_META_REACHED;
@@ -424,6 +435,7 @@ visit_reach(PyObject *op, void *arg)
         }
         return 0;
     }
+    /* Untracked own objects are nodes of the map, as in node_refs. */
     Py_ssize_t k = map_find(&c->map, op);
     if (k >= 0 && !c->map.reached[k]) {
         c->map.reached[k] = 1;
@@ -599,6 +611,15 @@ deduce_set(Collector *c)
     }
     c->budget = 4 * c->nown + 1024;
     c->expanding = 1;
+    if (c->expand_types) {
+        /* The instances of these classes hold no reference but their class,
+           and are never in the set; a class kept alive only by its own
+           instances (P.origin = P(0.0)) is found from the class: it joins,
+           its dict reaches the instances (node_refs), theirs reach it. */
+        for (OaTypeObject *t = c->arena->untracked_types; t != NULL; t = t->next_untracked) {
+            (void)node_refs(c, (PyObject *)t);
+        }
+    }
     for_each_member(c, member_subtract);
     flush_class_refs(c);
     for (Py_ssize_t k = 0; k < c->map.n; k++) {
@@ -689,6 +710,13 @@ clear_weakrefs_no_callbacks(PyObject *op)
 #endif
 }
 
+/* Is op an untracked object of the arena being collected? */
+static int
+is_own_untracked(Collector *c, PyObject *op)
+{
+    return is_own_type(c, Py_TYPE(op)) && oa_untracked(op);
+}
+
 /* Is op a foreign member of the set found unreachable? */
 static int
 is_foreign_garbage(Collector *c, PyObject *op)
@@ -727,15 +755,47 @@ gather_weakref_callbacks(Collector *c, ObjVec *unreachable, ObjVec *with_callbac
     return 0;
 }
 
-/* CPython's order: every weak reference to the unreachable objects, arena
-   objects and foreign ones alike, is cleared, and only then are the
+/* 3.15: clear only op's weak references that have a callback (the
+   callback stays on the weakref object).  No API clears one weak reference
+   alone: the private but exported _PyWeakref_ClearRef, declared in
+   cpython/weakrefobject.h, is what CPython's gc uses for it.  Clearing
+   unlinks the weakref from the list and runs no code. */
+#if PY_VERSION_HEX >= 0x030F0000
+static void
+clear_weakrefs_with_callbacks(PyObject *op)
+{
+    PyObject **list = weaklist_of(op);
+    if (list == NULL) {
+        return;
+    }
+    PyWeakReference *next;
+    for (PyWeakReference *wr = (PyWeakReference *)*list; wr != NULL; wr = next) {
+        next = wr->wr_next;
+        if (wr->wr_callback != NULL) {
+            _PyWeakref_ClearRef(wr);
+        }
+    }
+}
+#endif
+
+/* CPython's order: the weak references to the unreachable objects, arena
+   objects and foreign ones alike, are cleared, and only then are the
    callbacks called, so that no callback can reach an unreachable object
-   through a weak reference. */
+   through a weak reference that has a callback.  Up to 3.14 every weak
+   reference is cleared here, before finalizers run.  3.15 clears here only
+   those with a callback; the others stay usable while callbacks and
+   finalizers run, and are cleared once the garbage is final
+   (clear_final_weakrefs), as its gc does since gh-135552.  What Python code
+   reaches through them is found by the resurrection check. */
 static void
 clear_weakrefs_then_call(ObjVec *unreachable, ObjVec *with_callback)
 {
     for (Py_ssize_t i = 0; i < unreachable->n; i++) {
+#if PY_VERSION_HEX >= 0x030F0000
+        clear_weakrefs_with_callbacks(unreachable->items[i]);
+#else
         clear_weakrefs_no_callbacks(unreachable->items[i]);
+#endif
     }
     for (Py_ssize_t i = 0; i < with_callback->n; i++) {
         PyWeakReference *wr = (PyWeakReference *)with_callback->items[i];
@@ -752,6 +812,19 @@ clear_weakrefs_then_call(ObjVec *unreachable, ObjVec *with_callback)
         Py_DECREF(wr);
     }
     with_callback->n = 0;
+}
+
+/* Before any field is cleared: no weak reference may reach an object that
+   is garbage for good, arena object or foreign one (3.15: those without a
+   callback are still set; every version: those that finalizers made). */
+static void
+clear_final_weakrefs(ObjVec *unreachable, const uint8_t *alive)
+{
+    for (Py_ssize_t i = 0; i < unreachable->n; i++) {
+        if (!alive[i]) {
+            clear_weakrefs_no_callbacks(unreachable->items[i]);
+        }
+    }
 }
 
 static void
@@ -844,12 +917,21 @@ invoke_callbacks(OaArenaObject *arena, const char *phase, int generation,
     if (callbacks == NULL || PyList_GET_SIZE(callbacks) == 0) {
         return;
     }
+#if OA_GC_STATS_TIMED
     PyObject *info = Py_BuildValue("{s:i,s:n,s:n,s:n,s:d}",
                                    "generation", generation,
                                    "collected", collected,
                                    "uncollectable", uncollectable,
                                    "candidates", candidates,
                                    "duration", duration);
+#else
+    (void)candidates;
+    (void)duration;
+    PyObject *info = Py_BuildValue("{s:i,s:n,s:n}",
+                                   "generation", generation,
+                                   "collected", collected,
+                                   "uncollectable", uncollectable);
+#endif
     if (info == NULL) {
         PyErr_WriteUnraisable(NULL);
         return;
@@ -909,6 +991,9 @@ collect_generation(OaArenaObject *arena, int gen)
     c.gen = (unsigned)gen;
     c.expand_types = gen == 2;
     c.use_pages = 1;
+    if (gen == 2) {
+        gc->untracked_allocated = 0;
+    }
 
     ObjVec unreachable = {NULL, 0, 0};
     ObjVec reinline = {NULL, 0, 0};
@@ -945,9 +1030,18 @@ collect_generation(OaArenaObject *arena, int gen)
     for_each_member(&c, member_split);
     split_args = NULL;
     Py_ssize_t nown_unreachable = unreachable.n;
-    for (Py_ssize_t k = 0; k < c.map.n && !sa.nomem; k++) {
-        if (!c.map.reached[k] && vec_push(&unreachable, c.map.op[k]) < 0) {
-            sa.nomem = 1;
+    /* Untracked objects of this arena (typed fields only) join through the
+       map, as foreign nodes do; found garbage, they are own objects. */
+    for (int own = 1; own >= 0; own--) {
+        for (Py_ssize_t k = 0; k < c.map.n && !sa.nomem; k++) {
+            PyObject *op = c.map.op[k];
+            if (!c.map.reached[k] && own == is_own_untracked(&c, op)
+                && vec_push(&unreachable, op) < 0) {
+                sa.nomem = 1;
+            }
+        }
+        if (own) {
+            nown_unreachable = unreachable.n;
         }
     }
     candidates = c.nown;
@@ -984,6 +1078,7 @@ collect_generation(OaArenaObject *arena, int gen)
     clear_weakrefs_then_call(&unreachable, &with_callback);
     finalize_garbage(&unreachable);
     find_resurrected(&recheck, &unreachable, alive);
+    clear_final_weakrefs(&unreachable, alive);
     for (Py_ssize_t i = 0; i < nown_unreachable; i++) {
         PyObject *op = unreachable.items[i];
         if (alive[i]) {
@@ -997,7 +1092,6 @@ collect_generation(OaArenaObject *arena, int gen)
             }
         }
         else {
-            clear_weakrefs_no_callbacks(op);
             oa_clear_fields(op);
         }
     }
@@ -1047,6 +1141,8 @@ done:
     if (!failed) {
         gc->stats[gen].collections++;
         gc->stats[gen].collected += collected;
+        gc->stats[gen].candidates += candidates;
+        gc->stats[gen].duration += duration;
     }
     if (gc->debug & OA_DEBUG_STATS) {
         char elapsed[32];   /* PyUnicode_FromFormat has no %f */
@@ -1067,6 +1163,16 @@ done:
     return collected;
 }
 
+/* Is generation i over its threshold?  CPython collects the oldest
+   generation whose count exceeds its threshold.  The allocation that calls
+   oa_gc_maybe_collect is not counted yet (count0 == threshold0 means it
+   would exceed it); counts 1 and 2 are complete. */
+static inline int
+generation_due(const OaGC *gc, int i)
+{
+    return i == 0 ? gc->count[0] >= gc->threshold[0] : gc->count[i] > gc->threshold[i];
+}
+
 /* Automatic collection, from an allocation: CPython's choice of generation,
    never inside a collection or a dealloc, never with an exception set. */
 void
@@ -1077,7 +1183,7 @@ oa_gc_maybe_collect(OaArenaObject *arena)
         return;
     }
     for (int i = 2; i >= 0; i--) {
-        if (gc->count[i] >= gc->threshold[i]) {
+        if (generation_due(gc, i)) {
             if (i == 2 && gc->long_lived_pending < gc->long_lived_total / 4) {
                 continue;
             }
@@ -1241,9 +1347,17 @@ oa_arena_get_stats(OaArenaObject *self, PyObject *Py_UNUSED(ignored))
     }
     for (int g = 0; g < 3; g++) {
         OaGenStats *st = &self->gc.stats[g];
+#if OA_GC_STATS_TIMED
+        PyObject *d = Py_BuildValue("{s:n,s:n,s:n,s:n,s:d}", "collections", st->collections,
+                                    "collected", st->collected,
+                                    "uncollectable", st->uncollectable,
+                                    "candidates", st->candidates,
+                                    "duration", st->duration);
+#else
         PyObject *d = Py_BuildValue("{s:n,s:n,s:n}", "collections", st->collections,
                                     "collected", st->collected,
                                     "uncollectable", st->uncollectable);
+#endif
         if (d == NULL) {
             Py_DECREF(list);
             return NULL;
@@ -1334,7 +1448,9 @@ oa_arena_get_objects(OaArenaObject *self, PyObject *args, PyObject *kwds)
 PyObject *
 oa_arena_is_tracked(OaArenaObject *self, PyObject *obj)
 {
-    return PyBool_FromLong(in_arena(self, obj));
+    /* An object that holds no reference but its class (typed fields only)
+       is never tracked, as CPython's gc leaves atomic objects untracked. */
+    return PyBool_FromLong(in_arena(self, obj) && !oa_untracked(obj));
 }
 
 PyObject *
@@ -1543,6 +1659,38 @@ count_in_block(void *block, uint8_t *meta, void *arg)
     return oa_traverse_fields((PyObject *)block, visit_count, arg);
 }
 
+/* The references to obj that the call of refinfo(obj) itself holds, which
+   refinfo does not count: 1 or 0.
+
+   Up to 3.13 the interpreter's stack holds a reference of its own to every
+   argument.  From 3.14 it pushes a local variable without one when it can
+   (LOAD_FAST_BORROW), and anything else (a global, an attribute, a
+   temporary) with one.  PyUnstable_Object_IsUniqueReferencedTemporary
+   (3.14+) says which, by finding obj on the calling frame's stack, but only
+   for an object whose count is 1; the question does not depend on the
+   count, so it is asked with the count set to 1 for the duration of the
+   call (no other code runs in between; an immortal object keeps its count
+   and is left as it is).  A call from C code (map(), a callback) is not on
+   a Python frame's stack: the caller's reference, if it holds one, is then
+   counted. */
+static Py_ssize_t
+references_of_the_call(PyObject *obj)
+{
+#if PY_VERSION_HEX >= 0x030E0000
+    if (PyUnstable_IsImmortal(obj)) {
+        return 0;
+    }
+    Py_ssize_t count = Py_REFCNT(obj);
+    Py_SET_REFCNT(obj, 1);
+    int held = PyUnstable_Object_IsUniqueReferencedTemporary(obj);
+    Py_SET_REFCNT(obj, count);
+    return held ? 1 : 0;
+#else
+    (void)obj;
+    return 1;
+#endif
+}
+
 PyObject *
 oa_arena_refinfo(OaArenaObject *self, PyObject *obj)
 {
@@ -1551,8 +1699,7 @@ oa_arena_refinfo(OaArenaObject *self, PyObject *obj)
     for (OaArenaObject *a = st->arenas; a != NULL; a = a->next_arena) {
         oa_visit_live(a->core, count_in_block, &rc);
     }
-    /* The argument of this call holds one reference: not the object's. */
-    Py_ssize_t refcount = Py_REFCNT(obj) - 1;
+    Py_ssize_t refcount = Py_REFCNT(obj) - references_of_the_call(obj);
     return PyObject_CallFunction((PyObject *)st->refinfo_type, "((nnn))", refcount,
                                  rc.count, refcount - rc.count);
 }

@@ -51,6 +51,7 @@ oa_arena_create(OaState *st, PyObject *module, PyObject *name, size_t max_bytes)
     self->module = Py_NewRef(module);
     self->side_dicts = NULL;
     self->ntypes = 0;
+    self->untracked_types = NULL;
     self->next_arena = self->prev_arena = NULL;
     memset(&self->gc, 0, sizeof(self->gc));
     /* Linked first, so that dealloc can always unlink. */
@@ -299,7 +300,8 @@ static PyMethodDef arena_methods[] = {
      GC_DOC("isenabled() -> bool", "Is automatic collection enabled?")},
     {"get_stats", (PyCFunction)oa_arena_get_stats, METH_NOARGS,
      GC_DOC("get_stats() -> list of 3 dicts", "collections, collected and "
-            "uncollectable per generation.")},
+            "uncollectable per generation (3.15+: also candidates and "
+            "duration), as the running gc.get_stats().")},
     {"set_debug", (PyCFunction)oa_arena_set_debug, METH_O,
      GC_DOC("set_debug(flags)", "DEBUG_STATS, DEBUG_COLLECTABLE, DEBUG_SAVEALL...")},
     {"get_debug", (PyCFunction)oa_arena_get_debug, METH_NOARGS,
@@ -328,8 +330,9 @@ static PyMethodDef arena_methods[] = {
      GC_DOC("get_freeze_count() -> int", "Objects in the permanent generation.")},
     {"refinfo", (PyCFunction)oa_arena_refinfo, METH_O,
      GC_DOC("refinfo(obj) -> RefInfo(refcount, internal, external)",
-            "obj's true reference count (no temporary reference counted), the "
-            "references held by arena objects, and the rest.")},
+            "The references to obj other than the call's own (a variable "
+            "passed directly counts once on every version), those held by "
+            "arena objects, and the rest.")},
     {"stats", (PyCFunction)arena_stats, METH_NOARGS,
      "stats() -> dict\n\nCounters of the arena: objects, bytes_in_use, "
      "bytes_reserved, chunks, pages, high_water, large_objects, size_classes."},
@@ -389,7 +392,7 @@ static PyType_Spec arena_spec = {
 };
 
 static PyStructSequence_Field refinfo_fields[] = {
-    {"refcount", "the true reference count"},
+    {"refcount", "the references to the object, the call's own excepted"},
     {"internal", "references held by arena objects"},
     {"external", "the other references"},
     {NULL, NULL},
@@ -676,7 +679,9 @@ mod_shutdown(PyObject *mod, PyObject *Py_UNUSED(ignored))
    it any more (its objects can then only be reached from one another, or
    through class attributes).  An arena collects itself only when it
    allocates; without this, cycles left in an arena that no longer allocates
-   would wait for interpreter exit. */
+   would wait for interpreter exit.  Untracked objects are not counted, but
+   one made since the last full collection may close a cycle with its class
+   (a class attribute): that asks for a collection too. */
 static int
 wants_collection_after_gc(OaArenaObject *a)
 {
@@ -685,7 +690,8 @@ wants_collection_after_gc(OaArenaObject *a)
     int abandoned = Py_REFCNT(a) <= a->ntypes
                     && oa_gen_objects(a->core, 0) + oa_gen_objects(a->core, 1)
                        + oa_gen_objects(a->core, 2) > 0;
-    return gc->enabled && !gc->collecting && (changed || abandoned);
+    return gc->enabled && !gc->collecting
+           && (changed || abandoned || gc->untracked_allocated);
 }
 
 static PyObject *
@@ -801,7 +807,7 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->abc_subclasscheck);
     Py_VISIT(st->type_subclasscheck);
     Py_VISIT(st->str_class);
-    return 0;
+    return oa_typed_traverse_state(st, visit, arg);
 }
 
 static int
@@ -826,6 +832,7 @@ module_clear(PyObject *mod)
     }
     Py_CLEAR(st->refinfo_type);
     Py_CLEAR(st->exit_watch_type);
+    oa_typed_clear_state(st);
     Py_CLEAR(st->slotobj);
     Py_CLEAR(st->obj);
     Py_CLEAR(st->slot_base);

@@ -1168,11 +1168,33 @@ oa_obj_init(PyObject *self, PyObject *args, PyObject *kwds)
     Py_ssize_t pos = 0;
     PyObject *key, *value;
     while (PyDict_Next(kwds, &pos, &key, &value)) {
-        if (PyObject_SetAttr(self, key, value) < 0) {
+        /* Held: the name's __eq__/__hash__ and __setattr__ are user code
+           that may change the dict. */
+        Py_INCREF(key);
+        Py_INCREF(value);
+        int r = oa_check_self_keyword(Py_TYPE(self), key);
+        if (r == 0) {
+            r = PyObject_SetAttr(self, key, value);
+        }
+        Py_DECREF(value);
+        Py_DECREF(key);
+        if (r < 0) {
             return -1;
         }
     }
     return 0;
+}
+
+/* Are all the names exact str? */
+static int
+exact_names(PyObject *kwnames)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
+        if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(kwnames, i))) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 /* Do the keyword names, in this order, all land in the object's own
@@ -1342,6 +1364,11 @@ oa_obj_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
             && tp->tp_version_tag != 0) {
             shape = t->kw_shape;
         }
+        else if (!exact_names(kwnames)) {
+            /* A str subclass among the names: its __eq__ meets `self`
+               first, as for a native __init__(self, **kwargs). */
+            return oa_type_call_generic(callable, args, nargs, kwnames);
+        }
         else {
             shape = keyword_shape(t, kwnames);
             if (shape != NULL) {
@@ -1366,8 +1393,20 @@ oa_obj_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
     else if (nkw > room) {
         room = nkw;             /* one by one below; past the shared keys: a dict */
     }
+    /* The allocation may run a collection, and so finalizers: user code that
+       may call this class with other keywords (which replaces the cached
+       shape and may free it) or change the class.  The shape is held across
+       it, and used only if the class is still the one it was computed for. */
+    unsigned int tag = tp->tp_version_tag;
+    if (shape != NULL) {
+        shape_retain(shape);
+    }
     PyObject *self = oa_object_alloc_size(
         t, (size_t)tp->tp_basicsize + (size_t)room * sizeof(PyObject *));
+    if (shape != NULL && (self == NULL || tp->tp_version_tag != tag || tag == 0)) {
+        shape_release(t, shape);
+        shape = NULL;
+    }
     if (self == NULL) {
         return NULL;
     }
@@ -1377,8 +1416,10 @@ oa_obj_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
             slots[first + i] = Py_NewRef(args[i]);
         }
         if (first) {
-            shape_retain(shape);
-            slots[0] = (PyObject *)((uintptr_t)shape | FORM_SHAPED);
+            slots[0] = (PyObject *)((uintptr_t)shape | FORM_SHAPED);    /* our hold */
+        }
+        else {
+            shape_release(t, shape);
         }
         return self;
     }

@@ -14,6 +14,8 @@
 
 #include "arena.h"
 
+#include <string.h>
+
 #if PY_VERSION_HEX >= 0x030C0000
 #  define OA_T_OBJECT_EX Py_T_OBJECT_EX
 #  define OA_T_PYSSIZET Py_T_PYSSIZET
@@ -51,7 +53,19 @@ typedef struct {
     Py_ssize_t collections;
     Py_ssize_t collected;
     Py_ssize_t uncollectable;
+    Py_ssize_t candidates;      /* shown on 3.15+ only, as gc.get_stats() */
+    double duration;            /* seconds; likewise */
 } OaGenStats;
+
+/* 3.15's gc.get_stats() entries and the info of its callbacks carry
+   "candidates" and "duration" beside the older keys (gh-140638); before,
+   they have generation/collections, collected and uncollectable only.  The
+   arena shows the keys of the running version. */
+#if PY_VERSION_HEX >= 0x030F0000
+#  define OA_GC_STATS_TIMED 1
+#else
+#  define OA_GC_STATS_TIMED 0
+#endif
 
 typedef struct {
     int threshold[3];
@@ -61,6 +75,8 @@ typedef struct {
     int collecting;
     Py_ssize_t long_lived_total;
     Py_ssize_t long_lived_pending;
+    int untracked_allocated;    /* an untracked object was made since the last
+                                   full collection (not in count[0]) */
     OaGenStats stats[3];
     PyObject *callbacks;        /* list of callables (phase, info) */
     PyObject *garbage;          /* list: DEBUG_SAVEALL keeps garbage here */
@@ -81,6 +97,7 @@ typedef struct {
 #define OA_META_REACHED OA_META_USER2       /* marked reachable */
 
 typedef struct OaArenaObject OaArenaObject;
+typedef struct OaTypeObject OaTypeObject;
 
 struct OaArenaObject {
     PyObject_HEAD
@@ -97,6 +114,8 @@ struct OaArenaObject {
     struct OaSideDicts *side_dicts; /* obj.c: the attribute dicts of objects
                                    that have no value slot, or NULL */
     Py_ssize_t ntypes;          /* arena classes holding this Arena */
+    OaTypeObject *untracked_types; /* its classes with untracked instances
+                                   (borrowed; linked through next_untracked) */
     OaArenaObject *next_arena;  /* the module's list of live arenas */
     OaArenaObject *prev_arena;
     OaGC gc;
@@ -109,6 +128,23 @@ typedef enum {
 } OaKind;
 
 typedef struct OaShape OaShape;
+
+/* What a field holds: an object reference, or a number stored unboxed in
+   the object (typed.c).  The order is that of the markers objarena exports. */
+typedef enum {
+    OA_FT_OBJECT = 0,
+    OA_FT_F64, OA_FT_F32,
+    OA_FT_I64, OA_FT_I32, OA_FT_I16, OA_FT_I8,
+    OA_FT_U64, OA_FT_U32, OA_FT_U16, OA_FT_U8,
+    OA_FT_BOOL,
+    OA_FT_COUNT
+} OaFieldType;
+
+/* One field of an arena class, in declaration order. */
+typedef struct {
+    Py_ssize_t offset;          /* byte offset in the object */
+    OaFieldType type;
+} OaField;
 
 /* An arena type: a heap type with the layout facts the C code needs on the
    hot paths.  Instances of ArenaType have this layout. */
@@ -133,7 +169,7 @@ typedef struct {
                                    valid) */
 } OaPlainName;
 
-typedef struct {
+struct OaTypeObject {
     PyHeapTypeObject ht;
     int ready;                  /* 1 once ArenaType.__new__ has patched it */
     OaKind kind;
@@ -141,14 +177,29 @@ typedef struct {
                                    classes, and SlotObj subclasses that
                                    declare neither __slots__ nor annotations */
     OaArenaObject *arena;       /* strong */
-    PyObject *fields;           /* tuple of str: every field, inherited first */
+    /* The object fields: the references an instance owns (traverse, clear
+       and the collector read these two). */
+    PyObject *fields;           /* tuple of str: every object field, inherited first */
     Py_ssize_t *offsets;        /* offsets[i]: byte offset of fields[i] */
     PyMemberDef *members;       /* this class's own member descriptors' defs */
-    PyObject *field_index;      /* dict: field name -> index */
+    /* Every field, object or typed, in declaration order (inherited first):
+       the order of the generated __init__, __match_args__ and repr. */
+    PyObject *names;            /* tuple of str */
+    OaField *all;               /* all[i]: where names[i] lives, what it holds */
+    PyObject **defaults;        /* defaults[i]: strong, or NULL: none */
+    PyObject *field_index;      /* dict: field name -> index in names */
+    Py_ssize_t ntyped;          /* typed fields among them */
+    Py_ssize_t last_required;   /* index of the last typed field without a
+                                   default (the call must give it), or -1 */
+    int untracked;              /* instances hold no reference but their class:
+                                   allocated untracked (arena.h), never seen by
+                                   the collector, not counted by get_count() */
+    OaTypeObject *next_untracked; /* the arena's list of untracked classes */
+    OaTypeObject *prev_untracked;
     PyObject *module;           /* strong: the objarena module */
-    PyObject **defaults;        /* NULL, or per field its default (strong) or
-                                   NULL: what the generated __init__ fills in */
     int abc;                    /* the class is an ABC (see meta_is_abc) */
+    int slotnames;              /* it or a base declared fields by annotation:
+                                   it has __slotnames__ for copyreg */
     int pending;                /* fields declared by annotation with a value
                                    in the class body wait for their
                                    descriptors (see finish_pending_fields) */
@@ -165,7 +216,7 @@ typedef struct {
     /* Names known to have no data descriptor on the type, for this
        tp_version_tag: their lookups go straight to the object's values. */
     OaPlainName plain_names[32];
-} OaTypeObject;
+};
 
 typedef struct {
     PyTypeObject *arena_type;   /* objarena.Arena */
@@ -184,6 +235,9 @@ typedef struct {
     traverseproc heap_traverse; /* tp_traverse of a Python class's instances */
     PyTypeObject *refinfo_type; /* objarena.RefInfo */
     PyTypeObject *exit_watch_type; /* module.c: collections during finalization */
+    PyTypeObject *field_type_type; /* typed.c: objarena.FieldType */
+    PyTypeObject *typed_member_type; /* typed.c: descriptor of a typed field */
+    PyObject *field_types[OA_FT_COUNT]; /* typed.c: f64 ... boolean ([0] unused) */
     /* types.c: ArenaType derives from abc.ABCMeta; an arena class is an ABC
        once abc's _abc_init ran for it. */
     PyObject *abc_init;         /* abc._abc_init */
@@ -229,8 +283,37 @@ int oa_apply_state(PyObject *self, PyObject *state, setattrofunc dict_part,
                    setattrofunc slots_part);
 PyObject *oa_object_alloc_size(OaTypeObject *type, size_t size);
 int oa_type_call_fallback_needed(PyTypeObject *tp);
+/* A keyword that is a str subclass is first compared with `self`, as for a
+   Python function's parameters: 0, or -1 with an exception (the "multiple
+   values for argument 'self'" TypeError if it is equal). */
+int oa_check_self_keyword(PyTypeObject *tp, PyObject *key);
 PyObject *oa_type_call_generic(PyObject *callable, PyObject *const *args,
                                Py_ssize_t nargs, PyObject *kwnames);
+
+/* typed.c: numbers stored unboxed in the object. */
+int oa_typed_module_init(PyObject *mod, OaState *st);
+int oa_typed_traverse_state(OaState *st, visitproc visit, void *arg);
+void oa_typed_clear_state(OaState *st);
+OaFieldType oa_field_type_of(OaState *st, PyObject *marker);
+Py_ssize_t oa_field_type_size(OaFieldType type);
+const char *oa_field_type_name(OaFieldType type);
+PyObject *oa_typed_get(const char *addr, OaFieldType type);
+int oa_typed_set(char *addr, OaFieldType type, PyObject *value);
+PyObject *oa_typed_member_new(OaState *st, PyTypeObject *owner, PyObject *name,
+                              OaField field);
+int oa_is_typed_member(PyObject *op);
+
+/* oa_typed_set with the common case inline: an exact float into an f64. */
+static inline int
+oa_typed_store(char *addr, OaFieldType type, PyObject *value)
+{
+    if (type == OA_FT_F64 && PyFloat_CheckExact(value)) {
+        double d = PyFloat_AS_DOUBLE(value);
+        memcpy(addr, &d, sizeof d);
+        return 0;
+    }
+    return oa_typed_set(addr, type, value);
+}
 
 /* obj.c: the dynamic attributes of Obj instances live in value slots after
    the fixed part of the object (tp_basicsize); see obj.c for their forms. */

@@ -51,10 +51,18 @@ field_ptr(PyObject *self, Py_ssize_t offset)
     return (PyObject **)((char *)self + offset);
 }
 
+/* Object fields: the references an instance owns. */
 static inline Py_ssize_t
-nfields(OaTypeObject *t)
+nobject(OaTypeObject *t)
 {
     return PyTuple_GET_SIZE(t->fields);
+}
+
+/* Every field, object or typed, in declaration order. */
+static inline Py_ssize_t
+nall(OaTypeObject *t)
+{
+    return PyTuple_GET_SIZE(t->names);
 }
 
 int
@@ -124,14 +132,25 @@ oa_object_alloc_size(OaTypeObject *t, size_t size)
         }
         return NULL;
     }
-    if (gc->count[0] >= gc->threshold[0] && gc->enabled && gc->threshold[0] > 0) {
-        oa_gc_maybe_collect(arena);
+    void *mem;
+    if (t->untracked) {
+        /* Nothing for a collector to see: not counted, never collected. */
+        mem = oa_alloc_untracked(arena->core, size);
+        if (mem == NULL) {
+            return oa_raise_alloc_error(arena, size);
+        }
+        gc->untracked_allocated = 1;    /* see wants_collection_after_gc */
     }
-    void *mem = oa_alloc(arena->core, size);
-    if (mem == NULL) {
-        return oa_raise_alloc_error(arena, size);
+    else {
+        if (gc->count[0] >= gc->threshold[0] && gc->enabled && gc->threshold[0] > 0) {
+            oa_gc_maybe_collect(arena);
+        }
+        mem = oa_alloc(arena->core, size);
+        if (mem == NULL) {
+            return oa_raise_alloc_error(arena, size);
+        }
+        gc->count[0]++;
     }
-    gc->count[0]++;
     memset(mem, 0, size);
     PyObject *op = PyObject_Init((PyObject *)mem, tp);     /* increfs tp */
     /* Best effort, as for CPython's own allocators: -2 means tracemalloc
@@ -155,7 +174,7 @@ static void
 oa_tp_free(void *p)
 {
     OaArenaObject *arena = (OaArenaObject *)oa_owner_of(p);
-    if (arena->gc.count[0] > 0) {
+    if (arena->gc.count[0] > 0 && !oa_untracked(p)) {
         arena->gc.count[0]--;
     }
     (void)PyTraceMalloc_Untrack(0, (uintptr_t)p);
@@ -166,7 +185,7 @@ void
 oa_clear_fields(PyObject *self)
 {
     OaTypeObject *t = oa_type(self);
-    Py_ssize_t n = nfields(t);
+    Py_ssize_t n = nobject(t);
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_CLEAR(*field_ptr(self, t->offsets[i]));
     }
@@ -276,7 +295,7 @@ int
 oa_traverse_fields(PyObject *self, visitproc visit, void *arg)
 {
     OaTypeObject *t = oa_type(self);
-    Py_ssize_t n = nfields(t);
+    Py_ssize_t n = nobject(t);
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_VISIT(*field_ptr(self, t->offsets[i]));
     }
@@ -312,16 +331,56 @@ base_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kwds
                      "finished objarena class", type->tp_name);
         return NULL;
     }
+    if (type->tp_flags & Py_TPFLAGS_IS_ABSTRACT) {
+        /* An ABC with abstract methods left: object.__new__ refuses it with
+           the running version's own message (it raises before allocating). */
+        PyObject *empty = PyTuple_New(0);
+        PyObject *res = empty != NULL ? PyBaseObject_Type.tp_new(type, empty, NULL) : NULL;
+        Py_XDECREF(empty);
+        if (res != NULL) {      /* not reached: the flag is what it checks */
+            Py_DECREF(res);
+            PyErr_SetString(PyExc_SystemError, "objarena: abstract class instantiated");
+        }
+        return NULL;
+    }
     return oa_object_alloc((OaTypeObject *)type);
 }
 
-/* Index of keyword `key` among the fields, -1 if none, -2 on error. */
+int
+oa_check_self_keyword(PyTypeObject *tp, PyObject *key)
+{
+    if (PyUnicode_CheckExact(key)) {
+        return 0;               /* "self" is never a field, nor an attribute set here */
+    }
+    PyObject *self_name = PyUnicode_InternFromString("self");
+    if (self_name == NULL) {
+        return -1;
+    }
+    int r = PyObject_RichCompareBool(key, self_name, Py_EQ);
+    Py_DECREF(self_name);
+    if (r > 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "%U.__init__() got multiple values for argument 'self'",
+                     ((PyHeapTypeObject *)tp)->ht_qualname);
+        return -1;
+    }
+    return r;
+}
+
+/* Index of keyword `key` among the fields, -1 if none, -2 on error.  An
+   exact str is found in the field index, whose keys are exact str too
+   (check_slots): no user code runs.  A str subclass is matched as CPython
+   binds a keyword to a Python function's parameters: by identity, then by
+   == in parameter order, `self` first.  Its __eq__ then runs as it would for
+   a native class's __init__ (as often, on the same names, in the same
+   order), and a match with `self` is that __init__'s "multiple values"
+   error.  Its __hash__ never runs, as it does not there. */
 static Py_ssize_t
 field_lookup(OaTypeObject *t, PyObject *key)
 {
-    Py_ssize_t n = nfields(t);
+    Py_ssize_t n = nall(t);
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (PyTuple_GET_ITEM(t->fields, i) == key) {
+        if (PyTuple_GET_ITEM(t->names, i) == key) {
             return i;
         }
     }
@@ -329,11 +388,25 @@ field_lookup(OaTypeObject *t, PyObject *key)
         PyErr_SetString(PyExc_TypeError, "keywords must be strings");
         return -2;
     }
-    PyObject *idx = PyDict_GetItemWithError(t->field_index, key);
-    if (idx == NULL) {
-        return PyErr_Occurred() ? -2 : -1;
+    if (PyUnicode_CheckExact(key)) {
+        PyObject *idx = PyDict_GetItemWithError(t->field_index, key);
+        if (idx == NULL) {
+            return PyErr_Occurred() ? -2 : -1;
+        }
+        return PyLong_AsSsize_t(idx);
     }
-    return PyLong_AsSsize_t(idx);
+    if (oa_check_self_keyword((PyTypeObject *)t, key) < 0) {
+        return -2;
+    }
+    int r;
+    PyObject *fields = Py_NewRef(t->fields);    /* the __eq__ calls run code */
+    Py_ssize_t found = -1;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(fields) && found == -1; i++) {
+        r = PyObject_RichCompareBool(key, PyTuple_GET_ITEM(fields, i), Py_EQ);
+        found = r > 0 ? i : r < 0 ? -2 : -1;
+    }
+    Py_DECREF(fields);
+    return found;
 }
 
 static inline void
@@ -349,16 +422,19 @@ static int
 too_many_positional(OaTypeObject *t, Py_ssize_t nargs)
 {
     PyObject *qualname = ((PyHeapTypeObject *)t)->ht_qualname;
-    Py_ssize_t n = nfields(t);
-    if (n == 0) {
+    Py_ssize_t n = nall(t);
+    /* The fields up to the last required one count as required here, as
+       they do in the signature. */
+    Py_ssize_t least = t->last_required + 1;
+    if (least == n) {
         PyErr_Format(PyExc_TypeError,
-                     "%U.__init__() takes 1 positional argument but %zd were given",
-                     qualname, nargs + 1);
+                     "%U.__init__() takes %zd positional argument%s but %zd were given",
+                     qualname, n + 1, n == 0 ? "" : "s", nargs + 1);
     }
     else {
         PyErr_Format(PyExc_TypeError,
-                     "%U.__init__() takes from 1 to %zd positional arguments "
-                     "but %zd were given", qualname, n + 1, nargs + 1);
+                     "%U.__init__() takes from %zd to %zd positional arguments "
+                     "but %zd were given", qualname, least + 1, n + 1, nargs + 1);
     }
     return -1;
 }
@@ -381,7 +457,7 @@ resolve_keywords(OaTypeObject *t, PyObject *const *names, Py_ssize_t nkw,
         if (i == -2) {
             return -1;
         }
-        if (i == -1 || i >= nfields(t)) {
+        if (i == -1 || i >= nall(t)) {
             PyErr_Format(PyExc_TypeError,
                          "%U.__init__() got an unexpected keyword argument '%S'",
                          qualname, key);
@@ -394,7 +470,7 @@ resolve_keywords(OaTypeObject *t, PyObject *const *names, Py_ssize_t nkw,
         if (taken) {
             PyErr_Format(PyExc_TypeError,
                          "%U.__init__() got multiple values for argument '%S'",
-                         qualname, PyTuple_GET_ITEM(t->fields, i));
+                         qualname, PyTuple_GET_ITEM(t->names, i));
             return -1;
         }
         kidx[k] = i;
@@ -402,8 +478,78 @@ resolve_keywords(OaTypeObject *t, PyObject *const *names, Py_ssize_t nkw,
     return 0;
 }
 
-/* Room for the field indices of a call's keywords: on the stack for the
-   usual few, from the heap past that. */
+/* A required field: typed, without a default (an object field without a
+   default may stay unset, as a native slot). */
+static inline int
+is_required(OaTypeObject *t, Py_ssize_t i)
+{
+    return t->all[i].type != OA_FT_OBJECT && (t->defaults == NULL || t->defaults[i] == NULL);
+}
+
+/* The TypeError of a Python function for the required fields that neither
+   the `nargs` positional arguments nor the keywords (their field indices
+   kidx[0..nkw)) give; 0 if none is missing. */
+static int
+check_required(OaTypeObject *t, Py_ssize_t nargs, const Py_ssize_t *kidx, Py_ssize_t nkw)
+{
+    if (t->last_required < nargs) {
+        return 0;
+    }
+    PyObject *missing = PyList_New(0), *quoted = NULL, *names = NULL, *sep = NULL;
+    if (missing == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = nargs; i <= t->last_required; i++) {
+        int given = !is_required(t, i);
+        for (Py_ssize_t k = 0; k < nkw && !given; k++) {
+            given = kidx[k] == i;
+        }
+        if (!given) {
+            PyObject *q = PyUnicode_FromFormat("'%U'", PyTuple_GET_ITEM(t->names, i));
+            if (q == NULL || PyList_Append(missing, q) < 0) {
+                Py_XDECREF(q);
+                goto done;
+            }
+            Py_DECREF(q);
+        }
+    }
+    Py_ssize_t n = PyList_GET_SIZE(missing);
+    if (n == 0) {
+        Py_DECREF(missing);
+        return 0;
+    }
+    /* 'a'; 'a' and 'b'; 'a', 'b', and 'c' -- as CPython words it. */
+    PyObject *last = PyList_GET_ITEM(missing, n - 1);
+    if (n == 1) {
+        quoted = Py_NewRef(last);
+    }
+    else {
+        sep = PyUnicode_FromString(", ");
+        PyObject *head = sep != NULL ? PyList_GetSlice(missing, 0, n - 1) : NULL;
+        names = head != NULL ? PyUnicode_Join(sep, head) : NULL;
+        Py_XDECREF(head);
+        if (names == NULL) {
+            goto done;
+        }
+        quoted = PyUnicode_FromFormat(n == 2 ? "%U and %U" : "%U, and %U", names, last);
+        if (quoted == NULL) {
+            goto done;
+        }
+    }
+    PyErr_Format(PyExc_TypeError, "%U.__init__() missing %zd required positional "
+                 "argument%s: %U", ((PyHeapTypeObject *)t)->ht_qualname, n,
+                 n == 1 ? "" : "s", quoted);
+done:
+    Py_XDECREF(quoted);
+    Py_XDECREF(names);
+    Py_XDECREF(sep);
+    Py_DECREF(missing);
+    return -1;
+}
+
+/* Room for the field indices of a call's keywords (and for the converted
+   numbers of its arguments): on the stack for the usual few, from the heap
+   past that. */
 #define OA_SMALL_KW 16
 
 static Py_ssize_t *
@@ -427,28 +573,66 @@ kidx_release(Py_ssize_t *buf, Py_ssize_t *small)
     }
 }
 
-/* The generated __init__'s defaults: every field after the positional
-   arguments that has one gets it (the keywords, stored next, replace
-   theirs). */
-static void
-fill_defaults(PyObject *self, OaTypeObject *t, Py_ssize_t nargs)
+/* The typed arguments of a call converted before anything is stored: a
+   conversion may fail or run user code (__index__, __float__).  conv[j] holds
+   the bytes of argument j (positional first, then keywords); object fields'
+   entries are unused. */
+static int
+convert_typed(OaTypeObject *t, PyObject *const *args, Py_ssize_t nargs,
+              PyObject *const *values, const Py_ssize_t *kidx, Py_ssize_t nkw,
+              uint64_t *conv)
 {
-    for (Py_ssize_t i = nargs; t->defaults != NULL && i < nfields(t); i++) {
-        if (t->defaults[i] != NULL) {
-            set_field(self, t->offsets[i], t->defaults[i]);
+    for (Py_ssize_t j = 0; j < nargs + nkw; j++) {
+        Py_ssize_t i = j < nargs ? j : kidx[j - nargs];
+        OaFieldType type = t->all[i].type;
+        if (type != OA_FT_OBJECT
+            && oa_typed_set((char *)&conv[j], type, j < nargs ? args[j] : values[j - nargs]) < 0) {
+            return -1;
         }
     }
+    return 0;
+}
+
+/* Store `value` in field i: a reference; or, for a typed field, the bytes
+   convert_typed made (`raw`), or else `value` converted now (a default,
+   checked at the class statement, or an argument for a fresh object, which
+   the caller drops if the conversion fails). */
+static inline int
+store_field(PyObject *self, OaTypeObject *t, Py_ssize_t i, PyObject *value,
+            const uint64_t *raw)
+{
+    OaField f = t->all[i];
+    char *addr = (char *)self + f.offset;
+    if (f.type == OA_FT_OBJECT) {
+        set_field(self, f.offset, value);
+        return 0;
+    }
+    if (raw == NULL) {
+        return oa_typed_store(addr, f.type, value);
+    }
+    switch (oa_field_type_size(f.type)) {
+    case 8: memcpy(addr, raw, 8); break;
+    case 4: memcpy(addr, raw, 4); break;
+    case 2: memcpy(addr, raw, 2); break;
+    default: memcpy(addr, raw, 1); break;
+    }
+    return 0;
 }
 
 /* Validates a whole call (keywords first, then the positional count, in
-   CPython's order for a Python function) and only then stores: a call
-   that fails changes no field. */
+   CPython's order for a Python function; then the required typed fields)
+   and only then stores: the positional arguments, the defaults of the later
+   fields, the keywords.  On an existing object (__init__ called again) the
+   typed arguments are all converted before anything is stored, so that a
+   call that fails changes no field; a fresh object (`fresh`: the caller
+   drops it on failure) gets them converted in place. */
 static int
 fill_fields(PyObject *self, OaTypeObject *t, PyObject *const *args, Py_ssize_t nargs,
-            PyObject *const *names, PyObject *const *values, Py_ssize_t nkw,
-            int fresh)
+            PyObject *const *names, PyObject *const *values, Py_ssize_t nkw, int fresh)
 {
     Py_ssize_t small[OA_SMALL_KW];
+    uint64_t conv_small[OA_SMALL_KW];
+    uint64_t *conv = NULL;
     Py_ssize_t *kidx = kidx_buffer(nkw, small);
     if (kidx == NULL) {
         return -1;
@@ -456,25 +640,50 @@ fill_fields(PyObject *self, OaTypeObject *t, PyObject *const *args, Py_ssize_t n
     if (resolve_keywords(t, names, nkw, nargs, kidx) < 0) {
         goto error;
     }
-    if (nargs > nfields(t)) {
+    if (nargs > nall(t)) {
         (void)too_many_positional(t, nargs);
         goto error;
     }
-    for (Py_ssize_t i = 0; i < nargs; i++) {
-        if (fresh) {
-            *field_ptr(self, t->offsets[i]) = Py_NewRef(args[i]);
+    if (check_required(t, nargs, kidx, nkw) < 0) {
+        goto error;
+    }
+    if (!fresh && t->ntyped > 0) {
+        conv = nargs + nkw <= OA_SMALL_KW ? conv_small : PyMem_New(uint64_t, (size_t)(nargs + nkw));
+        if (conv == NULL) {
+            PyErr_NoMemory();
+            goto error;
         }
-        else {
-            set_field(self, t->offsets[i], args[i]);
+        if (convert_typed(t, args, nargs, values, kidx, nkw, conv) < 0) {
+            goto error;
         }
     }
-    fill_defaults(self, t, nargs);
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        if (store_field(self, t, i, args[i], conv != NULL ? &conv[i] : NULL) < 0) {
+            goto error;
+        }
+    }
+    if (t->defaults != NULL) {
+        for (Py_ssize_t i = nargs; i < nall(t); i++) {
+            if (t->defaults[i] != NULL) {
+                (void)store_field(self, t, i, t->defaults[i], NULL);    /* cannot fail */
+            }
+        }
+    }
     for (Py_ssize_t k = 0; k < nkw; k++) {
-        set_field(self, t->offsets[kidx[k]], values[k]);
+        if (store_field(self, t, kidx[k], values[k],
+                        conv != NULL ? &conv[nargs + k] : NULL) < 0) {
+            goto error;
+        }
+    }
+    if (conv != conv_small) {
+        PyMem_Free(conv);
     }
     kidx_release(kidx, small);
     return 0;
 error:
+    if (conv != conv_small) {
+        PyMem_Free(conv);
+    }
     kidx_release(kidx, small);
     return -1;
 }
@@ -484,19 +693,24 @@ base_init(PyObject *self, PyObject *args, PyObject *kwds)
 {
     OaTypeObject *t = oa_type(self);
     Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    Py_INCREF(t);       /* a lookup or conversion may reassign self's __class__ */
     if (kwds == NULL || PyDict_GET_SIZE(kwds) == 0) {
-        return fill_fields(self, t, &PyTuple_GET_ITEM(args, 0), nargs, NULL, NULL, 0, 0);
+        int r = fill_fields(self, t, &PyTuple_GET_ITEM(args, 0), nargs, NULL, NULL, 0, 0);
+        Py_DECREF(t);
+        return r;
     }
     /* A snapshot of the keywords: the lookups run user code that may
        mutate the dict the caller passed. */
     PyObject *items = PyDict_Items(kwds);
     if (items == NULL) {
+        Py_DECREF(t);
         return -1;
     }
     Py_ssize_t nkw = PyList_GET_SIZE(items);
     PyObject **kv = PyMem_New(PyObject *, (size_t)nkw * 2);
     if (kv == NULL) {
         Py_DECREF(items);
+        Py_DECREF(t);
         PyErr_NoMemory();
         return -1;
     }
@@ -505,7 +719,6 @@ base_init(PyObject *self, PyObject *args, PyObject *kwds)
         kv[k] = PyTuple_GET_ITEM(pair, 0);
         kv[nkw + k] = PyTuple_GET_ITEM(pair, 1);
     }
-    Py_INCREF(t);       /* a lookup may reassign self's __class__ */
     int r = fill_fields(self, t, &PyTuple_GET_ITEM(args, 0), nargs, kv, kv + nkw, nkw, 0);
     Py_DECREF(t);
     PyMem_Free(kv);
@@ -519,7 +732,8 @@ base_init(PyObject *self, PyObject *args, PyObject *kwds)
 int
 oa_type_call_fallback_needed(PyTypeObject *tp)
 {
-    return tp->tp_new != base_new || !((OaTypeObject *)tp)->ready;
+    return tp->tp_new != base_new || !((OaTypeObject *)tp)->ready
+           || (tp->tp_flags & Py_TPFLAGS_IS_ABSTRACT);
 }
 
 /* ArenaType.__call__: type's.  Then, an __init__ that set the attributes
@@ -576,7 +790,7 @@ oa_type_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
     PyTypeObject *tp = (PyTypeObject *)callable;
     OaTypeObject *t = (OaTypeObject *)callable;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (tp->tp_new != base_new || tp->tp_init != base_init || !t->ready) {
+    if (tp->tp_init != base_init || oa_type_call_fallback_needed(tp)) {
         return oa_type_call_generic(callable, args, nargs, kwnames);
     }
     Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
@@ -601,13 +815,20 @@ slot_repr(PyObject *self, OaTypeObject *t)
         return NULL;
     }
     PyObject *result = NULL, *sep = NULL, *body = NULL;
-    Py_ssize_t n = nfields(t);
+    Py_ssize_t n = nall(t);
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *value = Py_XNewRef(*field_ptr(self, t->offsets[i]));
-        if (value == NULL) {
-            continue;
+        OaField f = t->all[i];
+        PyObject *value;
+        if (f.type == OA_FT_OBJECT) {
+            value = Py_XNewRef(*field_ptr(self, f.offset));
+            if (value == NULL) {
+                continue;
+            }
         }
-        PyObject *part = PyUnicode_FromFormat("%U=%R", PyTuple_GET_ITEM(t->fields, i),
+        else if ((value = oa_typed_get((char *)self + f.offset, f.type)) == NULL) {
+            goto done;
+        }
+        PyObject *part = PyUnicode_FromFormat("%U=%R", PyTuple_GET_ITEM(t->names, i),
                                               value);
         Py_DECREF(value);
         if (part == NULL || PyList_Append(parts, part) < 0) {
@@ -654,7 +875,7 @@ base_get_class(PyObject *self, void *Py_UNUSED(closure))
     return Py_NewRef((PyObject *)Py_TYPE(self));
 }
 
-/* Same storage, same place: fields (names and offsets), weak-reference
+/* Same storage, same place: fields (names, offsets and types), weak-reference
    slot, size and arena. */
 static int
 same_layout(PyObject *self, OaTypeObject *a, OaTypeObject *b)
@@ -664,11 +885,15 @@ same_layout(PyObject *self, OaTypeObject *a, OaTypeObject *b)
         || ta->tp_basicsize != tb->tp_basicsize
         || ta->tp_weaklistoffset != tb->tp_weaklistoffset
         || (PyObject *)b->arena != oa_owner_of(self)
-        || nfields(a) != nfields(b)
-        || memcmp(a->offsets, b->offsets, sizeof(Py_ssize_t) * nfields(a)) != 0) {
+        || nall(a) != nall(b)) {
         return 0;
     }
-    return PyObject_RichCompareBool(a->fields, b->fields, Py_EQ);
+    for (Py_ssize_t i = 0; i < nall(a); i++) {
+        if (a->all[i].offset != b->all[i].offset || a->all[i].type != b->all[i].type) {
+            return 0;
+        }
+    }
+    return PyObject_RichCompareBool(a->names, b->names, Py_EQ);
 }
 
 static int
@@ -825,6 +1050,21 @@ static PyObject *
 get_weakref(PyObject *self, void *Py_UNUSED(closure))
 {
     Py_ssize_t off = Py_TYPE(self)->tp_weaklistoffset;
+    if (!oa_is_arena_object(self)) {
+        /* 3.15: the descriptor belongs to `object` (see weakref_descr_owner)
+           and may be handed any object: answer as CPython's own does. */
+        if (off == 0) {
+            PyErr_SetString(PyExc_AttributeError, "This object has no __weakref__");
+            return NULL;
+        }
+        PyObject *name = PyUnicode_FromString("__weakref__");
+        if (name == NULL) {
+            return NULL;
+        }
+        PyObject *res = PyObject_GenericGetAttr(self, name);
+        Py_DECREF(name);
+        return res;
+    }
     PyObject *head = off > 0 ? *field_ptr(self, off) : NULL;
     return Py_NewRef(head != NULL ? head : Py_None);
 }
@@ -833,6 +1073,22 @@ static PyGetSetDef weakref_getset = {
     "__weakref__", get_weakref, NULL,
     "list of weak references to the object", NULL,
 };
+
+/* The class a __weakref__ descriptor belongs to, as for a native class: up to
+   3.14 the class itself; 3.15 makes one __weakref__ descriptor of `object`
+   for every class (gh-135228), so its errors name 'object'.  get_weakref
+   reads the list at the offset of the instance's own type, whatever the
+   descriptor's class. */
+static PyTypeObject *
+weakref_descr_owner(PyTypeObject *tp)
+{
+#if PY_VERSION_HEX >= 0x030F0000
+    (void)tp;
+    return &PyBaseObject_Type;
+#else
+    return tp;
+#endif
+}
 
 static PyGetSetDef base_getset[] = {
     {"__class__", base_get_class, base_set_class,
@@ -988,6 +1244,8 @@ typedef struct {
     int dict_mixin;             /* a plain Python base has a __dict__ */
     int mixin_weak;             /* ... or a weak-reference list */
     Py_ssize_t base_size;       /* where this class's own fields start */
+    OaFieldType *own_types;     /* own_types[k]: the type of own[k] */
+    PyObject *defaults;         /* dict: own field -> default, or NULL */
 } ClassPlan;
 
 static int
@@ -1074,28 +1332,6 @@ check_bases(OaState *st, PyObject *name, PyObject *bases, ClassPlan *plan)
 /* Where a class's own fields were declared: their names in messages. */
 typedef enum { OA_FROM_SLOTS, OA_FROM_ANNOTATIONS } FieldSource;
 
-/* A field with a value in the class body.  Beside __slots__ it is an error,
-   as natively.  A field declared by annotation (`x: int`, `y: int = 0`) gets
-   no descriptor yet: until the class is first used, its name is what the
-   class body made it, absent or the default value, where dataclasses
-   (getattr(cls, name)) and attrs (cls.__dict__) look for defaults after the
-   class statement; finish_pending_fields() then moves a default to the
-   generated __init__ and puts the descriptor in its place.  0, or -1. */
-static int
-take_field_default(PyObject *ns, PyObject *field, ClassPlan *plan, FieldSource source)
-{
-    if (source == OA_FROM_ANNOTATIONS) {
-        return PyList_Append(plan->deferred, field);
-    }
-    int has_value = PyDict_Contains(ns, field);
-    if (has_value > 0) {
-        PyErr_Format(PyExc_ValueError,
-                     "%R in __slots__ conflicts with class variable", field);
-        return -1;
-    }
-    return has_value;
-}
-
 static int
 check_slots(PyObject *name, PyObject *ns, PyObject *slots, ClassPlan *plan,
             FieldSource source)
@@ -1106,7 +1342,7 @@ check_slots(PyObject *name, PyObject *ns, PyObject *slots, ClassPlan *plan,
     if (seq == NULL) {
         return -1;
     }
-    PyObject *base_fields = plan->layout != NULL ? plan->layout->fields : NULL;
+    PyObject *base_fields = plan->layout != NULL ? plan->layout->names : NULL;
     int base_weak = plan->layout != NULL
                     && ((PyTypeObject *)plan->layout)->tp_weaklistoffset != 0;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(seq); i++) {
@@ -1143,10 +1379,27 @@ check_slots(PyObject *name, PyObject *ns, PyObject *slots, ClassPlan *plan,
             plan->add_weak = 1;
             continue;
         }
-        PyObject *field = mangle(name, item);
+        PyObject *mangled = mangle(name, item);
+        if (mangled == NULL) {
+            goto error;
+        }
+        /* A class variable of the same name, looked up with the name as
+           given, as type.__new__ does: a str subclass's __hash__/__eq__ run
+           here as they do for a native class (and raise as they do there). */
+        int clash = PyDict_Contains(ns, mangled);
+        /* Fields are exact, interned str, as a native class's member names
+           are: a str subclass's __hash__/__eq__ (user code) then never runs
+           when the class looks its fields up (keywords, the class dict,
+           duplicates), and callers' literal names match by identity. */
+        PyObject *field = clash < 0 ? NULL
+            : PyUnicode_CheckExact(mangled)
+            ? Py_NewRef(mangled)
+            : PyUnicode_Substring(mangled, 0, PyUnicode_GET_LENGTH(mangled));
+        Py_DECREF(mangled);
         if (field == NULL) {
             goto error;
         }
+        PyUnicode_InternInPlace(&field);
         int dup = PySequence_Contains(plan->own, field);
         if (dup > 0) {
             PyErr_Format(PyExc_TypeError,
@@ -1154,11 +1407,18 @@ check_slots(PyObject *name, PyObject *ns, PyObject *slots, ClassPlan *plan,
             Py_DECREF(field);
             goto error;
         }
-        /* A base's field named again (as dataclasses and attrs do when they
-           recreate a class with __slots__) is that field: native classes
-           accept it too, with a second slot that shadows the first. */
+        /* A base's field named again in __slots__ (as dataclasses and attrs
+           do when they recreate a class) is that field: native classes
+           accept it too, with a second slot that shadows the first.  By
+           annotation it is an error, as it would declare it anew. */
         int inherited = dup < 0 || base_fields == NULL ? dup
                         : PySequence_Contains(base_fields, field);
+        if (inherited > 0 && source != OA_FROM_SLOTS) {
+            PyErr_Format(PyExc_TypeError,
+                         "class %U: field %R is already defined by a base class",
+                         name, field);
+            inherited = -1;
+        }
         if (inherited != 0) {
             Py_DECREF(field);
             if (inherited < 0) {
@@ -1166,7 +1426,17 @@ check_slots(PyObject *name, PyObject *ns, PyObject *slots, ClassPlan *plan,
             }
             continue;
         }
-        if (take_field_default(ns, field, plan, source) < 0) {
+        /* An annotated field's value in the body is its default
+           (take_defaults); a __slots__ entry conflicts, as natively.  An
+           annotated field's descriptor waits (finish_pending_fields). */
+        if (clash > 0 && source == OA_FROM_SLOTS) {
+            PyErr_Format(PyExc_ValueError,
+                         "%R in __slots__ conflicts with class variable", field);
+            Py_DECREF(field);
+            goto error;
+        }
+        if (clash < 0 || (source == OA_FROM_ANNOTATIONS
+                          && PyList_Append(plan->deferred, field) < 0)) {
             Py_DECREF(field);
             goto error;
         }
@@ -1336,12 +1606,11 @@ class_annotations(PyObject *ns)
    declares the field `id`).  0 with a new tuple in *out, or with NULL there if the body has no
    annotations; -1 with an exception. */
 static int
-annotated_fields(PyObject *name, PyObject *ns, PyObject **out)
+annotated_fields(PyObject *name, PyObject *ann, PyObject **out)
 {
     *out = NULL;
-    PyObject *ann = class_annotations(ns);
     if (ann == NULL) {
-        return PyErr_Occurred() ? -1 : 0;
+        return 0;
     }
     PyObject *items = NULL, *fields = NULL, *result = NULL;
     if (!PyDict_Check(ann)) {
@@ -1373,9 +1642,222 @@ annotated_fields(PyObject *name, PyObject *ns, PyObject **out)
 done:
     Py_XDECREF(fields);
     Py_XDECREF(items);
-    Py_DECREF(ann);
     *out = result;
     return result != NULL ? 0 : -1;
+}
+
+/* The field type a string annotation names ("f64", "objarena.f64",
+   "oa.u8"), as `from __future__ import annotations` leaves them: the name, or
+   a dotted path to it, looked up in the class body, the globals of the class
+   statement, then those of the class's module, must lead to one of the
+   markers (as dataclasses find ClassVar in a string).  Anything else is
+   an object field.  OA_FT_OBJECT, a field type, or -1 with an exception. */
+static int
+field_type_of_string(OaState *st, PyObject *ns, PyObject *s)
+{
+    PyObject *parts = NULL, *obj = NULL, *stripped = PyObject_CallMethod(s, "strip", NULL);
+    int result = -1;
+    if (stripped == NULL) {
+        return -1;
+    }
+    PyObject *dot = PyUnicode_FromString(".");
+    if (dot == NULL) {
+        goto done;
+    }
+    parts = PyUnicode_Split(stripped, dot, -1);
+    Py_DECREF(dot);
+    if (parts == NULL) {
+        goto done;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(parts);
+    /* Cheap first: the last name must be a marker's. */
+    PyObject *last = PyList_GET_ITEM(parts, n - 1);
+    int known = 0;
+    for (int k = OA_FT_F64; k < OA_FT_COUNT && !known; k++) {
+        known = PyUnicode_CompareWithASCIIString(last, oa_field_type_name((OaFieldType)k)) == 0;
+    }
+    if (!known) {
+        result = OA_FT_OBJECT;
+        goto done;
+    }
+    PyObject *first = PyList_GET_ITEM(parts, 0);
+    obj = Py_XNewRef(PyDict_GetItemWithError(ns, first));
+    /* The globals the class statement runs in (those of the code that calls
+       the metaclass), then those of the module the class names. */
+    PyObject *globals = PyEval_GetGlobals();
+    if (obj == NULL && !PyErr_Occurred() && globals != NULL) {
+        obj = Py_XNewRef(PyDict_GetItemWithError(globals, first));
+    }
+    if (obj == NULL && !PyErr_Occurred()) {
+        PyObject *modname = PyDict_GetItemString(ns, "__module__");
+        PyObject *mod = modname != NULL && PyUnicode_Check(modname)
+                        ? PyImport_GetModule(modname) : NULL;
+        if (mod != NULL) {
+            PyObject *mglobals = PyModule_Check(mod) ? PyModule_GetDict(mod) : NULL;
+            obj = mglobals != NULL ? Py_XNewRef(PyDict_GetItemWithError(mglobals, first))
+                                   : NULL;
+            Py_DECREF(mod);
+        }
+    }
+    for (Py_ssize_t i = 1; obj != NULL && i < n; i++) {
+        PyObject *next = PyObject_GetAttr(obj, PyList_GET_ITEM(parts, i));
+        Py_SETREF(obj, next);
+    }
+    if (obj == NULL) {
+        if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            goto done;
+        }
+        PyErr_Clear();
+        result = OA_FT_OBJECT;
+        goto done;
+    }
+    result = (int)oa_field_type_of(st, obj);
+done:
+    Py_XDECREF(obj);
+    Py_XDECREF(parts);
+    Py_DECREF(stripped);
+    return result;
+}
+
+/* The type of each of the class's own fields, from its annotation (a
+   marker, or a string naming one; `__slots__ = ("t",)` with `t: f64` gives
+   the slot t that type).  Only SlotObj classes take typed fields. */
+static int
+field_types(OaState *st, PyObject *name, PyObject *ns, PyObject *ann, ClassPlan *plan)
+{
+    Py_ssize_t nown = PyList_GET_SIZE(plan->own);
+    plan->own_types = PyMem_Calloc((size_t)nown + 1, sizeof(OaFieldType));
+    if (plan->own_types == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (ann == NULL || !PyDict_Check(ann)) {
+        return 0;
+    }
+    /* The annotations by exact str name: fields are exact str, and a key that
+       is a str subclass must not have its __eq__/__hash__ (user code) run by
+       a lookup, as the fields' own look-ups never run it. */
+    PyObject *by_name = PyDict_New();
+    if (by_name == NULL) {
+        return -1;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(ann, &pos, &key, &value)) {
+        if (!PyUnicode_Check(key)) {
+            continue;
+        }
+        PyObject *exact = PyUnicode_CheckExact(key) ? Py_NewRef(key)
+            : PyUnicode_Substring(key, 0, PyUnicode_GET_LENGTH(key));
+        if (exact == NULL || PyDict_SetItem(by_name, exact, value) < 0) {
+            Py_XDECREF(exact);
+            Py_DECREF(by_name);
+            return -1;
+        }
+        Py_DECREF(exact);
+    }
+    for (Py_ssize_t k = 0; k < nown; k++) {
+        PyObject *field = PyList_GET_ITEM(plan->own, k);
+        PyObject *a = Py_XNewRef(PyDict_GetItemWithError(by_name, field));
+        if (a == NULL) {
+            if (PyErr_Occurred()) {
+                Py_DECREF(by_name);
+                return -1;
+            }
+            continue;
+        }
+        int type = PyUnicode_Check(a) ? field_type_of_string(st, ns, a)
+                                      : (int)oa_field_type_of(st, a);
+        Py_DECREF(a);
+        if (type < 0) {
+            Py_DECREF(by_name);
+            return -1;
+        }
+        if (type != OA_FT_OBJECT && plan->kind != OA_KIND_SLOT) {
+            PyErr_Format(PyExc_TypeError,
+                         "class %U: typed field %R needs a SlotObj class "
+                         "(Obj classes hold object fields only)", name, field);
+            Py_DECREF(by_name);
+            return -1;
+        }
+        plan->own_types[k] = (OaFieldType)type;
+    }
+    Py_DECREF(by_name);
+    return 0;
+}
+
+/* Typed fields get their descriptors at once (their defaults are converted
+   and checked at the class statement): only object fields declared by
+   annotation wait for theirs. */
+static int
+keep_typed_fields(ClassPlan *plan)
+{
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(plan->own); k++) {
+        if (plan->own_types[k] == OA_FT_OBJECT) {
+            continue;
+        }
+        PyObject *f = PyList_GET_ITEM(plan->own, k);
+        Py_ssize_t i = 0, n = PyList_GET_SIZE(plan->deferred);
+        while (i < n && PyList_GET_ITEM(plan->deferred, i) != f) {
+            i++;
+        }
+        if (i < n && PySequence_DelItem(plan->deferred, i) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Defaults, dataclass-style: a field declared by annotation takes the value
+   the class body gives it (`value: f64 = 0.0`) as its default; an object
+   field's value stays a class attribute until the class is first used
+   (dataclasses and attrs read it there), when finish_pending_fields() puts
+   the field's descriptor in its place; a typed field's descriptor takes it
+   at once.  A mutable default (a value whose type is unhashable: list, dict,
+   set...) is a ValueError, as for a dataclass: every instance would share
+   it.  A typed field's default is converted now, so that a bad one fails
+   at the class statement, and kept as the number it stores. */
+static int
+take_defaults(PyObject *name, PyObject *ns2, ClassPlan *plan)
+{
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(plan->own); k++) {
+        PyObject *field = PyList_GET_ITEM(plan->own, k);
+        PyObject *value = Py_XNewRef(PyDict_GetItemWithError(ns2, field));
+        if (value == NULL) {
+            if (PyErr_Occurred()) {
+                return -1;
+            }
+            continue;
+        }
+        OaFieldType type = plan->own_types[k];
+        if (type == OA_FT_OBJECT && Py_TYPE(value)->tp_hash == PyObject_HashNotImplemented) {
+            PyErr_Format(PyExc_ValueError,
+                         "class %U: mutable default %R for field %R is not allowed "
+                         "(every instance would share it)",
+                         name, (PyObject *)Py_TYPE(value), field);
+            Py_DECREF(value);
+            return -1;
+        }
+        if (type != OA_FT_OBJECT) {
+            char scratch[8];
+            int r = oa_typed_set(scratch, type, value);
+            Py_SETREF(value, r < 0 ? NULL : oa_typed_get(scratch, type));
+            if (value == NULL) {
+                return -1;
+            }
+        }
+        if (plan->defaults == NULL && (plan->defaults = PyDict_New()) == NULL) {
+            Py_DECREF(value);
+            return -1;
+        }
+        int r = PyDict_SetItem(plan->defaults, field, value);
+        Py_DECREF(value);
+        /* A typed field's descriptor takes the value's place at once. */
+        if (r < 0 || (type != OA_FT_OBJECT && PyDict_DelItem(ns2, field) < 0)) {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* The most derived metaclass among `metatype` and the bases' (as type.__new__
@@ -1477,11 +1959,18 @@ meta_subclasscheck(PyObject *cls, PyObject *sub)
                                args, 2, NULL);
 }
 
-/* A class with an ABC among its bases is an ABC: abc's _abc_init computes
-   its abstract methods and gives it a registry, as ABCMeta.__new__ would. */
+/* A class with an ABC among its bases, or made by a metaclass of the
+   user's (a subclass of ArenaType, written to combine it with ABCMeta before
+   ArenaType was one), is an ABC: abc's _abc_init computes its abstract
+   methods and gives it a registry, as ABCMeta.__new__ would. */
 static int
 init_abc_if_needed(OaState *st, PyTypeObject *tp)
 {
+    if (Py_TYPE(tp) != st->meta_type) {
+        PyObject *r = PyObject_CallOneArg(st->abc_init, (PyObject *)tp);
+        Py_XDECREF(r);
+        return r != NULL ? 0 : -1;
+    }
     PyObject *mro = tp->tp_mro;
     for (Py_ssize_t i = 1; i < PyTuple_GET_SIZE(mro); i++) {
         PyTypeObject *b = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
@@ -1502,76 +1991,72 @@ static PyMethodDef meta_methods[] = {
     {0},
 };
 
-/* A subclass's generated __init__ knows its bases' defaults. */
-static int
-inherit_defaults(OaTypeObject *t, OaTypeObject *layout)
-{
-    if (layout == NULL || layout->defaults == NULL) {
-        return 0;
-    }
-    t->defaults = PyMem_Calloc((size_t)nfields(t), sizeof(PyObject *));
-    if (t->defaults == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < nfields(layout); i++) {
-        t->defaults[i] = Py_XNewRef(layout->defaults[i]);
-    }
-    return 0;
-}
+static int install_field_descr(PyTypeObject *tp, PyObject *dict, PyObject *name,
+                               PyObject *descr);
+static int check_default_order(OaTypeObject *t, int strict);
 
-static void
-free_defaults(OaTypeObject *t)
-{
-    if (t->defaults != NULL) {
-        for (Py_ssize_t i = 0; t->fields != NULL && i < nfields(t); i++) {
-            Py_CLEAR(t->defaults[i]);
-        }
-        PyMem_Free(t->defaults);
-        t->defaults = NULL;
-    }
-}
-
-/* The member descriptors that take_field_default() held back go in once
-   the class is used (its first instance, a subclass, __class__ assignment):
-   whatever the class dict holds then under a field's name is its default
-   (dataclasses may have replaced a field() by its default, attrs deleted
-   it).  Every own field whose descriptor is missing gets it. */
+/* The descriptors that check_slots() held back for the fields declared by
+   annotation go in once the class is used (its first instance, a subclass,
+   __class__ assignment, its signature): whatever the class dict holds then
+   under a field's name is its default (dataclasses may have replaced a
+   field() by its default, attrs deleted it). */
 int
 oa_finish_pending_fields(OaTypeObject *t)
 {
     PyTypeObject *tp = (PyTypeObject *)t;
-    Py_ssize_t nown = 0;
-    while (t->members[nown].name != NULL) {
-        nown++;
+    OaTypeObject *layout = NULL;
+    for (PyTypeObject *b = tp->tp_base; b != NULL && layout == NULL; b = b->tp_base) {
+        if (oa_is_arena_type(b)) {
+            layout = (OaTypeObject *)b;
+        }
     }
-    Py_ssize_t nbase = nfields(t) - nown;
-    for (Py_ssize_t k = 0; k < nown; k++) {
-        PyObject *f = PyTuple_GET_ITEM(t->fields, nbase + k);
+    OaState *st = oa_state_from_type(tp);
+    if (st == NULL) {
+        return -1;
+    }
+    Py_ssize_t nbase = layout != NULL ? nall(layout) : 0;
+    Py_ssize_t m = 0;   /* own object fields: t->members[m] */
+    for (Py_ssize_t i = nbase; i < nall(t); i++) {
+        PyObject *f = PyTuple_GET_ITEM(t->names, i);
+        OaField field = t->all[i];
+        int own_object = field.type == OA_FT_OBJECT;
+        PyMemberDef *def = own_object ? &t->members[m++] : NULL;
         /* Exact str keys: the lookup runs no user code. */
-        PyObject *cur = PyDict_GetItemWithError(tp->tp_dict, f);
+        PyObject *cur = Py_XNewRef(PyDict_GetItemWithError(tp->tp_dict, f));
         if (cur == NULL && PyErr_Occurred()) {
             return -1;
         }
-        if (cur != NULL && Py_IS_TYPE(cur, &PyMemberDescr_Type)
-            && ((PyMemberDescrObject *)cur)->d_member == &t->members[k]) {
-            continue;
+        if (cur != NULL && ((own_object && Py_IS_TYPE(cur, &PyMemberDescr_Type)
+                             && ((PyMemberDescrObject *)cur)->d_member == def)
+                            || (!own_object && Py_IS_TYPE(cur, st->typed_member_type)))) {
+            Py_DECREF(cur);
+            continue;           /* its descriptor is in */
         }
-        if (cur != NULL) {
-            if (t->defaults == NULL) {
-                t->defaults = PyMem_Calloc((size_t)nfields(t), sizeof(PyObject *));
-                if (t->defaults == NULL) {
-                    PyErr_NoMemory();
-                    return -1;
-                }
+        if (cur != NULL && !own_object) {
+            char scratch[8];
+            int r = oa_typed_set(scratch, field.type, cur);
+            Py_SETREF(cur, r < 0 ? NULL : oa_typed_get(scratch, field.type));
+            if (cur == NULL) {
+                return -1;
             }
-            Py_XSETREF(t->defaults[nbase + k], Py_NewRef(cur));
         }
-        PyObject *descr = PyDescr_NewMember(tp, &t->members[k]);
+        if (cur != NULL && t->defaults == NULL) {
+            t->defaults = PyMem_Calloc((size_t)nall(t) + 1, sizeof(PyObject *));
+            if (t->defaults == NULL) {
+                Py_DECREF(cur);
+                PyErr_NoMemory();
+                return -1;
+            }
+        }
+        if (t->defaults != NULL) {
+            Py_XSETREF(t->defaults[i], cur);       /* its reference, or none */
+        }
+        PyObject *descr = own_object ? PyDescr_NewMember(tp, def)
+                                     : oa_typed_member_new(st, tp, f, field);
         if (descr == NULL) {
             return -1;
         }
-        int r = PyDict_SetItem(tp->tp_dict, f, descr);
+        int r = install_field_descr(tp, tp->tp_dict, f, descr);
         Py_DECREF(descr);
         if (r < 0) {
             return -1;
@@ -1579,7 +2064,7 @@ oa_finish_pending_fields(OaTypeObject *t)
     }
     t->pending = 0;
     PyType_Modified(tp);
-    return 0;
+    return check_default_order(t, tp->tp_init == base_init);
 }
 
 /* Classes of the bases' MROs still waiting for their descriptors finish:
@@ -1603,86 +2088,176 @@ finish_pending_bases(PyObject *bases)
 
 /* Turn the type that type.__new__ made into an arena type. */
 
-/* A field's member descriptor goes into the class dict.  A dunder field name
-   (`__slots__ = ("__init__",)`) may name a type slot: it goes in through
-   type.__setattr__, which updates that slot as a class statement would have
+/* Is `name` a data descriptor of the metatype or one of its bases (type's
+   __name__, __qualname__, __bases__, __module__, object's __class__ ...)?
+   1, 0, or -1 with an exception.  `name` is an exact str (check_slots). */
+static int
+meta_data_descr(PyTypeObject *meta, PyObject *name)
+{
+    PyObject *mro = meta->tp_mro;
+    for (Py_ssize_t i = 0; mro != NULL && i < PyTuple_GET_SIZE(mro); i++) {
+        PyTypeObject *b = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+#if PY_VERSION_HEX >= 0x030C0000
+        /* 3.12+: a static builtin type's dict is per interpreter, and
+           tp_dict is NULL; PyType_GetDict (3.12) is the public way in. */
+        PyObject *dict = PyType_GetDict(b);
+#else
+        PyObject *dict = Py_XNewRef(b->tp_dict);
+#endif
+        if (dict == NULL) {
+            continue;
+        }
+        PyObject *v = PyDict_GetItemWithError(dict, name);   /* borrowed */
+        int data = v != NULL && Py_TYPE(v)->tp_descr_set != NULL;
+        Py_DECREF(dict);        /* the type still holds it, and so v */
+        if (v != NULL) {
+            return data;
+        }
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A field's member descriptor goes into the class dict, as a native class
+   statement puts it there.  A dunder field name (`__slots__ = ("__init__",)`)
+   may name a type slot: it goes in through type.__setattr__ (type's own, not
+   a metaclass's), which updates that slot as a class statement would have
    (`C()` then fails as it does for a native class).  type.__new__ ran with
-   no slots, so nothing else can have set it. */
+   no slots, so nothing else can have set it.  Not where the metatype has a
+   data descriptor of that name (`__name__`, `__qualname__`, `__class__`...):
+   type.__setattr__ would hand the member descriptor to it (rename the class,
+   change its bases); no slot has such a name, and a native class simply has
+   the member in its dict.  `__module__` is in the dict already, put there
+   by type.__new__, and a native class keeps it: its members only take names
+   that are free. */
 static int
 install_field_descr(PyTypeObject *tp, PyObject *dict, PyObject *name, PyObject *descr)
 {
     Py_ssize_t len = PyUnicode_GET_LENGTH(name);
     if (len > 4 && PyUnicode_ReadChar(name, 0) == '_' && PyUnicode_ReadChar(name, 1) == '_'
         && PyUnicode_ReadChar(name, len - 1) == '_' && PyUnicode_ReadChar(name, len - 2) == '_') {
-        return PyObject_SetAttr((PyObject *)tp, name, descr);
+        if (PyUnicode_CompareWithASCIIString(name, "__module__") == 0) {
+            return PyDict_SetDefault(dict, name, descr) != NULL ? 0 : -1;
+        }
+        int meta = meta_data_descr(Py_TYPE(tp), name);
+        if (meta < 0) {
+            return -1;
+        }
+        if (!meta) {
+            return PyType_Type.tp_setattro((PyObject *)tp, name, descr);
+        }
     }
     return PyDict_SetItem(dict, name, descr);
 }
 
+/* As for a dataclass: once a field has a default, every later one needs one
+   (else the generated __init__ would have no valid signature); `strict` 0
+   only finds the last required field.  A class whose fields wait for their
+   descriptors is checked when it is first used, and only if it still uses
+   the generated __init__ then (dataclasses and attrs order fields their own
+   way: kw_only, init=False). */
 static int
-patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
-           PyObject *slots_orig)
+check_default_order(OaTypeObject *t, int strict)
+{
+    t->last_required = -1;
+    int seen_default = 0;
+    for (Py_ssize_t i = 0; i < nall(t); i++) {
+        int has = t->defaults != NULL && t->defaults[i] != NULL;
+        if (strict && seen_default && !has) {
+            PyErr_Format(PyExc_TypeError,
+                         "class %U: non-default argument %R follows default argument",
+                         ((PyHeapTypeObject *)t)->ht_name, PyTuple_GET_ITEM(t->names, i));
+            return -1;
+        }
+        seen_default |= has;
+        if (is_required(t, i)) {
+            t->last_required = i;
+        }
+    }
+    return 0;
+}
+
+static void
+clear_defaults(OaTypeObject *t)
+{
+    if (t->defaults != NULL && t->names != NULL) {
+        for (Py_ssize_t i = 0; i < nall(t); i++) {
+            Py_CLEAR(t->defaults[i]);
+        }
+    }
+}
+
+/* The fields of `t`: its base's, then its own, in declaration order
+   (names, all, defaults, field_index); the object fields among them (fields,
+   offsets, members) -- every own object field in order, the weak-reference
+   slot if asked for, then the own typed fields by decreasing size, so that
+   each sits at its natural alignment.  Returns the size of the object. */
+static Py_ssize_t
+lay_out_fields(OaTypeObject *t, ClassPlan *plan)
 {
     PyTypeObject *tp = (PyTypeObject *)t;
     OaTypeObject *layout = plan->layout;
-    Py_ssize_t nbase = layout != NULL ? nfields(layout) : 0;
-    Py_ssize_t nown = PyList_GET_SIZE(plan->own);
-    Py_ssize_t offset = plan->base_size;
-
-    if (plan->dict_mixin) {
-        /* A plain base listed first became tp_base (as natively) and handed
-           down its __dict__ and weak-reference list: they live in the arena
-           object instead (dynamic storage, a weak-reference slot). */
-        tp->tp_dictoffset = 0;
-        tp->tp_flags &= ~managed_flags();
+    Py_ssize_t nbase_obj = layout != NULL ? nobject(layout) : 0;
+    Py_ssize_t nbase = layout != NULL ? nall(layout) : 0;
+    Py_ssize_t nown = PyList_GET_SIZE(plan->own), nown_obj = 0;
+    for (Py_ssize_t k = 0; k < nown; k++) {
+        nown_obj += plan->own_types[k] == OA_FT_OBJECT;
     }
-    if (tp->tp_base == NULL || tp->tp_dictoffset != 0 || tp->tp_itemsize != 0
-        || (tp->tp_base->tp_basicsize != offset
-            && !(plan->dict_mixin && !oa_is_arena_type(tp->tp_base)))) {
-        PyErr_Format(PyExc_SystemError,
-                     "objarena: type.__new__ gave '%.100s' an unexpected layout",
-                     tp->tp_name);
-        return -1;
-    }
-    t->offsets = PyMem_Calloc((size_t)(nbase + nown) + 1, sizeof(Py_ssize_t));
-    t->members = PyMem_Calloc((size_t)nown + 1, sizeof(PyMemberDef));
+    Py_ssize_t n = nbase + nown;
+    t->offsets = PyMem_Calloc((size_t)(nbase_obj + nown_obj) + 1, sizeof(Py_ssize_t));
+    t->members = PyMem_Calloc((size_t)nown_obj + 1, sizeof(PyMemberDef));
+    t->all = PyMem_Calloc((size_t)n + 1, sizeof(OaField));
+    int any_default = plan->defaults != NULL || (layout != NULL && layout->defaults != NULL);
+    t->defaults = any_default ? PyMem_Calloc((size_t)n + 1, sizeof(PyObject *)) : NULL;
     t->field_index = PyDict_New();
-    t->fields = PyTuple_New(nbase + nown);
-    if (t->offsets == NULL || t->members == NULL) {
+    t->fields = PyTuple_New(nbase_obj + nown_obj);
+    t->names = PyTuple_New(n);
+    if (t->offsets == NULL || t->members == NULL || t->all == NULL
+        || (any_default && t->defaults == NULL)) {
         PyErr_NoMemory();
         return -1;
     }
-    if (t->field_index == NULL || t->fields == NULL) {
+    if (t->field_index == NULL || t->fields == NULL || t->names == NULL) {
         return -1;
     }
-    for (Py_ssize_t i = 0; i < nbase; i++) {
-        PyObject *f = PyTuple_GET_ITEM(layout->fields, i);
-        PyTuple_SET_ITEM(t->fields, i, Py_NewRef(f));
+    for (Py_ssize_t i = 0; i < nbase_obj; i++) {
+        PyTuple_SET_ITEM(t->fields, i, Py_NewRef(PyTuple_GET_ITEM(layout->fields, i)));
         t->offsets[i] = layout->offsets[i];
     }
+    for (Py_ssize_t i = 0; i < nbase; i++) {
+        PyTuple_SET_ITEM(t->names, i, Py_NewRef(PyTuple_GET_ITEM(layout->names, i)));
+        t->all[i] = layout->all[i];
+        if (layout->defaults != NULL) {
+            t->defaults[i] = Py_XNewRef(layout->defaults[i]);
+        }
+    }
+    Py_ssize_t offset = plan->base_size, j = nbase_obj, m = 0;
     for (Py_ssize_t k = 0; k < nown; k++) {
         PyObject *f = PyList_GET_ITEM(plan->own, k);
-        PyTuple_SET_ITEM(t->fields, nbase + k, Py_NewRef(f));
-        t->offsets[nbase + k] = offset;
-        const char *utf8 = PyUnicode_AsUTF8(f);   /* kept alive by t->fields */
+        PyTuple_SET_ITEM(t->names, nbase + k, Py_NewRef(f));
+        t->all[nbase + k].type = plan->own_types[k];
+        if (plan->defaults != NULL) {
+            t->defaults[nbase + k] = Py_XNewRef(PyDict_GetItemWithError(plan->defaults, f));
+            if (t->defaults[nbase + k] == NULL && PyErr_Occurred()) {
+                return -1;
+            }
+        }
+        if (plan->own_types[k] != OA_FT_OBJECT) {
+            continue;
+        }
+        const char *utf8 = PyUnicode_AsUTF8(f);   /* kept alive by t->names */
         if (utf8 == NULL) {
             return -1;
         }
-        t->members[k].name = utf8;
-        t->members[k].type = OA_T_OBJECT_EX;
-        t->members[k].offset = offset;
+        PyTuple_SET_ITEM(t->fields, j, Py_NewRef(f));
+        t->offsets[j++] = offset;
+        t->all[nbase + k].offset = offset;
+        t->members[m].name = utf8;
+        t->members[m].type = OA_T_OBJECT_EX;
+        t->members[m++].offset = offset;
         offset += (Py_ssize_t)sizeof(PyObject *);
-    }
-    for (Py_ssize_t i = 0; i < nbase + nown; i++) {
-        PyObject *idx = PyLong_FromSsize_t(i);
-        if (idx == NULL) {
-            return -1;
-        }
-        int r = PyDict_SetItem(t->field_index, PyTuple_GET_ITEM(t->fields, i), idx);
-        Py_DECREF(idx);
-        if (r < 0) {
-            return -1;
-        }
     }
     if (plan->mixin_weak && !plan->add_weak
         && (layout == NULL || ((PyTypeObject *)layout)->tp_weaklistoffset == 0)) {
@@ -1695,24 +2270,89 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
     else {
         tp->tp_weaklistoffset = layout != NULL ? ((PyTypeObject *)layout)->tp_weaklistoffset : 0;
     }
+    for (Py_ssize_t size = 8; size >= 1; size /= 2) {
+        for (Py_ssize_t k = 0; k < nown; k++) {
+            OaFieldType type = plan->own_types[k];
+            if (type != OA_FT_OBJECT && oa_field_type_size(type) == size) {
+                t->all[nbase + k].offset = offset;
+                offset += size;
+            }
+        }
+    }
+    offset = (offset + 7) & ~(Py_ssize_t)7;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *idx = PyLong_FromSsize_t(i);
+        if (idx == NULL) {
+            return -1;
+        }
+        int r = PyDict_SetItem(t->field_index, PyTuple_GET_ITEM(t->names, i), idx);
+        Py_DECREF(idx);
+        if (r < 0) {
+            return -1;
+        }
+    }
+    if (check_default_order(t, PyList_GET_SIZE(plan->deferred) == 0
+                                   && ((PyTypeObject *)t)->tp_init == base_init) < 0) {
+        return -1;
+    }
+    t->ntyped = n - nobject(t);
+    t->untracked = plan->kind == OA_KIND_SLOT && !plan->dynamic && nobject(t) == 0
+                   && n > 0 && offset <= OA_SMALL_MAX;
+    return offset;
+}
 
-    /* Descriptors: one member descriptor per own field (but those that wait
-       for finish_pending_fields), __weakref__. */
+/* Turn the type that type.__new__ made into an arena type. */
+static int
+patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
+           PyObject *slots_orig)
+{
+    PyTypeObject *tp = (PyTypeObject *)t;
+    OaTypeObject *layout = plan->layout;
+    Py_ssize_t nbase = layout != NULL ? nall(layout) : 0;
+    Py_ssize_t nown = PyList_GET_SIZE(plan->own);
+
+    if (plan->dict_mixin) {
+        /* A plain base listed first became tp_base (as natively) and handed
+           down its __dict__ and weak-reference list: they live in the arena
+           object instead (dynamic storage, a weak-reference slot). */
+        tp->tp_dictoffset = 0;
+        tp->tp_flags &= ~managed_flags();
+    }
+    if (tp->tp_base == NULL || tp->tp_dictoffset != 0 || tp->tp_itemsize != 0
+        || (tp->tp_base->tp_basicsize != plan->base_size
+            && !(plan->dict_mixin && !oa_is_arena_type(tp->tp_base)))) {
+        PyErr_Format(PyExc_SystemError,
+                     "objarena: type.__new__ gave '%.100s' an unexpected layout",
+                     tp->tp_name);
+        return -1;
+    }
+    Py_ssize_t offset = lay_out_fields(t, plan);
+    if (offset < 0) {
+        return -1;
+    }
+
+    /* Descriptors: one per own field (a CPython member descriptor for an
+       object field, a TypedMember for a typed one), but those that wait for
+       finish_pending_fields (declared by annotation), __weakref__. */
     PyObject *dict = tp->tp_dict;
-    for (Py_ssize_t k = 0; k < nown; k++) {
-        int deferred = PySequence_Contains(plan->deferred, PyList_GET_ITEM(plan->own, k));
+    for (Py_ssize_t k = 0, m = 0; k < nown; k++) {
+        PyObject *f = PyList_GET_ITEM(plan->own, k);
+        int deferred = PySequence_Contains(plan->deferred, f);
         if (deferred != 0) {
             if (deferred < 0) {
                 return -1;
             }
+            m += plan->own_types[k] == OA_FT_OBJECT;
             t->pending = 1;
             continue;
         }
-        PyObject *descr = PyDescr_NewMember(tp, &t->members[k]);
+        PyObject *descr = plan->own_types[k] == OA_FT_OBJECT
+                          ? PyDescr_NewMember(tp, &t->members[m++])
+                          : oa_typed_member_new(st, tp, f, t->all[nbase + k]);
         if (descr == NULL) {
             return -1;
         }
-        int r = install_field_descr(tp, dict, PyList_GET_ITEM(plan->own, k), descr);
+        int r = install_field_descr(tp, dict, f, descr);
         Py_DECREF(descr);
         if (r < 0) {
             return -1;
@@ -1722,7 +2362,7 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
         return -1;
     }
     if (plan->add_weak) {
-        PyObject *descr = PyDescr_NewGetSet(tp, &weakref_getset);
+        PyObject *descr = PyDescr_NewGetSet(weakref_descr_owner(tp), &weakref_getset);
         if (descr == NULL) {
             return -1;
         }
@@ -1744,14 +2384,18 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
     else if (PyDict_DelItemString(dict, "__slots__") < 0) {
         return -1;
     }
-    PyObject *slotnames = PySequence_List(t->fields);
-    if (slotnames == NULL) {
-        return -1;
-    }
-    int r = PyDict_SetItemString(dict, "__slotnames__", slotnames);
-    Py_DECREF(slotnames);
-    if (r < 0 || inherit_defaults(t, layout) < 0) {
-        return -1;
+    t->slotnames = (slots_orig == NULL && nown > 0) || (layout != NULL && layout->slotnames);
+    if (t->slotnames) {
+        /* copyreg finds no __slots__ for fields declared by annotation. */
+        PyObject *slotnames = PySequence_List(t->names);
+        if (slotnames == NULL) {
+            return -1;
+        }
+        int r = PyDict_SetItemString(dict, "__slotnames__", slotnames);
+        Py_DECREF(slotnames);
+        if (r < 0) {
+            return -1;
+        }
     }
 
     /* The storage: the arena, without the GC. */
@@ -1789,6 +2433,15 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
     }
     t->arena = (OaArenaObject *)Py_NewRef(plan->arena);
     t->arena->ntypes++;
+    if (t->untracked) {
+        /* Its instances are never in a collection's set: full collections
+           start from the class instead (gc.c, deduce_set). */
+        t->next_untracked = t->arena->untracked_types;
+        if (t->next_untracked != NULL) {
+            t->next_untracked->prev_untracked = t;
+        }
+        t->arena->untracked_types = t;
+    }
     t->module = Py_NewRef(module);
     PyType_Modified(tp);
     t->ready = 1;
@@ -1820,10 +2473,9 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
     }
     OaState *st = oa_state_of_module(module);
 
-    ClassPlan plan = {NULL, NULL, NULL, NULL, 0, OA_KIND_SLOT, 0, 0, 0,
-                      (Py_ssize_t)sizeof(PyObject)};
+    ClassPlan plan = {.kind = OA_KIND_SLOT, .base_size = (Py_ssize_t)sizeof(PyObject)};
     PyObject *kw = NULL, *slots_orig = NULL, *ns2 = NULL, *args2 = NULL;
-    PyObject *type = NULL, *all = NULL, *bases2 = Py_NewRef(bases);
+    PyObject *type = NULL, *all = NULL, *ann = NULL, *bases2 = Py_NewRef(bases);
 
     /* arena= is ours; the other keywords go to __init_subclass__. */
     if (kwds != NULL) {
@@ -1858,6 +2510,16 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
         goto error;
     }
     slots_orig = Py_XNewRef(PyDict_GetItemString(ns, "__slots__"));
+    /* Annotations declare a SlotObj's fields, or give slots their types;
+       an Obj class without slots has no use for them (nor are they
+       evaluated: 3.14 computes them on demand). */
+    if (plan.kind == OA_KIND_SLOT || slots_orig != NULL) {
+        ann = class_annotations(ns);
+        if (ann == NULL && PyErr_Occurred()) {
+            goto error;
+        }
+    }
+    FieldSource source = slots_orig != NULL ? OA_FROM_SLOTS : OA_FROM_ANNOTATIONS;
     int declares = slots_orig != NULL;
     if (slots_orig != NULL) {
         if (check_slots(name, ns, slots_orig, &plan, OA_FROM_SLOTS) < 0) {
@@ -1865,9 +2527,10 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
         }
     }
     else if (plan.kind == OA_KIND_SLOT) {
-        /* Fields declared by annotation act as that __slots__ would. */
+        /* Fields declared by annotation act as that __slots__ would (the
+           class keeps no __slots__: dataclass(slots=True) adds its own). */
         PyObject *annotated = NULL;
-        int r = annotated_fields(name, ns, &annotated);
+        int r = annotated_fields(name, ann, &annotated);
         if (r == 0 && annotated != NULL) {
             declares = 1;
             r = check_slots(name, ns, annotated, &plan, OA_FROM_ANNOTATIONS);
@@ -1876,6 +2539,9 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
         if (r < 0) {
             goto error;
         }
+    }
+    if (field_types(st, name, ns, ann, &plan) < 0 || keep_typed_fields(&plan) < 0) {
+        goto error;
     }
 
     /* A SlotObj subclass that declares neither __slots__ nor annotations,
@@ -1900,6 +2566,9 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
     if (ns2 == NULL) {
         goto error;
     }
+    if (source == OA_FROM_ANNOTATIONS && take_defaults(name, ns2, &plan) < 0) {
+        goto error;
+    }
     all = PyTuple_New(0);
     if (all == NULL || PyDict_SetItemString(ns2, "__slots__", all) < 0) {
         goto error;
@@ -1916,29 +2585,24 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
         || init_abc_if_needed(st, (PyTypeObject *)type) < 0) {
         goto error;
     }
-    Py_DECREF(all);
-    Py_DECREF(args2);
-    Py_DECREF(ns2);
-    Py_DECREF(bases2);
-    Py_XDECREF(slots_orig);
-    Py_XDECREF(kw);
-    Py_DECREF(plan.arena);
-    Py_DECREF(plan.own);
-    Py_DECREF(plan.deferred);
-    return type;
+    goto done;
 
 error:
-    Py_XDECREF(type);
+    Py_CLEAR(type);
+done:
     Py_XDECREF(all);
     Py_XDECREF(args2);
     Py_XDECREF(ns2);
     Py_XDECREF(bases2);
     Py_XDECREF(slots_orig);
+    Py_XDECREF(ann);
     Py_XDECREF(kw);
     Py_XDECREF(plan.arena);
     Py_XDECREF(plan.own);
     Py_XDECREF(plan.deferred);
-    return NULL;
+    Py_XDECREF(plan.defaults);
+    PyMem_Free(plan.own_types);
+    return type;
 }
 
 static int
@@ -1948,10 +2612,13 @@ meta_traverse(PyObject *self, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(t->arena);
     Py_VISIT(t->fields);
+    Py_VISIT(t->names);
     Py_VISIT(t->field_index);
     Py_VISIT(t->module);
-    for (Py_ssize_t i = 0; t->defaults != NULL && i < nfields(t); i++) {
-        Py_VISIT(t->defaults[i]);
+    if (t->defaults != NULL && t->names != NULL) {
+        for (Py_ssize_t i = 0; i < nall(t); i++) {
+            Py_VISIT(t->defaults[i]);
+        }
     }
     return PyType_Type.tp_traverse(self, visit, arg);
 }
@@ -1969,10 +2636,26 @@ oa_meta_dealloc(PyObject *self)
     t->offsets = NULL;
     PyMem_Free(t->members);     /* the descriptors using them held the type */
     t->members = NULL;
+    clear_defaults(t);
+    PyMem_Free(t->defaults);
+    t->defaults = NULL;
+    PyMem_Free(t->all);
+    t->all = NULL;
+    Py_CLEAR(t->names);
     oa_obj_type_free(t);
-    free_defaults(t);
     Py_CLEAR(t->fields);
     Py_CLEAR(t->field_index);
+    if (t->arena != NULL && t->untracked) {
+        if (t->prev_untracked != NULL) {
+            t->prev_untracked->next_untracked = t->next_untracked;
+        }
+        else if (t->arena->untracked_types == t) {
+            t->arena->untracked_types = t->next_untracked;
+        }
+        if (t->next_untracked != NULL) {
+            t->next_untracked->prev_untracked = t->prev_untracked;
+        }
+    }
     if (t->arena != NULL) {
         t->arena->ntypes--;
         Py_CLEAR(t->arena);
@@ -2010,7 +2693,7 @@ meta_get_signature(PyObject *cls, void *Py_UNUSED(closure))
     if (kind == NULL) {
         goto done;
     }
-    Py_ssize_t n = nfields(t);
+    Py_ssize_t n = nall(t);
     params = PyList_New(n);
     if (params == NULL) {
         goto done;
@@ -2024,12 +2707,10 @@ meta_get_signature(PyObject *cls, void *Py_UNUSED(closure))
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *dflt = i >= shown ? t->defaults[i] : NULL;
-        PyObject *pargs = PyTuple_Pack(2, PyTuple_GET_ITEM(t->fields, i), kind);
-        PyObject *pkw = dflt != NULL ? Py_BuildValue("{s:O}", "default", dflt) : NULL;
-        PyObject *p = NULL;
-        if (pargs != NULL && (dflt == NULL || pkw != NULL)) {
-            p = PyObject_Call(parameter, pargs, pkw);
-        }
+        PyObject *pargs = PyTuple_Pack(2, PyTuple_GET_ITEM(t->names, i), kind);
+        PyObject *pkw = dflt != NULL ? Py_BuildValue("{sO}", "default", dflt) : NULL;
+        PyObject *p = pargs != NULL && (dflt == NULL || pkw != NULL)
+                      ? PyObject_Call(parameter, pargs, pkw) : NULL;
         Py_XDECREF(pkw);
         Py_XDECREF(pargs);
         if (p == NULL) {
@@ -2048,7 +2729,8 @@ done:
 
 static PyGetSetDef meta_getset[] = {
     {"__signature__", meta_get_signature, NULL,
-     "the generated __init__'s signature: the fields, in order", NULL},
+     "the generated __init__'s signature: the fields, in order, with their defaults",
+     NULL},
     {0},
 };
 
@@ -2057,7 +2739,7 @@ static PyGetSetDef meta_getset[] = {
 static int
 meta_clear(PyObject *self)
 {
-    free_defaults((OaTypeObject *)self);
+    clear_defaults((OaTypeObject *)self);
     return PyType_Type.tp_clear(self);
 }
 
@@ -2096,7 +2778,7 @@ match_args_get(PyObject *self, PyObject *cls, PyObject *Py_UNUSED(type))
     if (PyType_Check(cls) && oa_is_arena_type((PyTypeObject *)cls)
         && ((OaTypeObject *)cls)->kind == OA_KIND_SLOT
         && ((PyTypeObject *)cls)->tp_init == base_init) {
-        return Py_NewRef(((OaTypeObject *)cls)->fields);
+        return Py_NewRef(((OaTypeObject *)cls)->names);
     }
     PyErr_Format(PyExc_AttributeError, "type object '%.100s' has no attribute "
                  "'__match_args__'", PyType_Check(cls) ? ((PyTypeObject *)cls)->tp_name
@@ -2173,6 +2855,9 @@ done:
 int
 oa_types_module_init(PyObject *mod, OaState *st)
 {
+    if (oa_typed_module_init(mod, st) < 0) {
+        return -1;
+    }
     /* ArenaType is an abc.ABCMeta, so that a class statement can mix arena
        classes with ABCs (the class statement refuses a metaclass conflict
        before any metaclass runs); its __instancecheck__/__subclasscheck__

@@ -678,6 +678,10 @@ def test_footprint_does_not_materialise_the_dict():
             self.a = 1
 
     c = C()
+    # Every supported version keeps its managed dict word and dict table where
+    # _measure expects them (checked on a probe object, not by version number).
+    assert _measure.managed_dict_layout() in ("plain", "tagged")
+    assert _measure.dict_is_split({"a": 1}) is False
     assert _measure.existing_instance_dict(c) is None
     before = objarena.footprint(c)
     assert _measure.existing_instance_dict(c) is None  # the measurement changed nothing
@@ -701,3 +705,45 @@ def test_cli_output_into_a_closed_pipe_has_no_traceback():
         os.close(w)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
+# ---------------------------------------------------------------------------
+# The typed run: a numeric record, typed fields beside the others
+
+def test_typed_run_kinds():
+    typed_kinds = cmp.available_kinds(typed=True)
+    assert typed_kinds[:2] == ["slots", "dataclass"] and typed_kinds[-2:] == ["SlotObj", "typed"]
+    assert ("msgspec" in typed_kinds) == (importlib.util.find_spec("msgspec") is not None)
+    assert "typed" not in cmp.available_kinds() and "msgspec" not in cmp.available_kinds()
+    with pytest.raises(ValueError, match="not available in this build"):
+        cmp.resolve_kinds(["typed"])
+    with pytest.raises(ValueError, match="not available in the typed run"):
+        cmp.resolve_kinds(["dict"], typed=True)
+
+
+def test_typed_run_counts_the_float_objects():
+    rows = cmp.compare(fields=2, n=N, kinds=["slots", "SlotObj", "typed"], repeat=1,
+                       rss=False, typed=True)
+    by = {r["kind"]: r for r in rows}
+    assert all(r["label"].endswith(cmp.TYPED_LABEL) for r in rows)
+    # native: the record's blocks and two 24-byte floats in 32-byte blocks each
+    native_record = block(sys.getsizeof(types.new_class("X", (), {},
+                          lambda ns: ns.__setitem__("__slots__", ("a", "b")))()))
+    assert by["slots"]["true_bytes"] == pytest.approx(native_record + 2 * block(24), abs=1)
+    # SlotObj: 32-byte blocks in the arena, the floats outside it
+    assert by["SlotObj"]["in_use_bytes"] == pytest.approx(32 + 2 * block(24), abs=1)
+    # typed: the numbers are in the 32-byte block
+    assert by["typed"]["in_use_bytes"] == pytest.approx(32, abs=0.5)
+    assert by["typed"]["getsizeof"] == 32
+    for r in rows:
+        assert r["read_ns"] is not None and r["write_ns"] is not None
+        assert r["gc_ms"] is not None
+
+
+def test_cli_typed():
+    out = run_cli("compare", "--typed", "--fields", "2", "--n", "2000", "--repeat", "1",
+                  "--no-rss", "-q", "--kinds", "slots", "typed")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[2].startswith("slots") and lines[3].startswith("typed")
+    assert "a float of its own" in out.stdout

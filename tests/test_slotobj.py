@@ -237,6 +237,23 @@ def test_weakref_attribute_matches_native(make_native, make_slot, op):
         assert slot.__weakref__ is ref
 
 
+def test_weakref_descriptor_matches_native(make_native, make_slot):
+    """The class's __weakref__ descriptor: its own up to 3.14, one of `object` shared by
+    every class on 3.15 (its errors then name 'object'), for native classes and arena
+    classes alike; handed an object of another class it answers as native's does."""
+    native_cls = make_native("R", ("a",), weakref=True)
+    slot_cls = make_slot("R", ("a",), weakref=True)
+    dn, ds = native_cls.__dict__["__weakref__"], slot_cls.__dict__["__weakref__"]
+    assert type(ds) is type(dn) and repr(ds) == repr(dn)
+    assert (ds.__objclass__ is slot_cls) == (dn.__objclass__ is native_cls)
+    assert (ds.__objclass__ is object) == (dn.__objclass__ is object)
+    other = make_native("O", ("b",), weakref=True)()
+    ref = weakref.ref(other)
+    for obj in (other, 42, object()):
+        assert raised(ds.__get__, obj) == raised(dn.__get__, obj)
+    del ref
+
+
 def test_unset_field_error_context(make_native, make_slot):
     for make in (make_native, make_slot):
         o = make("R", ("a",))()

@@ -65,7 +65,7 @@ def test_annotated_class_is_the_slots_class():
     s, a = define(SLOTS_USER), define(ANNOTATED_USER)
     assert s.__slots__ == ("id", "name")
     assert "__slots__" not in a.__dict__       # dataclass(slots=True) and attrs add it
-    assert a.__slotnames__ == s.__slotnames__ == ["id", "name"]
+    assert a.__slotnames__ == ["id", "name"]       # copyreg's, as __slots__ would give
     assert a.__match_args__ == s.__match_args__ == ("id", "name")
     assert str(inspect.signature(a)) == str(inspect.signature(s)) == "(id, name)"
     x, y = s(1, "a"), a(1, "a")
@@ -176,29 +176,41 @@ def test_annotation_only_classvar_like_names_are_fields():
 
 @pytest.mark.parametrize("clash", ["id = 1", "def id(self): pass", "id: int = 1"])
 def test_field_with_a_value_in_the_class_body(clash):
+    """A __slots__ entry and a class variable conflict, as natively; an annotated
+    field's value is its default, as for a dataclass -- so here, where `name` follows
+    `id` without a default, the class fails as the dataclass does (at its first use)."""
     slots = raised(define, f"""
         class User(SlotObj):
             __slots__ = ("id", "name")
             {clash}
     """)
     assert slots == (ValueError, "'id' in __slots__ conflicts with class variable")
-    # Declared by annotation, the value is the field's default (dataclasses' way).
     cls = define(f"""
         class User(SlotObj):
             id: int
             name: str
             {clash}
     """)
-    default = cls.__dict__["id"]
-    assert cls.__match_args__ == ("id", "name")
-    u = cls(name="a")
-    assert u.id is default and type(cls.__dict__["id"]).__name__ == "member_descriptor"
-    assert cls(2).id == 2
-    # A signature has no default before a parameter without one: shown from the
-    # last field without a default on.
-    assert inspect.signature(cls).parameters["id"].default is inspect.Parameter.empty
-    sub = type(cls)("Sub", (cls,), {"__annotations__": {"level": int}, "level": 0})
-    assert str(inspect.signature(sub)) == "(id, name, level=0)"
+    # The order is checked when the class is first used with its generated __init__
+    # (dataclasses and attrs, which replace it, order fields their own way).
+    ann = raised(cls, name="a")
+    dc = raised(define, f"""
+        import dataclasses
+        @dataclasses.dataclass
+        class User:
+            id: int
+            name: str
+            {clash}
+    """)
+    assert ann[0] is dc[0] is TypeError
+    assert "non-default argument 'name' follows default argument" in ann[1]
+    user = define(f"""
+        class User(SlotObj):
+            name: str
+            id: int
+            {clash}
+    """)
+    assert user("a").id == user.__signature__.parameters["id"].default
 
 
 @pytest.mark.parametrize("base_src", ["""
@@ -242,14 +254,17 @@ def test_annotated_subclass_from_source():
     assert repr(ns["Plain"](1, "a", 3)) == "Plain(id=1, name='a', level=3)"
 
 
-def test_redeclared_base_field_is_that_field():
+def test_redeclared_base_field():
     base = define(ANNOTATED_USER)
     meta = type(base)
-    for ns in ({"__slots__": ("id",)}, {"__annotations__": {"id": int}}):
-        sub = meta("Sub", (base,), ns)
-        assert sub.__match_args__ == ("id", "name")
-        assert sys.getsizeof(sub(1, "a")) == 32
-        assert sub.id is base.id
+    # In __slots__ (as dataclasses and attrs recreate classes) it is the base's field.
+    sub = meta("Sub", (base,), {"__slots__": ("id",)})
+    assert sub.__match_args__ == ("id", "name")
+    assert sys.getsizeof(sub(1, "a")) == 32
+    assert sub.id is base.id
+    # By annotation it would declare it anew: an error.
+    assert raised(meta, "Sub", (base,), {"__annotations__": {"id": int}}) == (
+        TypeError, "class Sub: field 'id' is already defined by a base class")
 
 
 def test_no_annotations_no_slots_no_fields():
@@ -383,7 +398,7 @@ GOOD = """
     from typing import Any, ClassVar
 
     import objarena
-    from objarena import Arena, ArenaType, Obj, RefInfo, SlotObj
+    from objarena import Arena, ArenaType, Obj, RefInfo, SlotObj, boolean, f64, i64
 
 
     class User(SlotObj):
@@ -415,6 +430,14 @@ GOOD = """
         y: int
 
 
+    class Reading(SlotObj):                # typed fields: a float, an int, a bool to mypy
+        sensor: str
+        t: f64
+        value: f64 = 0.0
+        count: i64 = 0
+        ok: boolean = True
+
+
     def on_collect(phase: str, info: dict[str, Any]) -> None:
         assert phase in ("start", "stop") and info["generation"] in (0, 1, 2)
 
@@ -428,6 +451,12 @@ GOOD = """
         e = Entry(key="k", value=b"v")
         p = Point(x=1, y=2)
         p.x = p.y + 1
+        r = Reading("s", 1.5, count=2)
+        r.value = r.t * 2 + r.count
+        r.count += 1
+        reading: float = r.value
+        ok: bool = r.ok and Reading.__match_args__ == ("sensor", "t", "value", "count", "ok")
+        assert ok and reading == 5.0
         name: str = u.name
         fields: tuple[str, ...] = User.__match_args__
         match a:
@@ -512,12 +541,16 @@ def test_typical_program_runs(tmp_path):
 BAD = """
     from typing import ClassVar
     import objarena
-    from objarena import Arena, Obj, SlotObj
+    from objarena import Arena, Obj, SlotObj, f64, i64
 
     class User(SlotObj):
         id: int
         name: str
         kind: ClassVar[str] = "user"
+
+    class Reading(SlotObj):
+        t: f64
+        count: i64 = 0
 
     class Point(Obj):
         x: int
@@ -549,6 +582,9 @@ BAD = """
     objarena.DEBUG_SAVEALL = 3          # E: Cannot assign to final name "DEBUG_SAVEALL"  [misc]
     objarena.compare(fields="2")        # E: Argument "fields" to "compare" has incompatible type "str"; expected "int | Iterable[int]"  [arg-type]
     s: str = objarena.footprint(u)      # E: Incompatible types in assignment (expression has type "int", variable has type "str")  [assignment]
+    Reading("1.5")                      # E: Argument 1 to "Reading" has incompatible type "str"; expected "float"  [arg-type]
+    Reading(1.5).count = 2.5            # E: Incompatible types in assignment (expression has type "float", variable has type "int")  [assignment]
+    Reading()                           # E: Missing positional argument "t" in call to "Reading"  [call-arg]
 """
 
 

@@ -51,7 +51,9 @@ def clear_caches():
     if "copyreg" in mods:
         mods["copyreg"]._extension_cache.clear()
     clear_hypothesis_caches()
-    sys._clear_type_cache()
+    # 3.13 added sys._clear_internal_caches() (the type cache and more); 3.15
+    # deprecates sys._clear_type_cache(), a DeprecationWarning (an error here).
+    (getattr(sys, "_clear_internal_caches", None) or sys._clear_type_cache)()
 
 
 def clear_hypothesis_caches():

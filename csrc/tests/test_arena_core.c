@@ -326,6 +326,66 @@ test_generations(void)
     oa_arena_destroy(a);
 }
 
+static int
+count_visit(void *block, uint8_t *meta, void *arg)
+{
+    (void)block;
+    (void)meta;
+    ++*(size_t *)arg;
+    return 0;
+}
+
+static int
+count_page_visit(oa_page *pg, void *arg)
+{
+    (void)pg;
+    ++*(size_t *)arg;
+    return 0;
+}
+
+/* Untracked blocks: pages of their own, no generation, never visited. */
+static void
+test_untracked(void)
+{
+    oa_arena *a = oa_arena_new(0);
+    CHECK(a != NULL, "arena");
+    enum { N = 3000 };
+    static void *ps[N];
+    void *tracked = oa_alloc(a, 48);
+    CHECK(tracked != NULL && !oa_untracked(tracked), "tracked block");
+    for (int i = 0; i < N; i++) {
+        ps[i] = oa_alloc_untracked(a, 48);
+        CHECK(ps[i] != NULL, "untracked alloc %d", i);
+        CHECK(oa_untracked(ps[i]) && oa_block_size(ps[i]) == 48, "untracked page");
+        CHECK(oa_page_of(ps[i]) != oa_page_of(tracked), "pages of their own");
+    }
+    VALID(a);
+    CHECK(oa_gen_objects(a, 0) == 1, "only the tracked block is in generation 0");
+    size_t live = 0, young = 0, all = 0;
+    oa_visit_live(a, count_visit, &live);
+    oa_visit_pages(a, 0, count_page_visit, &young);
+    oa_visit_pages(a, 2, count_page_visit, &all);
+    CHECK(live == 1 && young == 1 && all == 1, "visits %zu %zu %zu", live, young, all);
+    oa_set_generation(ps[0], 2);
+    CHECK(oa_meta_gen(*oa_meta_of(ps[0])) == 0, "no generation for untracked");
+    oa_stats s;
+    oa_stats_get(a, &s);
+    CHECK(s.objects == N + 1, "stats count every block: %zu", s.objects);
+    oa_class_stats cs[4];
+    CHECK(oa_class_stats_get(a, cs, 4) == 1 && cs[0].objects == N + 1,
+          "one entry per block size");
+    for (int i = 0; i < N; i++) {
+        oa_free(ps[i]);
+    }
+    oa_free(tracked);
+    VALID(a);
+    oa_trim(a);
+    VALID(a);
+    oa_stats_get(a, &s);
+    CHECK(s.objects == 0 && s.bytes_in_use == 0, "empty");
+    oa_arena_destroy(a);
+}
+
 int
 main(void)
 {
@@ -337,6 +397,7 @@ main(void)
     test_random_workload();
     test_visit_live();
     test_generations();
+    test_untracked();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;

@@ -6,11 +6,19 @@ collector, and honest measurement of what every object costs.  See docs/api.md.
 import sys
 
 from ._version import __version__
-from . import _objarena
-from ._objarena import Arena, ArenaType, SlotObj, default_arena
+from ._compat import check_interpreter as _check_interpreter
+
+_check_interpreter()  # free-threaded builds: ImportError before the C extension loads
+del _check_interpreter
+
+from . import _objarena  # noqa: E402
+from ._objarena import Arena, ArenaType, SlotObj, default_arena  # noqa: E402
+# Typed fields: numbers stored unboxed in a SlotObj instance (docs/api.md).
+from ._objarena import (FieldType, boolean, f32, f64, i8, i16, i32, i64, u8, u16,  # noqa: E402
+                        u32, u64)
 # Not public, but found here by pickle: `type(self).__new__` of an arena class
 # is _ArenaBase.__new__, which pickles as getattr(objarena._ArenaBase, "__new__").
-from ._objarena import _ArenaBase  # noqa: F401
+from ._objarena import _ArenaBase  # noqa: F401, E402
 
 __all__ = [
     "Arena",
@@ -20,6 +28,18 @@ __all__ = [
     "default_arena",
     "footprint",
     "__version__",
+    "FieldType",
+    "f64",
+    "f32",
+    "i64",
+    "i32",
+    "i16",
+    "i8",
+    "u64",
+    "u32",
+    "u16",
+    "u8",
+    "boolean",
 ]
 
 # Names that arrive with later parts of the C extension are exported when present.
@@ -50,7 +70,7 @@ def footprint(obj):
     objarena objects: the object's block plus its share of the page's header and side
     tables, that is page size / blocks per page (``_objarena.arena_footprint``).
 
-    Native objects, a best estimate for CPython 3.10-3.13 (64-bit, GIL build):
+    Native objects, a best estimate for CPython 3.10-3.15 (64-bit, GIL build):
 
     - ``sys.getsizeof(obj)`` (which includes the GC header and, from 3.12, the
       pre-header), plus one item for a variable-size instance of a class statement's
@@ -63,8 +83,8 @@ def footprint(obj):
 
       * 3.10: the instance dict, if it exists (the dict object block plus its values or
         keys as ``sys.getsizeof(obj.__dict__)`` reports them, rounded to blocks).
-      * 3.11-3.13: attributes live in a values array (3.11, 3.12: allocated with the
-        instance; 3.13: inline in the object, past what ``sys.getsizeof`` reports) until
+      * 3.11-3.15: attributes live in a values array (3.11, 3.12: allocated with the
+        instance; 3.13+: inline in the object, past what ``sys.getsizeof`` reports) until
         something asks for ``obj.__dict__``, which "materialises" a dict object.  The
         values array's size depends on the class, not on the instance, so it is
         measured per class with tracemalloc: a batch of 64 instances is made with
@@ -75,8 +95,9 @@ def footprint(obj):
         array it replaced is no longer counted).
 
       Whether the dict exists is read from the object's memory (the managed-dict word of
-      the pre-header, or the pointer at ``tp_dictoffset``), because reading
-      ``obj.__dict__`` would create it and change the figure.  When that is not possible
+      the pre-header, whose layout is checked once on a probe object, or the pointer at
+      ``tp_dictoffset``), because reading ``obj.__dict__`` would create it and change
+      the figure.  When that is not possible
       (a class with its own ``__new__`` or ``__del__``, a variable-size object, an
       unknown CPython), ``obj.__dict__`` is read and counted as it then is.
 

@@ -3,7 +3,7 @@ import inspect
 import sys
 from abc import ABCMeta
 from collections.abc import Callable
-from typing import Any, ClassVar, Final, Literal, TypedDict, TypeVar, final
+from typing import Any, ClassVar, Final, Literal, TypeAlias, TypedDict, TypeVar, final
 
 from _typeshed import structseq
 
@@ -11,6 +11,7 @@ if sys.version_info >= (3, 11):
     from typing import Self, dataclass_transform
 else:
     from typing_extensions import Self, dataclass_transform
+
 
 from .compare import compare as compare
 
@@ -24,6 +25,18 @@ __all__ = [
     "default_arena",
     "footprint",
     "__version__",
+    "FieldType",
+    "f64",
+    "f32",
+    "i64",
+    "i32",
+    "i16",
+    "i8",
+    "u64",
+    "u32",
+    "u16",
+    "u8",
+    "boolean",
     "Obj",
     "RefInfo",
     "arena_of",
@@ -83,6 +96,9 @@ class _ArenaStats(TypedDict):
 # An entry of Arena.callbacks: (phase, info), as for gc.callbacks.
 _Callback = Callable[[Literal["start", "stop"], dict[str, Any]], object]
 
+# refcount: the references to the object other than those the call of refinfo holds
+# (a variable passed directly counts once on every version; a temporary nothing else
+# holds has 0); internal: those held by arena objects' fields; external: the rest.
 @final
 class RefInfo(structseq[int], tuple[int, int, int]):
     __match_args__: Final = ("refcount", "internal", "external")
@@ -114,7 +130,8 @@ class Arena:
     def enable(self) -> None: ...
     def disable(self) -> None: ...
     def isenabled(self) -> bool: ...
-    def get_stats(self) -> list[dict[str, int]]: ...
+    # Keys as the running gc.get_stats(): 3.15 adds "candidates" and "duration" (float).
+    def get_stats(self) -> list[dict[str, Any]]: ...
     def set_debug(self, flags: int, /) -> None: ...
     def get_debug(self) -> int: ...
     def get_objects(self, generation: int | None = None) -> list[Any]: ...
@@ -153,9 +170,34 @@ class ArenaType(ABCMeta):
     def __instancecheck__(cls, instance: Any) -> bool: ...
     def __subclasscheck__(cls, subclass: type) -> bool: ...
 
+# Typed fields: at run time f64 ... boolean are FieldType markers that the metaclass
+# reads from a SlotObj class's annotations; to a type checker each is the Python type a
+# read returns, so `t: f64` is a float field and `count: i64 = 0` an int one.
+@final
+class FieldType:
+    @property
+    def name(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def python_type(self) -> type: ...
+
+f64: TypeAlias = float
+f32: TypeAlias = float
+i64: TypeAlias = int
+i32: TypeAlias = int
+i16: TypeAlias = int
+i8: TypeAlias = int
+u64: TypeAlias = int
+u32: TypeAlias = int
+u16: TypeAlias = int
+u8: TypeAlias = int
+boolean: TypeAlias = bool
+
 # Fields are declared with annotations (`id: int`), as for a dataclass; the type checker
-# then sees the generated __init__ as (id: int, ...), and a value in the class body
-# (`name: str = ""`) as the field's default.
+# then sees the generated __init__ as (id: int, ...).  A value in the class body is the
+# field's default (`value: f64 = 0.0`, `name: str = ""`); the fields after one with a
+# default need one too.
 @dataclass_transform(eq_default=False)
 class SlotObj(metaclass=ArenaType):
     __match_args__: ClassVar[tuple[str, ...]]
@@ -182,7 +224,7 @@ def set_threshold(threshold0: int, threshold1: int = ..., threshold2: int = ...,
 def enable() -> None: ...
 def disable() -> None: ...
 def isenabled() -> bool: ...
-def get_stats() -> list[dict[str, int]]: ...
+def get_stats() -> list[dict[str, Any]]: ...
 def set_debug(flags: int, /) -> None: ...
 def get_debug() -> int: ...
 def get_objects(generation: int | None = None) -> list[Any]: ...

@@ -53,6 +53,10 @@ def build_parser():
                    help=f"instances per measurement (default: {DEFAULT_N:_})")
     p.add_argument("--kinds", nargs="+", metavar="KIND",
                    help=f"kinds to measure (default: all available: {' '.join(avail)})")
+    p.add_argument("--typed", action="store_true",
+                   help="a numeric record (a float of its own per field) as "
+                        f"{', '.join(cmp.available_kinds(typed=True))}: bytes include the "
+                        "float objects; 'typed' stores them in the object (f64 fields)")
     p.add_argument("--repeat", type=_positive_int, default=5, metavar="R",
                    help="timed runs per figure; the best is kept (default: 5)")
     p.add_argument("--no-rss", action="store_true",
@@ -99,7 +103,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command == "compare":
         try:
-            kinds = cmp.resolve_kinds(args.kinds)
+            kinds = cmp.resolve_kinds(args.kinds, args.typed)
         except (ValueError, TypeError) as e:
             p.error(str(e))
         if args.plot is not None:
@@ -109,7 +113,8 @@ def main(argv=None):
             print(f"objarena compare: {msg}", file=sys.stderr, flush=True)
 
         rows = cmp.compare(fields=args.fields, n=args.n, kinds=kinds, repeat=args.repeat,
-                           rss=not args.no_rss, progress=None if args.quiet else progress)
+                           rss=not args.no_rss, progress=None if args.quiet else progress,
+                           typed=args.typed)
         if args.json:
             json.dump(cmp.to_json(rows), sys.stdout, indent=2)
             print()

@@ -3,7 +3,7 @@
 Import-light on purpose: only the standard library, and tracemalloc and ctypes are
 imported inside the functions that need them.
 
-Allocator model (CPython 3.10-3.13, 64-bit, GIL build): a request of at most 512 bytes
+Allocator model (CPython 3.10-3.15, 64-bit, GIL build): a request of at most 512 bytes
 goes to obmalloc and takes a block of the next multiple of 16; a larger one goes to the C
 library's malloc, whose glibc chunk is the request plus an 8-byte header rounded up to 16
 (at least 32). tracemalloc records requested sizes, so `block_size` turns a traced size
@@ -91,6 +91,49 @@ def _has_managed_dict(tp):
     return sys.version_info >= (3, 11) and bool(tp.__flags__ & _Py_TPFLAGS_MANAGED_DICT)
 
 
+def _word(address):
+    import ctypes
+
+    return ctypes.c_size_t.from_address(address).value
+
+
+_MANAGED_DICT_WORD = -3 * PTR  # 3.11-3.15: MANAGED_DICT_OFFSET (internal/pycore_object.h)
+
+
+class _Probe:
+    """An ordinary class whose instances the layout checks below look into."""
+
+
+_layouts: "dict[str, object]" = {}  # what the checks found, each made once
+
+
+def _once(name, check):
+    if name not in _layouts:
+        _layouts[name] = check()
+    return _layouts[name]
+
+
+def managed_dict_layout():
+    """How the running CPython keeps a managed instance dict, checked on a probe object
+    rather than assumed from the version: "plain" when the word at MANAGED_DICT_OFFSET
+    is NULL until the dict is materialised and then points to it (3.11, 3.13, 3.14,
+    3.15), "tagged" when it holds the values array with its low bit set until then
+    (3.12), None otherwise (a layout this module does not know)."""
+    return _once("managed dict", _check_managed_dict)
+
+
+def _check_managed_dict():
+    probe = _Probe()
+    probe.a = 1
+    if not _has_managed_dict(_Probe):
+        return None
+    before = _word(id(probe) + _MANAGED_DICT_WORD)
+    d = probe.__dict__
+    if _word(id(probe) + _MANAGED_DICT_WORD) != id(d):
+        return None
+    return "plain" if before == 0 else "tagged" if before & 1 else None
+
+
 def existing_instance_dict(obj):
     """The instance dict of obj if it already exists, else None; never creates one.
 
@@ -100,19 +143,18 @@ def existing_instance_dict(obj):
     "materialised" from the inline values), which would change what is being measured,
     so the pointer is read from the object's memory instead:
       3.10 and types with an explicit tp_dictoffset: the PyObject* at tp_dictoffset;
-      3.11, 3.13: the managed dict pointer at -3 words (NULL until materialised);
+      3.11, 3.13-3.15: the managed dict pointer at -3 words (NULL until materialised);
       3.12: the dict-or-values word at -3 words (tagged: low bit set means values).
+    Which of these the running CPython does is checked once on a probe object
+    (managed_dict_layout), not taken from the version number.
     """
     tp = type(obj)
     if _has_managed_dict(tp):
-        if sys.version_info >= (3, 14):
+        layout = managed_dict_layout()
+        if layout is None:
             return NotImplemented
-        import ctypes
-
-        word = ctypes.c_size_t.from_address(id(obj) - 3 * PTR).value
-        if (3, 12) <= sys.version_info < (3, 13) and word & 1:
-            return None
-        if word == 0:
+        word = _word(id(obj) + _MANAGED_DICT_WORD)
+        if word == 0 or (layout == "tagged" and word & 1):
             return None
         return read_dict(obj)  # exists: reading it changes nothing
     off = getattr(tp, "__dictoffset__", 0)
@@ -120,10 +162,7 @@ def existing_instance_dict(obj):
         return None
     if off < 0:
         return NotImplemented  # variable-size object: offset counted from the end
-    import ctypes
-
-    word = ctypes.c_size_t.from_address(id(obj) + off).value
-    return read_dict(obj) if word else None
+    return read_dict(obj) if _word(id(obj) + off) else None
 
 
 def read_dict(obj):
@@ -135,17 +174,32 @@ def read_dict(obj):
     return d if isinstance(d, dict) else None
 
 
+_MA_VALUES = 5 * PTR  # PyDictObject.ma_values, 3.10-3.15 (cpython/dictobject.h)
+
+
+def _dict_layout_known():
+    """Is ma_values where 3.10-3.15 keep it?  Checked once: NULL in a dict made by a
+    literal (combined table), not NULL in the materialised dict of a fresh instance
+    (split table)."""
+    return _once("ma_values", _check_ma_values)
+
+
+def _check_ma_values():
+    probe = _Probe()
+    probe.a = 1
+    combined, split = {"a": 1}, probe.__dict__
+    return _word(id(combined) + _MA_VALUES) == 0 and _word(id(split) + _MA_VALUES) != 0
+
+
 def dict_is_split(d):
     """True if dict d has a split table (values apart from the keys shared by a class).
 
-    Read from the dict object: PyDictObject.ma_values (offset 5 words in 3.10-3.13) is
-    not NULL.  None on other versions.
+    Read from the dict object: PyDictObject.ma_values (offset 5 words in 3.10-3.15) is
+    not NULL.  None where that layout is not the running CPython's.
     """
-    if type(d) is not dict or not (3, 10) <= sys.version_info < (3, 14):
+    if type(d) is not dict or not _dict_layout_known():
         return None
-    import ctypes
-
-    return ctypes.c_size_t.from_address(id(d) + 5 * PTR).value != 0
+    return _word(id(d) + _MA_VALUES) != 0
 
 
 def _dict_object_bytes():

@@ -1,7 +1,7 @@
 """What N small records really cost, as native Python objects and as objarena objects.
 
-    objarena.compare(fields=2, n=100_000, kinds=None) -> list of row dicts
-    python -m objarena compare [--fields 2 5 10] [--n N] [--kinds ...] [--json] [--plot FILE.png]
+    objarena.compare(fields=2, n=100_000, kinds=None, typed=False) -> list of row dicts
+    python -m objarena compare [--fields 2 5 10] [--n N] [--kinds ...] [--typed] [--json] [--plot FILE.png]
 
 Every kind is measured the same way, one kind at a time, in this process (the resident
 memory cross-check in a fresh child process):
@@ -15,6 +15,12 @@ memory cross-check in a fresh child process):
   more with both enabled; the cost of the empty loop is subtracted;
 - collection: gc.collect() with the n instances alive (for arena kinds it shows what
   CPython's gc pays for them: nothing), and Arena.collect() for arena kinds.
+
+``typed=True`` (``--typed``) measures a numeric record instead: every field holds a float
+of its own (distinct per record, as measurements are), so the bytes include the float
+objects wherever the record holds them boxed; the kinds are the records people use for
+numbers -- __slots__, dataclass, msgspec.Struct, recordclass, SlotObj with object fields --
+beside a SlotObj whose fields are typed (``f64``), which stores the numbers in the object.
 
 ``compare`` returns one dict per (field count, kind) with the keys ``ROW_KEYS``;
 ``to_json`` wraps the rows in the JSON document that ``--json`` prints, whose "columns"
@@ -70,13 +76,16 @@ class Kind:
     arena:     True if instances live in an objarena Arena.
     available: () -> bool; False hides the kind (an optional package is missing, or the
                extension does not provide it yet).
+    runs:      the runs the kind takes part in: "default", "typed" (compare(typed=True)),
+               or "both".
     """
 
-    __slots__ = ("name", "label", "make", "arena", "available")
+    __slots__ = ("name", "label", "make", "arena", "available", "runs")
 
-    def __init__(self, name, label, make, arena=False, available=None):
+    def __init__(self, name, label, make, arena=False, available=None, runs="default"):
         self.name, self.label, self.make, self.arena = name, label, make, arena
         self.available = available or (lambda: True)
+        self.runs = runs
 
     def __repr__(self):
         return f"Kind({self.name!r})"
@@ -135,13 +144,16 @@ def _make_tuple(names, arena):
     return Spec(None, ctor, f"o[{len(names) - 1}]", None)
 
 
-def _arena_class(base, name, names, arena):
-    """A class statement `class name(base, arena=arena): __slots__ = names` (None: no slots)."""
+def _arena_class(base, name, names, arena, annotations=None):
+    """A class statement `class name(base, arena=arena): __slots__ = names` (None: no slots),
+    the body holding `annotations` if given."""
     import types
 
     def body(ns):
         if names is not None:
             ns["__slots__"] = tuple(names)
+        if annotations is not None:
+            ns["__annotations__"] = dict(annotations)
 
     return types.new_class(name, (base,), {"arena": arena}, body)
 
@@ -167,6 +179,20 @@ def _has(attr):
 
         return hasattr(_objarena, attr)
     return available
+
+
+def _make_typed(names, arena):
+    from . import _objarena
+
+    cls = _arena_class(_objarena.SlotObj, "TypedRecord", None, arena,
+                       annotations={f: _objarena.f64 for f in names})
+    return _class_spec(cls, names, arena)
+
+
+def _make_msgspec(names, arena):
+    import msgspec
+
+    return _class_spec(msgspec.defstruct("MsgspecRecord", [(f, float) for f in names]), names)
 
 
 def _make_recordclass(names, arena):
@@ -222,16 +248,23 @@ def _importable(module):
 
 def _register_builtin_kinds():
     register(Kind("dict", "class with __dict__, Python __init__", _make_dict_class))
-    register(Kind("slots", "class with __slots__, Python __init__", _make_slots_class))
-    register(Kind("dataclass", "@dataclass(slots=True)", _make_dataclass))
+    register(Kind("slots", "class with __slots__, Python __init__", _make_slots_class,
+                  runs="both"))
+    register(Kind("dataclass", "@dataclass(slots=True)", _make_dataclass, runs="both"))
     register(Kind("namedtuple", "collections.namedtuple", _make_namedtuple))
     register(Kind("tuple", "plain tuple", _make_tuple))
+    # msgspec.Struct: a C record type, tracked by CPython's gc unless every field holds
+    # a scalar (then msgspec untracks the instance).
+    register(Kind("msgspec", "msgspec.Struct", _make_msgspec,
+                  available=_importable("msgspec"), runs="typed"))
     # Fixed fields and no GC header, like SlotObj, but without any collector: a cycle
     # through its instances is never freed.
     register(Kind("recordclass", "recordclass.dataobject (not tracked by any gc)",
-                  _make_recordclass, available=_importable("recordclass")))
+                  _make_recordclass, available=_importable("recordclass"), runs="both"))
     register(Kind("SlotObj", "objarena.SlotObj", _make_slotobj, arena=True,
-                  available=_has("SlotObj")))
+                  available=_has("SlotObj"), runs="both"))
+    register(Kind("typed", "objarena.SlotObj, f64 fields (numbers in the object)", _make_typed,
+                  arena=True, available=_has("f64"), runs="typed"))
     # Listed once the extension provides it (not yet measured against a real Obj).
     register(Kind("Obj", "objarena.Obj", _make_obj, arena=True, available=_has("Obj")))
 
@@ -239,21 +272,30 @@ def _register_builtin_kinds():
 _register_builtin_kinds()
 
 
-def available_kinds():
-    return [k.name for k in KINDS.values() if k.available()]
+def available_kinds(typed=False):
+    """The kinds of the default run (typed=False) or of the typed run that can be measured
+    here."""
+    run = "typed" if typed else "default"
+    return [k.name for k in KINDS.values() if k.runs in (run, "both") and k.available()]
 
 
 # --- measuring --------------------------------------------------------------------------
 
-def _compile(spec, names):
+def _compile(spec, names, typed=False):
     args = _args(names)
     read = "; ".join([spec.read] * UNROLL)
+    # typed: a float of its own for every field of every record (made in the base loop
+    # too, so that its cost is subtracted from creation).
+    fresh = ("        " + "; ".join(f"a{k} = i + {k + 0.5}" for k in range(len(names)))
+             + "\n") if typed else ""
     src = (
         f"def build(holder, C, {args}):\n"
         f"    for i in range(len(holder)):\n"
+        f"{fresh}"
         f"        holder[i] = {spec.ctor}\n"
         f"def build_base(holder, C, {args}):\n"
         f"    for i in range(len(holder)):\n"
+        f"{fresh}"
         f"        holder[i] = a0\n"
         f"def read(holder):\n"
         f"    for o in holder:\n"
@@ -328,18 +370,28 @@ def _new_arena(kind, fields):
     return _objarena.Arena(name=f"compare-{kind.name}-{fields}")
 
 
-def _measure(kind, fields, n, repeat, rss, gc_base_ms):
+TYPED_LABEL = "; a float of its own per field"
+
+
+def _values(fields, typed):
+    # default: small ints, shared by CPython, cost nothing; typed: floats (the loops
+    # make a float of its own per field and record)
+    return tuple(k + 0.5 for k in range(fields)) if typed else tuple(range(fields))
+
+
+def _measure(kind, fields, n, repeat, rss, gc_base_ms, typed=False):
     from . import _measure as m
     from . import footprint
 
     names = tuple(f"f{i}" for i in range(fields))
-    values = tuple(range(fields))  # small ints: shared by CPython, cost nothing
+    values = _values(fields, typed)
     row = dict.fromkeys(ROW_KEYS)
-    row.update(kind=kind.name, label=kind.label, arena=kind.arena, fields=fields, n=n)
+    row.update(kind=kind.name, label=kind.label + (TYPED_LABEL if typed else ""),
+               arena=kind.arena, fields=fields, n=n)
 
     # Memory, on a fresh class (and a fresh Arena for arena kinds).
     spec = kind.make(names, _new_arena(kind, fields))
-    code = _compile(spec, names)
+    code = _compile(spec, names, typed)
     build = code["build"]
     holder = [None] * n
     gc.collect()
@@ -349,8 +401,12 @@ def _measure(kind, fields, n, repeat, rss, gc_base_ms):
     row["traced_bytes"] = raw / n
     if spec.arena is not None:
         st1 = spec.arena.stats()
-        row["true_bytes"] = (st1["bytes_reserved"] - st0["bytes_reserved"]) / n
-        row["in_use_bytes"] = (st1["bytes_in_use"] - st0["bytes_in_use"]) / n
+        in_use = st1["bytes_in_use"] - st0["bytes_in_use"]
+        # tracemalloc sees the arena's blocks too; what it sees beyond them are objects
+        # the records hold outside the arena (the boxed floats of a typed run).
+        outside = max(0, blocks - in_use) if typed else 0
+        row["true_bytes"] = (st1["bytes_reserved"] - st0["bytes_reserved"] + outside) / n
+        row["in_use_bytes"] = (in_use + outside) / n
     else:
         row["true_bytes"] = blocks / n
         row["in_use_bytes"] = raw / n
@@ -393,19 +449,19 @@ def _measure(kind, fields, n, repeat, rss, gc_base_ms):
     gc.collect()
 
     if rss:
-        row["rss_bytes"] = _rss_in_child(kind.name, fields, n)
+        row["rss_bytes"] = _rss_in_child(kind.name, fields, n, typed)
     return row
 
 
-def _rss_child(kind_name, fields, n):
+def _rss_child(kind_name, fields, n, typed=False):
     """Entry point of the child process: print RSS delta / n for building n instances."""
     from . import _measure as m
 
     kind = KINDS[kind_name]
     names = tuple(f"f{i}" for i in range(fields))
-    values = tuple(range(fields))
+    values = _values(fields, typed)
     spec = kind.make(names, _new_arena(kind, fields))
-    build = _compile(spec, names)["build"]
+    build = _compile(spec, names, typed)["build"]
     holder = [None] * n
     gc.collect()
     gc.disable()
@@ -417,7 +473,7 @@ def _rss_child(kind_name, fields, n):
     print("none" if r0 is None or r1 is None else (r1 - r0) / n)
 
 
-def _rss_in_child(kind_name, fields, n):
+def _rss_in_child(kind_name, fields, n, typed=False):
     import subprocess
 
     from . import _measure as m
@@ -427,7 +483,8 @@ def _rss_in_child(kind_name, fields, n):
     pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
     env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    code = f"from objarena.compare import _rss_child; _rss_child({kind_name!r}, {fields}, {n})"
+    code = (f"from objarena.compare import _rss_child; "
+            f"_rss_child({kind_name!r}, {fields}, {n}, {typed!r})")
     try:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              env=env, timeout=120)
@@ -460,9 +517,10 @@ def _check_fields(fields):
     return fields
 
 
-def resolve_kinds(kinds):
-    """Registry names (case-insensitive) -> list of names; ValueError if unknown/unavailable."""
-    avail = available_kinds()
+def resolve_kinds(kinds, typed=False):
+    """Registry names (case-insensitive) -> list of names; ValueError if unknown/unavailable
+    (in the default run, or in the typed run if `typed`)."""
+    avail = available_kinds(typed)
     if kinds is None:
         return avail
     if isinstance(kinds, str):
@@ -476,7 +534,8 @@ def resolve_kinds(kinds):
         if name is None:
             raise ValueError(f"unknown kind {k!r}; choose from {', '.join(avail)}")
         if name not in avail:
-            raise ValueError(f"kind {name!r} is not available in this build "
+            where = "the typed run" if typed else "this build"
+            raise ValueError(f"kind {name!r} is not available in {where} "
                              f"(available: {', '.join(avail)})")
         if name not in out:
             out.append(name)
@@ -485,12 +544,16 @@ def resolve_kinds(kinds):
     return out
 
 
-def compare(fields=2, n=100_000, kinds=None, *, repeat=5, rss=True, progress=None):
+def compare(fields=2, n=100_000, kinds=None, *, repeat=5, rss=True, progress=None,
+            typed=False):
     """Measure n instances of each kind, for each field count; return a list of rows.
 
     fields:   an int or a sequence of ints (1..250): fields per instance.
     n:        instances per measurement (>= 1).
-    kinds:    registry names (see ``KINDS``), case-insensitive; None: every available kind.
+    kinds:    registry names (see ``KINDS``), case-insensitive; None: every available kind
+              (of the typed run if `typed`).
+    typed:    measure numeric records (a float of its own per field), with the typed
+              SlotObj kind (module docstring).
     repeat:   timed runs per figure (the best is kept).
     rss:      also measure the resident-memory delta in a fresh child process.
     progress: None, or a callable receiving one-line progress messages.
@@ -504,7 +567,7 @@ def compare(fields=2, n=100_000, kinds=None, *, repeat=5, rss=True, progress=Non
         raise ValueError(f"n must be >= 1, got {n}")
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
         raise ValueError(f"repeat must be an int >= 1, got {repeat!r}")
-    names = resolve_kinds(kinds)
+    names = resolve_kinds(kinds, typed)
     gc.collect()
     gc_base_ms = _gc_ms(max(repeat, 3))
     rows = []
@@ -514,7 +577,7 @@ def compare(fields=2, n=100_000, kinds=None, *, repeat=5, rss=True, progress=Non
             if progress is not None:
                 progress(f"[{len(rows) + 1}/{total}] {name}, {f} field{'s' if f != 1 else ''}, "
                          f"n={n:,}")
-            rows.append(_measure(KINDS[name], f, n, repeat, rss, gc_base_ms))
+            rows.append(_measure(KINDS[name], f, n, repeat, rss, gc_base_ms, typed))
     return rows
 
 
@@ -567,8 +630,12 @@ def format_table(rows):
 def notes(rows):
     """What each column means, as a list of lines."""
     n = rows[0]["n"] if rows else 0
+    typed = any((r.get("label") or "").endswith(TYPED_LABEL) for r in rows)
+    values = ("every field holds a float of its own (counted in the bytes where the record"
+              "\n           holds it as an object; typed: stored in the record)") if typed else \
+        "field values are small ints that CPython shares."
     lines = [
-        f"n = {n:,} instances per row; field values are small ints that CPython shares.",
+        f"n = {n:,} instances per row; {values}",
         "getsizeof  sys.getsizeof(one instance).  For native classes it misses the instance's",
         "           __dict__ or values array (3.11+: the values; 3.13: the inline values),",
         "           so a dict class looks almost as small as a __slots__ class.",

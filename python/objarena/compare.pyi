@@ -1,7 +1,7 @@
 # Type stubs for objarena.compare (the measuring tool; see its docstring).
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from objarena import Arena
 
@@ -32,6 +32,7 @@ class Kind:
     make: Callable[[list[str], Arena | None], Spec]
     arena: bool
     available: Callable[[], bool]
+    runs: Literal["default", "typed", "both"]
     def __init__(
         self,
         name: str,
@@ -39,13 +40,14 @@ class Kind:
         make: Callable[[list[str], Arena | None], Spec],
         arena: bool = False,
         available: Callable[[], bool] | None = None,
+        runs: Literal["default", "typed", "both"] = "default",
     ) -> None: ...
 
 KINDS: dict[str, Kind]
 
 def register(kind: Kind) -> Kind: ...
-def available_kinds() -> list[str]: ...
-def resolve_kinds(kinds: str | Iterable[str] | None) -> list[str]: ...
+def available_kinds(typed: bool = False) -> list[str]: ...
+def resolve_kinds(kinds: str | Iterable[str] | None, typed: bool = False) -> list[str]: ...
 def compare(
     fields: int | Iterable[int] = 2,
     n: int = 100_000,
@@ -54,6 +56,7 @@ def compare(
     repeat: int = 5,
     rss: bool = True,
     progress: Callable[[str], object] | None = None,
+    typed: bool = False,
 ) -> list[dict[str, Any]]: ...
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str: ...
 def notes(rows: Sequence[Mapping[str, Any]]) -> list[str]: ...
