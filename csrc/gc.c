@@ -330,6 +330,9 @@ typedef struct {
     PyTypeObject *class_run;
     Py_ssize_t class_run_refs;
     PyTypeObject *class_reached; /* the last class marked reachable */
+    ObjVec *reinline;           /* reachable objects in dict form whose dict
+                                   they alone hold (best effort, borrowed
+                                   until split) */
     int nomem;
 } Collector;
 
@@ -924,6 +927,12 @@ reach_from(Collector *c, PyObject *op)
             c->class_reached = tp;
         }
         OA_FOR_EACH_REF(op, v, reach_edge(c, v, 1));
+        /* A survivor in dict form that alone holds its dict goes back to
+           its inline form once the collection is over (obj.c); a full
+           vector only leaves it for its next attribute access. */
+        if (((OaTypeObject *)tp)->dynamic && oa_obj_dict_unshared(op)) {
+            (void)vec_push(c->reinline, op);
+        }
     }
     else if (PyList_CheckExact(op)) {
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(op); i++) {
@@ -1534,6 +1543,8 @@ collect_phases(OaArenaObject *arena, int gen, int explicit_full, Outcome *out)
     c.untracked_types = arena->untracked_types;
     c.next_gen = next_gen;
     ObjVec unreachable = {NULL, 0, 0};
+    ObjVec reinline = {NULL, 0, 0};
+    c.reinline = &reinline;
 
     int taken = take_set(&c);
     out->promoted = c.promoted_untracked;
@@ -1564,11 +1575,25 @@ collect_phases(OaArenaObject *arena, int gen, int explicit_full, Outcome *out)
     }
     out->promoted += split(&c, &unreachable);
     OA_ASSERT(unreachable.n == nown + nforeign);
+    /* Survivors: held across the Python code that garbage handling runs. */
+    for (Py_ssize_t i = 0; i < reinline.n; i++) {
+        Py_INCREF(reinline.items[i]);
+    }
     if (nown > 0) {
         handle_garbage(arena, &c, &unreachable, nown, next_gen, out);
     }
+    collector_free(&c);
+    /* Now that no work space refers to their dicts. */
+    for (Py_ssize_t i = 0; i < reinline.n; i++) {
+        oa_obj_reinline(reinline.items[i]);
+        Py_DECREF(reinline.items[i]);
+    }
+    vec_free(&reinline);
+    vec_free(&unreachable);
+    return;
 done:
     collector_free(&c);
+    vec_free(&reinline);
     vec_free(&unreachable);
 }
 

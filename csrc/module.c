@@ -49,6 +49,7 @@ oa_arena_create(OaState *st, PyObject *module, PyObject *name, size_t max_bytes)
     self->ndeferred = 0;
     self->deferred_cap = 0;
     self->module = Py_NewRef(module);
+    self->side_dicts = NULL;
     self->ntypes = 0;
     self->untracked_types = NULL;
     self->next_arena = self->prev_arena = NULL;
@@ -142,6 +143,7 @@ arena_dealloc(OaArenaObject *self)
     Py_XDECREF(self->name);
     Py_CLEAR(self->gc.callbacks);
     Py_CLEAR(self->gc.garbage);
+    oa_side_dicts_free(self);
     Py_XDECREF(self->module);
     tp->tp_free(self);
     Py_DECREF(tp);
@@ -154,7 +156,7 @@ arena_traverse(OaArenaObject *self, visitproc visit, void *arg)
     Py_VISIT(self->module);
     Py_VISIT(self->gc.callbacks);
     Py_VISIT(self->gc.garbage);
-    return 0;
+    return oa_side_dicts_traverse(self, visit, arg);
 }
 
 static int
@@ -807,11 +809,17 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->base_type);
     Py_VISIT(st->slot_base);
     Py_VISIT(st->obj_base);
+    Py_VISIT(st->dyn_base);
     Py_VISIT(st->obj);
     Py_VISIT(st->slotobj);
     Py_VISIT(st->default_arena);
     Py_VISIT(st->refinfo_type);
     Py_VISIT(st->exit_watch_type);
+    Py_VISIT(st->abc_init);
+    Py_VISIT(st->abc_instancecheck);
+    Py_VISIT(st->abc_subclasscheck);
+    Py_VISIT(st->type_subclasscheck);
+    Py_VISIT(st->str_class);
     return oa_typed_traverse_state(st, visit, arg);
 }
 
@@ -842,10 +850,16 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->obj);
     Py_CLEAR(st->slot_base);
     Py_CLEAR(st->obj_base);
+    Py_CLEAR(st->dyn_base);
     Py_CLEAR(st->base_type);
     Py_CLEAR(st->meta_type);
     Py_CLEAR(st->default_arena);
     Py_CLEAR(st->arena_type);
+    Py_CLEAR(st->abc_init);
+    Py_CLEAR(st->abc_instancecheck);
+    Py_CLEAR(st->abc_subclasscheck);
+    Py_CLEAR(st->type_subclasscheck);
+    Py_CLEAR(st->str_class);
     return 0;
 }
 

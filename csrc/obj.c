@@ -71,12 +71,6 @@ value_slots(PyObject *op)
     return (PyObject **)((char *)op + Py_TYPE(op)->tp_basicsize);
 }
 
-static inline uintptr_t
-form_word(PyObject *op)
-{
-    return (uintptr_t)value_slots(op)[0];
-}
-
 static inline int
 is_dict_form(uintptr_t w)
 {
@@ -101,13 +95,200 @@ form_shape(uintptr_t w)
     return (OaShape *)(w & ~FORM_MASK);
 }
 
-/* Value slots of the object's block (at least one). */
+/* Value slots of the object's block. */
 static inline Py_ssize_t
 slot_capacity(PyObject *op)
 {
     return ((Py_ssize_t)oa_block_size(op) - Py_TYPE(op)->tp_basicsize)
            / (Py_ssize_t)sizeof(PyObject *);
 }
+
+/* An object of a dynamic SlotObj subclass (one that declares no __slots__)
+   starts with no value slot while its class has not seen an instance get
+   an attribute beyond the fields: it sits at the floor.  Its form word then
+   lives off the object: absent (canonical and empty), or its dict, in its
+   Arena's side table, flagged by a side-table bit.  Obj objects always
+   have a slot. */
+static inline int
+slotless(PyObject *op)
+{
+    return ((OaTypeObject *)Py_TYPE(op))->kind == OA_KIND_SLOT && slot_capacity(op) == 0;
+}
+
+/* The side table: open addressing on the object's address, linear probing,
+   deletion by backward shift (no tombstones).  Lookups and deletions cannot
+   fail; an insertion may (MemoryError). */
+struct OaSideDicts {
+    PyObject **keys;            /* objects (not references), NULL = empty */
+    PyObject **dicts;           /* strong */
+    size_t mask;                /* capacity - 1 (a power of two) */
+    size_t n;
+};
+
+static inline size_t
+side_hash(PyObject *op, size_t mask)
+{
+    return (size_t)(((uintptr_t)op >> 3) * (uintptr_t)0x9E3779B97F4A7C15ull) & mask;
+}
+
+static size_t
+side_find(struct OaSideDicts *t, PyObject *op)
+{
+    size_t i = side_hash(op, t->mask);
+    while (t->keys[i] != NULL && t->keys[i] != op) {
+        i = (i + 1) & t->mask;
+    }
+    return i;
+}
+
+/* The object's dict in the table, or NULL (borrowed).  No side-table bit
+   says whether there is one (the collector uses every spare bit): an arena
+   whose slotless objects have no dict answers at once, others probe. */
+static PyObject *
+side_get(PyObject *op)
+{
+    struct OaSideDicts *t = ((OaArenaObject *)oa_owner_of(op))->side_dicts;
+    if (t == NULL || t->n == 0) {
+        return NULL;
+    }
+    size_t i = side_find(t, op);
+    return t->keys[i] == op ? t->dicts[i] : NULL;
+}
+
+static int
+side_put(PyObject *op, PyObject *dict)
+{
+    OaArenaObject *arena = (OaArenaObject *)oa_owner_of(op);
+    struct OaSideDicts *t = arena->side_dicts;
+    if (t == NULL || 2 * (t->n + 1) > t->mask + 1) {
+        size_t cap = t == NULL ? 8 : 2 * (t->mask + 1);
+        struct OaSideDicts *nt = PyMem_Calloc(1, sizeof(*nt));
+        if (nt != NULL) {
+            nt->keys = PyMem_Calloc(cap, sizeof(PyObject *));
+            nt->dicts = PyMem_Calloc(cap, sizeof(PyObject *));
+        }
+        if (nt == NULL || nt->keys == NULL || nt->dicts == NULL) {
+            if (nt != NULL) {
+                PyMem_Free(nt->keys);
+                PyMem_Free(nt->dicts);
+                PyMem_Free(nt);
+            }
+            PyErr_NoMemory();
+            return -1;
+        }
+        nt->mask = cap - 1;
+        for (size_t i = 0; t != NULL && i <= t->mask; i++) {
+            if (t->keys[i] != NULL) {
+                size_t j = side_find(nt, t->keys[i]);
+                nt->keys[j] = t->keys[i];
+                nt->dicts[j] = t->dicts[i];
+                nt->n++;
+            }
+        }
+        if (t != NULL) {
+            PyMem_Free(t->keys);
+            PyMem_Free(t->dicts);
+            PyMem_Free(t);
+        }
+        arena->side_dicts = t = nt;
+    }
+    size_t i = side_find(t, op);
+    if (t->keys[i] == NULL) {
+        t->keys[i] = op;
+        t->n++;
+    }
+    else {
+        Py_DECREF(t->dicts[i]);     /* the object holds no other reference */
+    }
+    t->dicts[i] = Py_NewRef(dict);
+    return 0;
+}
+
+/* Take the object's dict out of the table: its reference goes to the
+   caller. */
+static PyObject *
+side_take(PyObject *op)
+{
+    struct OaSideDicts *t = ((OaArenaObject *)oa_owner_of(op))->side_dicts;
+    size_t i = side_find(t, op);
+    PyObject *dict = t->dicts[i];
+    t->keys[i] = NULL;
+    t->dicts[i] = NULL;
+    t->n--;
+    for (size_t j = (i + 1) & t->mask; t->keys[j] != NULL; j = (j + 1) & t->mask) {
+        size_t home = side_hash(t->keys[j], t->mask);
+        /* Move the entry at j back to the hole at i if i lies on its probe
+           path (from home to j, cyclically). */
+        if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
+            t->keys[i] = t->keys[j];
+            t->dicts[i] = t->dicts[j];
+            t->keys[j] = NULL;
+            t->dicts[j] = NULL;
+            i = j;
+        }
+    }
+    return dict;
+}
+
+int
+oa_side_dicts_traverse(OaArenaObject *arena, visitproc visit, void *arg)
+{
+    struct OaSideDicts *t = arena->side_dicts;
+    for (size_t i = 0; t != NULL && i <= t->mask; i++) {
+        Py_VISIT(t->dicts[i]);
+    }
+    return 0;
+}
+
+/* At the Arena's dealloc every object is gone, and with it every entry. */
+void
+oa_side_dicts_free(OaArenaObject *arena)
+{
+    struct OaSideDicts *t = arena->side_dicts;
+    if (t != NULL) {
+        PyMem_Free(t->keys);
+        PyMem_Free(t->dicts);
+        PyMem_Free(t);
+        arena->side_dicts = NULL;
+    }
+}
+
+static inline uintptr_t
+form_word(PyObject *op)
+{
+    if (slotless(op)) {
+        PyObject *dict = side_get(op);
+        return dict != NULL ? (uintptr_t)dict | FORM_DICT : 0;
+    }
+    return (uintptr_t)value_slots(op)[0];
+}
+
+/* Put the object in dict form, with `dict` (a reference it takes over). */
+static int
+set_dict_form(PyObject *op, PyObject *dict)
+{
+    if (slotless(op)) {
+        int r = side_put(op, dict);
+        Py_DECREF(dict);
+        return r;
+    }
+    value_slots(op)[0] = (PyObject *)((uintptr_t)dict | FORM_DICT);
+    return 0;
+}
+
+/* Take a dict-form object's dict out (the reference goes to the caller):
+   the object is canonical and empty. */
+static PyObject *
+take_dict_form(PyObject *op)
+{
+    if (slotless(op)) {
+        return side_take(op);
+    }
+    PyObject *dict = form_dict((uintptr_t)value_slots(op)[0]);
+    value_slots(op)[0] = NULL;
+    return dict;
+}
+
 
 static inline OaShape *
 canon_of(PyObject *op)
@@ -346,7 +527,10 @@ learn(OaTypeObject *t, Py_ssize_t slots)
 Py_ssize_t
 oa_obj_initial_slots(OaTypeObject *t)
 {
-    return t->learned > 0 ? t->learned : 1;
+    if (t->learned > 0) {
+        return t->learned;
+    }
+    return t->kind == OA_KIND_OBJ ? 1 : 0;      /* see slotless() */
 }
 
 void
@@ -385,8 +569,7 @@ detach_storage(PyObject *self, Detached *d)
     d->n = 0;
     d->shape = NULL;
     if (is_dict_form(w)) {
-        d->refs[d->n++] = form_dict(w);
-        slots[0] = NULL;
+        d->refs[d->n++] = take_dict_form(self);
         return;
     }
     AttrView v;
@@ -440,9 +623,12 @@ oa_obj_materialize(PyObject *self)
             return -1;
         }
     }
+    if (slotless(self)) {       /* nothing to detach: canonical and empty */
+        return set_dict_form(self, dict);
+    }
     Detached d;
     detach_storage(self, &d);
-    value_slots(self)[0] = (PyObject *)((uintptr_t)dict | FORM_DICT);
+    (void)set_dict_form(self, dict);       /* cannot fail with a slot */
     release_detached((OaTypeObject *)Py_TYPE(self), &d);     /* the dict holds them */
     return 0;
 }
@@ -452,6 +638,7 @@ oa_obj_materialize(PyObject *self)
 static PyObject *
 attr_get(PyObject *self, PyObject *name)
 {
+    oa_obj_reinline(self);
     uintptr_t w = form_word(self);
     if (is_dict_form(w)) {
         PyObject *dict = Py_NewRef(form_dict(w));     /* keys may run code */
@@ -587,6 +774,7 @@ shaped_set(PyObject *self, PyObject *name, PyObject *value)
 static int
 attr_set(PyObject *self, PyObject *name, PyObject *value)
 {
+    oa_obj_reinline(self);
     uintptr_t w = form_word(self);
     if (!is_dict_form(w)) {
         int r = is_shaped_form(w) ? shaped_set(self, name, value)
@@ -646,6 +834,7 @@ missing_on_delete(PyObject *self, PyObject *name)
 static int
 attr_del(PyObject *self, PyObject *name)
 {
+    oa_obj_reinline(self);
     uintptr_t w = form_word(self);
     if (!is_dict_form(w)) {
         AttrView v;
@@ -765,6 +954,9 @@ remember_plain_name(PyTypeObject *tp, PyObject *name)
 static inline PyObject **
 present_slot(PyObject *self, PyObject *name, OaPlainName *entry)
 {
+    if (slotless(self)) {
+        return NULL;
+    }
     PyObject **slots = value_slots(self);
     uintptr_t w = (uintptr_t)slots[0];
     if (is_shaped_form(w)) {
@@ -806,6 +998,12 @@ attr_store(PyObject *self, PyObject *name, PyObject *value)
     int r = value != NULL ? attr_set(self, key, value) : attr_del(self, key);
     Py_DECREF(key);
     return r;
+}
+
+int
+oa_obj_store_attr(PyObject *self, PyObject *name, PyObject *value)
+{
+    return attr_store(self, name, value);
 }
 
 /* object.__getattribute__'s order, for every lookup the fast path (below)
@@ -945,9 +1143,9 @@ obj_set_dict(PyObject *self, PyObject *value, void *Py_UNUSED(closure))
        while old values are released land in the new dict, as natively. */
     Detached old;
     detach_storage(self, &old);
-    value_slots(self)[0] = (PyObject *)((uintptr_t)Py_NewRef(value) | FORM_DICT);
+    int r = set_dict_form(self, Py_NewRef(value));
     release_detached((OaTypeObject *)Py_TYPE(self), &old);
-    return 0;
+    return r;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1009,21 +1207,34 @@ exact_names(PyObject *kwnames)
    attributes (no data descriptor, no __setattr__ override)?  Then the shape
    they lead to can be cached for the next call with the same names. */
 static OaShape *
+shape_for_keys(OaTypeObject *t, PyObject *const *keys, Py_ssize_t n);
+
+static OaShape *
 keyword_shape(OaTypeObject *t, PyObject *kwnames)
 {
     PyTypeObject *tp = (PyTypeObject *)t;
     if (tp->tp_setattro != obj_setattro) {
         return NULL;
     }
-    OaShape *s = t->root_shape;
     Py_ssize_t n = PyTuple_GET_SIZE(kwnames);
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *name = PyTuple_GET_ITEM(kwnames, i);
-        PyObject *descr = type_lookup(tp, name);
-        OaShape *child = NULL;
-        if (descr == NULL || Py_TYPE(descr)->tp_descr_set == NULL) {
-            child = shape_child(t, s, name);
+        PyObject *descr = type_lookup(tp, PyTuple_GET_ITEM(kwnames, i));
+        if (descr != NULL && Py_TYPE(descr)->tp_descr_set != NULL) {
+            return NULL;
         }
+    }
+    return shape_for_keys(t, &PyTuple_GET_ITEM(kwnames, 0), n);
+}
+
+/* The shape of the keys `keys[0..n)` in this order, from the root (n > 0):
+   a reference, or NULL without an exception when the class's limits are
+   reached or memory is short. */
+static OaShape *
+shape_for_keys(OaTypeObject *t, PyObject *const *keys, Py_ssize_t n)
+{
+    OaShape *s = t->root_shape;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        OaShape *child = shape_child(t, s, keys[i]);
         if (s != t->root_shape) {
             shape_release(t, s);    /* the child holds it */
         }
@@ -1033,7 +1244,7 @@ keyword_shape(OaTypeObject *t, PyObject *kwnames)
         }
         s = child;
     }
-    return s;                   /* a reference for the cache */
+    return s;
 }
 
 /* Is `s` on the path of the class's shared keys?  If canon is a prefix of
@@ -1052,6 +1263,90 @@ on_canon_path(OaTypeObject *t, OaShape *s)
         return 1;
     }
     return 0;
+}
+
+/* Back to the inline form: a dict-form object whose dict nothing but the
+   object holds (the caller that asked for __dict__ has let go of it) takes
+   its attributes back into its value slots, canonical or shaped, and the
+   dict goes.  The class learns how many slots that needs, so that its next
+   objects have them.  Never fails: the object stays in dict form when the
+   dict is not a plain one with str keys, or the block is too small. */
+static void
+try_inline(PyObject *self)
+{
+    OaTypeObject *t = (OaTypeObject *)Py_TYPE(self);
+    PyObject *dict = form_dict(form_word(self));
+    Py_ssize_t n = PyDict_GET_SIZE(dict);
+    if (Py_REFCNT(dict) != 1 || !PyDict_CheckExact(dict) || n > OA_MAX_KEYS) {
+        return;
+    }
+    PyObject *keys[OA_MAX_KEYS], *values[OA_MAX_KEYS];
+    Py_ssize_t pos = 0, i = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(dict, &pos, &k, &v)) {
+        if (!PyUnicode_CheckExact(k)) {
+            return;
+        }
+        keys[i] = k;
+        values[i++] = v;
+    }
+    Py_ssize_t cap = slot_capacity(self);
+    learn(t, n);
+    if (n > cap) {
+        return;
+    }
+    /* Usually the keys are the shared keys, in order, and the very same
+       (interned) strings: no shape to find. */
+    int canonical = n <= t->canon->size;
+    for (Py_ssize_t j = 0; j < n && canonical; j++) {
+        canonical = keys[j] == t->canon->keys[j];
+    }
+    OaShape *s = NULL;
+    if (!canonical && n > 0) {
+        s = shape_for_keys(t, keys, n);
+        if (s == NULL) {
+            return;
+        }
+        canonical = on_canon_path(t, s);
+    }
+    canonical |= n == 0;
+    if (!canonical && n + 1 > cap) {
+        learn(t, n + 1);
+        shape_release(t, s);
+        return;
+    }
+    PyObject **slots = value_slots(self);
+    PyObject *taken = take_dict_form(self);     /* the dict's only reference */
+    Py_ssize_t first = canonical ? 0 : 1;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        slots[first + j] = Py_NewRef(values[j]);
+    }
+    if (canonical) {
+        if (s != NULL) {
+            shape_release(t, s);
+        }
+    }
+    else {
+        slots[0] = (PyObject *)((uintptr_t)s | FORM_SHAPED);     /* its reference */
+    }
+    Py_DECREF(taken);           /* str keys, values still held: no code runs */
+}
+
+/* The collector's and the attribute protocol's question: is this object in
+   dict form with a dict that nothing else holds? */
+int
+oa_obj_dict_unshared(PyObject *self)
+{
+    uintptr_t w = form_word(self);
+    return is_dict_form(w) && Py_REFCNT(form_dict(w)) == 1;
+}
+
+void
+oa_obj_reinline(PyObject *self)
+{
+    if (oa_obj_dict_unshared(self)) {
+        try_inline(self);
+    }
 }
 
 PyObject *
@@ -1204,51 +1499,12 @@ error:
 }
 
 /* As pickle and copy restore a native instance: the dict part goes straight
-   into the object's storage (no descriptor, no __setattr__), the slots part
-   through setattr(). */
-static int
-set_from_dict(PyObject *self, PyObject *d, int storage)
-{
-    if (d == Py_None) {
-        return 0;
-    }
-    if (!PyDict_Check(d)) {
-        PyErr_SetString(PyExc_TypeError, "state is not a dictionary");
-        return -1;
-    }
-    Py_ssize_t pos = 0;
-    PyObject *key, *value;
-    while (PyDict_Next(d, &pos, &key, &value)) {
-        if (!PyUnicode_Check(key)) {
-            PyErr_Format(PyExc_TypeError, "attribute name must be string, not '%.200s'",
-                         Py_TYPE(key)->tp_name);
-            return -1;
-        }
-        /* Held: setattr runs user code (the name's __hash__/__eq__, a
-           descriptor, a finalizer) that may change or empty the dict. */
-        Py_INCREF(key);
-        Py_INCREF(value);
-        int r = storage ? attr_store(self, key, value) : PyObject_SetAttr(self, key, value);
-        Py_DECREF(value);
-        Py_DECREF(key);
-        if (r < 0) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
+   into the object's storage, the slots part through the fields' descriptors,
+   and neither through a __setattr__ override (a frozen dataclass has one). */
 static PyObject *
 obj_setstate(PyObject *self, PyObject *state)
 {
-    if (PyTuple_Check(state) && PyTuple_GET_SIZE(state) == 2) {
-        if (set_from_dict(self, PyTuple_GET_ITEM(state, 0), 1) < 0
-            || set_from_dict(self, PyTuple_GET_ITEM(state, 1), 0) < 0) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
-    }
-    if (set_from_dict(self, state, 1) < 0) {
+    if (oa_apply_state(self, state, attr_store, obj_setattro) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -1259,6 +1515,20 @@ static PyGetSetDef obj_getset[] = {
      "the object's attributes; asking for it switches the object to a dict", NULL},
     {0},
 };
+
+/* A class with a plain Python base: its __dict__ descriptor (the base's
+   reads a dict CPython keeps) gives way to the arena object's. */
+int
+oa_obj_add_dict_descriptor(PyTypeObject *tp)
+{
+    PyObject *descr = PyDescr_NewGetSet(tp, &obj_getset[0]);
+    if (descr == NULL) {
+        return -1;
+    }
+    int r = PyDict_SetItemString(tp->tp_dict, "__dict__", descr);
+    Py_DECREF(descr);
+    return r;
+}
 
 static PyMethodDef obj_methods[] = {
     {"__getstate__", obj_getstate, METH_NOARGS, "Helper for pickle."},
@@ -1287,5 +1557,36 @@ PyTypeObject *
 oa_obj_base_create(PyObject *mod, PyTypeObject *base)
 {
     return (PyTypeObject *)PyType_FromModuleAndSpec(mod, &obj_base_spec,
+                                                    (PyObject *)base);
+}
+
+/* What a SlotObj subclass without __slots__ or annotations gets beside its
+   fields: Obj's attribute protocol and storage, SlotObj's __init__ and
+   repr (which come first in its MRO). */
+static PyMethodDef dyn_methods[] = {
+    {"__getstate__", obj_getstate, METH_NOARGS, "Helper for pickle."},
+    {0},
+};
+
+static PyType_Slot dyn_base_slots[] = {
+    {Py_tp_getattro, obj_getattro},
+    {Py_tp_setattro, obj_setattro},
+    {Py_tp_getset, obj_getset},
+    {Py_tp_methods, dyn_methods},
+    {Py_tp_doc, "Dynamic attributes of a SlotObj subclass that declares no fields."},
+    {0, NULL},
+};
+
+static PyType_Spec dyn_base_spec = {
+    .name = "objarena._DynamicBase",
+    .basicsize = sizeof(PyObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .slots = dyn_base_slots,
+};
+
+PyTypeObject *
+oa_dyn_base_create(PyObject *mod, PyTypeObject *base)
+{
+    return (PyTypeObject *)PyType_FromModuleAndSpec(mod, &dyn_base_spec,
                                                     (PyObject *)base);
 }

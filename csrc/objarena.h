@@ -109,6 +109,8 @@ struct OaArenaObject {
     Py_ssize_t ndeferred;
     Py_ssize_t deferred_cap;
     PyObject *module;           /* strong: the objarena module */
+    struct OaSideDicts *side_dicts; /* obj.c: the attribute dicts of objects
+                                   that have no value slot, or NULL */
     Py_ssize_t ntypes;          /* arena classes holding this Arena */
     OaTypeObject *untracked_types; /* its classes with untracked instances
                                    (borrowed; linked through next_untracked) */
@@ -169,6 +171,9 @@ struct OaTypeObject {
     PyHeapTypeObject ht;
     int ready;                  /* 1 once ArenaType.__new__ has patched it */
     OaKind kind;
+    int dynamic;                /* instances have dynamic attributes: Obj
+                                   classes, and SlotObj subclasses that
+                                   declare neither __slots__ nor annotations */
     OaArenaObject *arena;       /* strong */
     /* The object fields: the references an instance owns (traverse, clear
        and the collector read these two). */
@@ -190,6 +195,12 @@ struct OaTypeObject {
     OaTypeObject *next_untracked; /* the arena's list of untracked classes */
     OaTypeObject *prev_untracked;
     PyObject *module;           /* strong: the objarena module */
+    int abc;                    /* the class is an ABC (see meta_is_abc) */
+    int slotnames;              /* it or a base declared fields by annotation:
+                                   it has __slotnames__ for copyreg */
+    int pending;                /* fields declared by annotation with a value
+                                   in the class body wait for their
+                                   descriptors (see finish_pending_fields) */
     /* Obj classes only (obj.c): */
     OaShape *root_shape;        /* the empty shape; the class's shape tree */
     OaShape *canon;             /* the class's shared keys: a path of the tree
@@ -211,6 +222,8 @@ typedef struct {
     PyTypeObject *base_type;    /* _ArenaBase: the C base of every arena class */
     PyTypeObject *slot_base;    /* _SlotBase: SlotObj's C base */
     PyTypeObject *obj_base;     /* _ObjBase: Obj's C base */
+    PyTypeObject *dyn_base;     /* _DynamicBase: what a SlotObj subclass
+                                   without __slots__ adds for its attributes */
     PyObject *obj;              /* objarena.Obj */
     PyObject *slotobj;          /* objarena.SlotObj */
     PyObject *default_arena;
@@ -225,6 +238,13 @@ typedef struct {
     PyTypeObject *field_type_type; /* typed.c: objarena.FieldType */
     PyTypeObject *typed_member_type; /* typed.c: descriptor of a typed field */
     PyObject *field_types[OA_FT_COUNT]; /* typed.c: f64 ... boolean ([0] unused) */
+    /* types.c: ArenaType derives from abc.ABCMeta; an arena class is an ABC
+       once abc's _abc_init ran for it. */
+    PyObject *abc_init;         /* abc._abc_init */
+    PyObject *abc_instancecheck;    /* ABCMeta.__instancecheck__ */
+    PyObject *abc_subclasscheck;    /* ABCMeta.__subclasscheck__ */
+    PyObject *type_subclasscheck;   /* type.__subclasscheck__ */
+    PyObject *str_class;        /* "__class__", interned */
 } OaState;
 
 extern PyModuleDef oa_moduledef;
@@ -258,6 +278,9 @@ oa_is_arena_type(PyTypeObject *type)
 }
 
 int oa_types_module_init(PyObject *mod, OaState *st);
+int oa_finish_pending_fields(OaTypeObject *t);
+int oa_apply_state(PyObject *self, PyObject *state, setattrofunc dict_part,
+                   setattrofunc slots_part);
 PyObject *oa_object_alloc_size(OaTypeObject *type, size_t size);
 int oa_type_call_fallback_needed(PyTypeObject *tp);
 /* A keyword that is a str subclass is first compared with `self`, as for a
@@ -295,9 +318,16 @@ oa_typed_store(char *addr, OaFieldType type, PyObject *value)
 /* obj.c: the dynamic attributes of Obj instances live in value slots after
    the fixed part of the object (tp_basicsize); see obj.c for their forms. */
 PyTypeObject *oa_obj_base_create(PyObject *mod, PyTypeObject *base);
+PyTypeObject *oa_dyn_base_create(PyObject *mod, PyTypeObject *base);
 int oa_obj_init(PyObject *self, PyObject *args, PyObject *kwds);
 PyObject *oa_obj_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
                             PyObject *kwnames);
+int oa_side_dicts_traverse(OaArenaObject *arena, visitproc visit, void *arg);
+void oa_side_dicts_free(OaArenaObject *arena);
+int oa_obj_store_attr(PyObject *self, PyObject *name, PyObject *value);
+int oa_obj_add_dict_descriptor(PyTypeObject *tp);
+int oa_obj_dict_unshared(PyObject *self);
+void oa_obj_reinline(PyObject *self);
 void oa_obj_clear_attrs(PyObject *self);
 int oa_obj_type_init(OaTypeObject *t);
 void oa_obj_type_free(OaTypeObject *t);
@@ -334,7 +364,7 @@ void oa_obj_attr_refs(PyObject *self, OaAttrRefs *r);
                 body;                                                       \
             }                                                               \
         }                                                                   \
-        if (t_->kind == OA_KIND_OBJ) {                                      \
+        if (t_->dynamic) {                                                  \
             OaAttrRefs a_;                                                  \
             oa_obj_attr_refs((op), &a_);                                    \
             for (Py_ssize_t i_ = 0; i_ < a_.n; i_++) {                      \

@@ -6,7 +6,8 @@
  * ArenaType.__new__ (meta_new), which
  *   1. checks the bases and the __slots__ entries (TypeError/ValueError);
  *      a SlotObj class body without __slots__ declares its fields by
- *      annotation (`id: int`), ClassVar annotations left out,
+ *      annotation (`id: int`; ClassVar, InitVar and KW_ONLY annotations left
+ *      out; a value in the class body is the field's default),
  *   2. lets type.__new__ build an ordinary heap type with no slots of its own
  *      (so that CPython adds neither a __dict__ nor a managed pre-header),
  *   3. patches that type before any instance can exist: no Py_TPFLAGS_HAVE_GC,
@@ -108,7 +109,7 @@ PyObject *
 oa_object_alloc(OaTypeObject *t)
 {
     size_t size = (size_t)((PyTypeObject *)t)->tp_basicsize;
-    if (t->kind == OA_KIND_OBJ) {
+    if (t->dynamic) {
         size += (size_t)oa_obj_initial_slots(t) * sizeof(PyObject *);
     }
     return oa_object_alloc_size(t, size);
@@ -119,6 +120,21 @@ oa_object_alloc_size(OaTypeObject *t, size_t size)
 {
     PyTypeObject *tp = (PyTypeObject *)t;
     OaArenaObject *arena = t->arena;
+    if (t->pending && oa_finish_pending_fields(t) < 0) {
+        return NULL;
+    }
+    if (tp->tp_flags & Py_TPFLAGS_IS_ABSTRACT) {
+        /* object.__new__ refuses it, with CPython's message. */
+        PyObject *empty = PyTuple_New(0);
+        PyObject *res = empty != NULL ? PyBaseObject_Type.tp_new(tp, empty, NULL) : NULL;
+        Py_XDECREF(empty);
+        if (res != NULL) {
+            Py_DECREF(res);
+            PyErr_Format(PyExc_SystemError, "objarena: abstract class %.100s "
+                         "was instantiated", tp->tp_name);
+        }
+        return NULL;
+    }
     void *mem;
     if (t->untracked) {
         /* Nothing for a collector to see: not counted, never collected. */
@@ -174,7 +190,7 @@ oa_clear_fields(PyObject *self)
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_CLEAR(*field_ptr(self, t->offsets[i]));
     }
-    if (t->kind == OA_KIND_OBJ) {
+    if (t->dynamic) {
         oa_obj_clear_attrs(self);
     }
 }
@@ -381,14 +397,13 @@ field_lookup(OaTypeObject *t, PyObject *key)
     if (oa_check_self_keyword((PyTypeObject *)t, key) < 0) {
         return -2;
     }
-    int r;
-    PyObject *fields = Py_NewRef(t->fields);    /* the __eq__ calls run code */
+    PyObject *names = Py_NewRef(t->names);      /* the __eq__ calls run code */
     Py_ssize_t found = -1;
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(fields) && found == -1; i++) {
-        r = PyObject_RichCompareBool(key, PyTuple_GET_ITEM(fields, i), Py_EQ);
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names) && found == -1; i++) {
+        int r = PyObject_RichCompareBool(key, PyTuple_GET_ITEM(names, i), Py_EQ);
         found = r > 0 ? i : r < 0 ? -2 : -1;
     }
-    Py_DECREF(fields);
+    Py_DECREF(names);
     return found;
 }
 
@@ -719,6 +734,20 @@ oa_type_call_fallback_needed(PyTypeObject *tp)
            || (tp->tp_flags & Py_TPFLAGS_IS_ABSTRACT);
 }
 
+/* ArenaType.__call__: type's.  Then, an __init__ that set the attributes
+   through self.__dict__ (a common idiom) has let go of the dict: the object
+   takes its inline form now, before any collector pays for the dict. */
+static PyObject *
+meta_call(PyObject *cls, PyObject *args, PyObject *kwds)
+{
+    PyObject *res = PyType_Type.tp_call(cls, args, kwds);
+    if (res != NULL && oa_is_arena_type(Py_TYPE(res))
+        && ((OaTypeObject *)Py_TYPE(res))->dynamic) {
+        oa_obj_reinline(res);
+    }
+    return res;
+}
+
 PyObject *
 oa_type_call_generic(PyObject *callable, PyObject *const *args, Py_ssize_t nargs,
                   PyObject *kwnames)
@@ -746,7 +775,7 @@ oa_type_call_generic(PyObject *callable, PyObject *const *args, Py_ssize_t nargs
             }
         }
     }
-    PyObject *res = PyType_Type.tp_call(callable, tuple, kwargs);
+    PyObject *res = meta_call(callable, tuple, kwargs);
     Py_XDECREF(kwargs);
     Py_DECREF(tuple);
     return res;
@@ -860,7 +889,8 @@ static int
 same_layout(PyObject *self, OaTypeObject *a, OaTypeObject *b)
 {
     PyTypeObject *ta = (PyTypeObject *)a, *tb = (PyTypeObject *)b;
-    if (a->kind != b->kind || ta->tp_basicsize != tb->tp_basicsize
+    if (a->kind != b->kind || a->dynamic != b->dynamic
+        || ta->tp_basicsize != tb->tp_basicsize
         || ta->tp_weaklistoffset != tb->tp_weaklistoffset
         || (PyObject *)b->arena != oa_owner_of(self)
         || nall(a) != nall(b)) {
@@ -899,6 +929,10 @@ base_set_class(PyObject *self, PyObject *value, void *Py_UNUSED(closure))
                      newto->tp_name, oldto->tp_name);
         return -1;
     }
+    if (((OaTypeObject *)newto)->pending
+        && oa_finish_pending_fields((OaTypeObject *)newto) < 0) {
+        return -1;
+    }
     int same = same_layout(self, (OaTypeObject *)oldto, (OaTypeObject *)newto);
     if (same < 0) {
         return -1;
@@ -912,7 +946,7 @@ base_set_class(PyObject *self, PyObject *value, void *Py_UNUSED(closure))
     }
     /* An Obj's shape belongs to its class: its attributes move to a dict,
        which belongs to no class. */
-    if (((OaTypeObject *)oldto)->kind == OA_KIND_OBJ && oldto != newto
+    if (((OaTypeObject *)oldto)->dynamic && oldto != newto
         && oa_obj_materialize(self) < 0) {
         return -1;
     }
@@ -926,7 +960,7 @@ static PyObject *
 base_sizeof(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     Py_ssize_t owned = 0;
-    if (oa_type(self)->kind == OA_KIND_OBJ) {
+    if (oa_type(self)->dynamic) {
         owned = oa_obj_owned_size(self);
         if (owned < 0) {
             return NULL;
@@ -953,6 +987,72 @@ base_reduce_ex(PyObject *self, PyObject *arg)
     Py_DECREF(reduce_ex);
     return res;
 }
+
+/* One part of a pickled state (a dict of attribute names, or None), each
+   item stored with `set`. */
+static int
+apply_state_part(PyObject *self, PyObject *part, setattrofunc set)
+{
+    if (part == Py_None) {
+        return 0;
+    }
+    if (!PyDict_Check(part)) {
+        PyErr_SetString(PyExc_TypeError, "state is not a dictionary");
+        return -1;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(part, &pos, &key, &value)) {
+        if (!PyUnicode_Check(key)) {
+            PyErr_Format(PyExc_TypeError, "attribute name must be string, not '%.200s'",
+                         Py_TYPE(key)->tp_name);
+            return -1;
+        }
+        Py_INCREF(key);
+        Py_INCREF(value);
+        int r = set(self, key, value);
+        Py_DECREF(value);
+        Py_DECREF(key);
+        if (r < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Restore a state as pickle and copy restore a native instance's, (dict,
+   slots) or dict, except that no __setattr__ override runs: the dict part
+   goes through `dict_part`, the slots part through `slots_part`.  A frozen
+   dataclass's instances then survive pickle and copy. */
+int
+oa_apply_state(PyObject *self, PyObject *state, setattrofunc dict_part,
+               setattrofunc slots_part)
+{
+    if (PyTuple_Check(state) && PyTuple_GET_SIZE(state) == 2) {
+        if (apply_state_part(self, PyTuple_GET_ITEM(state, 0), dict_part) < 0
+            || apply_state_part(self, PyTuple_GET_ITEM(state, 1), slots_part) < 0) {
+            return -1;
+        }
+        return 0;
+    }
+    return apply_state_part(self, state, dict_part);
+}
+
+static PyObject *
+slot_setstate(PyObject *self, PyObject *state)
+{
+    setattrofunc dict_part = oa_type(self)->dynamic ? oa_obj_store_attr
+                                                    : PyObject_GenericSetAttr;
+    if (oa_apply_state(self, state, dict_part, PyObject_GenericSetAttr) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef slot_base_methods[] = {
+    {"__setstate__", slot_setstate, METH_O, "Helper for pickle and copy."},
+    {0},
+};
 
 static PyObject *
 get_weakref(PyObject *self, void *Py_UNUSED(closure))
@@ -1030,6 +1130,7 @@ static PyType_Spec base_spec = {
 static PyType_Slot slot_base_slots[] = {
     {Py_tp_init, base_init},
     {Py_tp_repr, base_repr},
+    {Py_tp_methods, slot_base_methods},
     {Py_tp_doc, "The C base of SlotObj."},
     {0, NULL},
 };
@@ -1071,8 +1172,10 @@ mangle(PyObject *classname, PyObject *ident)
     return res;
 }
 
-static int
-has_instance_state(PyTypeObject *b)
+/* The flags of a type whose instance dict or weak-reference list CPython
+   keeps itself (outside tp_basicsize, or in values after it). */
+static unsigned long
+managed_flags(void)
 {
     unsigned long managed = 0;
 #if PY_VERSION_HEX >= 0x030B0000
@@ -1081,9 +1184,48 @@ has_instance_state(PyTypeObject *b)
 #if PY_VERSION_HEX >= 0x030C0000
     managed |= Py_TPFLAGS_MANAGED_WEAKREF;
 #endif
+#if PY_VERSION_HEX >= 0x030D0000
+    managed |= Py_TPFLAGS_INLINE_VALUES;
+#endif
+    return managed;
+}
+
+static int
+has_instance_state(PyTypeObject *b)
+{
     return b->tp_basicsize != (Py_ssize_t)sizeof(PyObject) || b->tp_itemsize != 0
            || b->tp_dictoffset != 0 || b->tp_weaklistoffset != 0
-           || (b->tp_flags & managed) != 0;
+           || (b->tp_flags & managed_flags()) != 0;
+}
+
+/* A plain Python class: its instances carry a __dict__ and/or a weak-
+   reference list, and nothing else (no __slots__ entries, no C fields), in
+   every class of its MRO.  Its attributes have a home in the dynamic
+   storage of an arena object. */
+static int
+is_plain_dict_class(PyTypeObject *b)
+{
+    PyObject *mro = b->tp_mro;
+    for (Py_ssize_t i = 0; mro != NULL && i < PyTuple_GET_SIZE(mro); i++) {
+        PyTypeObject *c = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        if (c == &PyBaseObject_Type) {
+            continue;
+        }
+        if (!(c->tp_flags & Py_TPFLAGS_HEAPTYPE) || c->tp_itemsize != 0) {
+            return 0;
+        }
+        Py_ssize_t expect = (Py_ssize_t)sizeof(PyObject);
+        if (c->tp_dictoffset > 0) {
+            expect += (Py_ssize_t)sizeof(PyObject *);
+        }
+        if (c->tp_weaklistoffset > 0) {
+            expect += (Py_ssize_t)sizeof(PyObject *);
+        }
+        if (c->tp_basicsize != expect) {
+            return 0;
+        }
+    }
+    return mro != NULL;
 }
 
 /* The arena class that introduced `t`'s layout. */
@@ -1102,8 +1244,13 @@ typedef struct {
     OaTypeObject *layout;       /* the base whose layout is extended, or NULL */
     PyObject *arena;            /* the Arena, strong */
     PyObject *own;              /* list: this class's own (mangled) fields */
+    PyObject *deferred;         /* list: those declared by annotation, whose
+                                   descriptors wait (finish_pending_fields) */
     int add_weak;
     OaKind kind;
+    int dynamic;                /* instances get dynamic attributes */
+    int dict_mixin;             /* a plain Python base has a __dict__ */
+    int mixin_weak;             /* ... or a weak-reference list */
     Py_ssize_t base_size;       /* where this class's own fields start */
     OaFieldType *own_types;     /* own_types[k]: the type of own[k] */
     PyObject *defaults;         /* dict: own field -> default, or NULL */
@@ -1127,6 +1274,9 @@ check_bases(OaState *st, PyObject *name, PyObject *bases, ClassPlan *plan)
                 plan->layout = (OaTypeObject *)bt;
             }
         }
+        else if (bt == st->dyn_base) {
+            plan->dynamic = 1;      /* a dynamic class recreated from its bases */
+        }
         else if (bt == st->base_type || bt == st->slot_base || bt == st->obj_base) {
             if (!st->creating_root) {
                 PyErr_SetString(PyExc_TypeError,
@@ -1137,11 +1287,17 @@ check_bases(OaState *st, PyObject *name, PyObject *bases, ClassPlan *plan)
             plan->kind = bt == st->obj_base ? OA_KIND_OBJ : OA_KIND_SLOT;
             plan->base_size = bt->tp_basicsize;
         }
+        else if (is_plain_dict_class(bt) && has_instance_state(bt)) {
+            /* Its __dict__ goes to the dynamic storage, its weak-reference
+               list to a slot of the arena object. */
+            plan->dict_mixin = 1;
+            plan->mixin_weak |= bt->tp_weaklistoffset != 0;
+        }
         else if (has_instance_state(bt)) {
             PyErr_Format(PyExc_TypeError,
                          "class %U cannot derive from '%.100s': its instances "
-                         "carry state (a __dict__, __weakref__ or C fields) that "
-                         "has no place in an arena object", name, bt->tp_name);
+                         "carry C-level state (fields of a C type, or __slots__) "
+                         "that has no place in an arena object", name, bt->tp_name);
             return -1;
         }
     }
@@ -1154,7 +1310,9 @@ check_bases(OaState *st, PyObject *name, PyObject *bases, ClassPlan *plan)
     if (plan->layout != NULL) {
         plan->kind = plan->layout->kind;
         plan->base_size = ((PyTypeObject *)plan->layout)->tp_basicsize;
+        plan->dynamic |= plan->layout->dynamic;
     }
+    plan->dynamic |= plan->kind == OA_KIND_OBJ;
     for (Py_ssize_t i = 0; i < nb; i++) {
         PyObject *b = PyTuple_GET_ITEM(bases, i);
         if (!PyType_Check(b) || !oa_is_arena_type((PyTypeObject *)b)) {
@@ -1251,35 +1409,46 @@ check_slots(PyObject *name, PyObject *ns, PyObject *slots, ClassPlan *plan,
         }
         PyUnicode_InternInPlace(&field);
         int dup = PySequence_Contains(plan->own, field);
-        if (dup == 0 && base_fields != NULL) {
-            dup = PySequence_Contains(base_fields, field);
-            if (dup > 0) {
-                PyErr_Format(PyExc_TypeError,
-                             "class %U: field %R is already defined by a base class",
-                             name, field);
-                Py_DECREF(field);
-                goto error;
-            }
-        }
-        else if (dup > 0) {
+        if (dup > 0) {
             PyErr_Format(PyExc_TypeError,
                          "class %U: field %R appears twice in __slots__", name, field);
             Py_DECREF(field);
             goto error;
         }
+        /* A base's field named again in __slots__ (as dataclasses and attrs
+           do when they recreate a class) is that field: native classes
+           accept it too, with a second slot that shadows the first.  By
+           annotation it is an error, as it would declare it anew. */
+        int inherited = dup < 0 || base_fields == NULL ? dup
+                        : PySequence_Contains(base_fields, field);
+        if (inherited > 0 && source != OA_FROM_SLOTS) {
+            PyErr_Format(PyExc_TypeError,
+                         "class %U: field %R is already defined by a base class",
+                         name, field);
+            inherited = -1;
+        }
+        if (inherited != 0) {
+            Py_DECREF(field);
+            if (inherited < 0) {
+                goto error;
+            }
+            continue;
+        }
         /* An annotated field's value in the body is its default
-           (take_defaults); a __slots__ entry conflicts, as natively. */
-        if (dup < 0) {
-            clash = -1;
-        }
-        else if (source != OA_FROM_SLOTS && clash > 0) {
-            clash = 0;
-        }
-        else if (clash > 0) {
+           (take_defaults); a __slots__ entry conflicts, as natively.  An
+           annotated field's descriptor waits (finish_pending_fields). */
+        if (clash > 0 && source == OA_FROM_SLOTS) {
             PyErr_Format(PyExc_ValueError,
                          "%R in __slots__ conflicts with class variable", field);
+            Py_DECREF(field);
+            goto error;
         }
-        if (clash != 0 || PyList_Append(plan->own, field) < 0) {
+        if (clash < 0 || (source == OA_FROM_ANNOTATIONS
+                          && PyList_Append(plan->deferred, field) < 0)) {
+            Py_DECREF(field);
+            goto error;
+        }
+        if (PyList_Append(plan->own, field) < 0) {
             Py_DECREF(field);
             goto error;
         }
@@ -1293,13 +1462,13 @@ error:
     return -1;
 }
 
-/* Is the annotation string `s` a ClassVar: "ClassVar", "ClassVar[...]", or
-   the same behind a module name ("typing.ClassVar[int]")?  1, 0, or -1. */
+/* Does the annotation string `s` name `marker` ("ClassVar"), alone, with
+   arguments ("ClassVar[...]"), or behind a module name
+   ("typing.ClassVar[int]")?  1, 0, or -1. */
 static int
-is_classvar_string(PyObject *s)
+string_names(PyObject *s, const char *marker)
 {
-    static const char classvar[] = "ClassVar";
-    const size_t k = sizeof(classvar) - 1;
+    const size_t k = strlen(marker);
     Py_ssize_t n;
     const char *p = PyUnicode_AsUTF8AndSize(s, &n);
     if (p == NULL) {
@@ -1316,55 +1485,89 @@ is_classvar_string(PyObject *s)
         end--;
     }
     size_t len = (size_t)(end - p);
-    if (len < k || memcmp(end - k, classvar, k) != 0) {
+    if (len < k || memcmp(end - k, marker, k) != 0) {
         return 0;
     }
     return len == k || end[-(Py_ssize_t)k - 1] == '.';
 }
 
-/* Is the annotation `ann` typing.ClassVar, ClassVar[...], or a string naming
-   one (as `from __future__ import annotations` makes every annotation)?
-   1, 0, or -1 with an exception set. */
-static int
-is_classvar(PyObject *ann)
+/* Attribute `attr` of module `modname` if that module is imported (a new
+   reference), else NULL, with an exception only on error. */
+static PyObject *
+imported_attr(const char *modname, const char *attr)
 {
-    if (PyUnicode_Check(ann)) {
-        return is_classvar_string(ann);
+    PyObject *name = PyUnicode_FromString(modname);
+    if (name == NULL) {
+        return NULL;
+    }
+    PyObject *mod = PyImport_GetModule(name);
+    Py_DECREF(name);
+    if (mod == NULL) {
+        return NULL;
+    }
+    PyObject *res = PyObject_GetAttrString(mod, attr);
+    Py_DECREF(mod);
+    return res;
+}
+
+/* Is `ann` (an annotation object) `marker` or marker[...]?  1, 0, -1. */
+static int
+is_marker(PyObject *ann, PyObject *marker)
+{
+    if (ann == marker) {
+        return 1;
     }
     if (PyType_Check(ann)) {
         return 0;
     }
-    /* Without typing imported, nothing can be typing.ClassVar. */
-    PyObject *modname = PyUnicode_FromString("typing");
-    if (modname == NULL) {
-        return -1;
+    if (PyType_Check(marker) && PyObject_TypeCheck(ann, (PyTypeObject *)marker)) {
+        return 1;               /* dataclasses.InitVar[int] is an InitVar */
     }
-    PyObject *typing = PyImport_GetModule(modname);
-    Py_DECREF(modname);
-    if (typing == NULL) {
-        return PyErr_Occurred() ? -1 : 0;
+    PyObject *origin = PyObject_GetAttrString(ann, "__origin__");
+    if (origin == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            return -1;
+        }
+        PyErr_Clear();
+        return 0;
     }
-    PyObject *classvar = PyObject_GetAttrString(typing, "ClassVar");
-    Py_DECREF(typing);
-    if (classvar == NULL) {
-        return -1;
-    }
-    int r = ann == classvar;
-    if (!r) {
-        PyObject *origin = PyObject_GetAttrString(ann, "__origin__");
-        if (origin == NULL) {
-            r = PyErr_ExceptionMatches(PyExc_AttributeError) ? 0 : -1;
-            if (r == 0) {
-                PyErr_Clear();
-            }
+    int r = origin == marker;
+    Py_DECREF(origin);
+    return r;
+}
+
+/* An annotation that declares no field: typing.ClassVar (a class
+   attribute), and dataclasses' InitVar (an __init__ argument) and KW_ONLY
+   (a marker), as objects or as strings (`from __future__ import
+   annotations`).  1, 0, or -1 with an exception set. */
+static int
+is_not_a_field(PyObject *ann)
+{
+    static const struct { const char *module, *name; } markers[] = {
+        {"typing", "ClassVar"}, {"dataclasses", "InitVar"}, {"dataclasses", "KW_ONLY"},
+    };
+    for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++) {
+        int r;
+        if (PyUnicode_Check(ann)) {
+            r = string_names(ann, markers[i].name);
         }
         else {
-            r = origin == classvar;
-            Py_DECREF(origin);
+            /* Without its module imported, nothing can be the marker. */
+            PyObject *marker = imported_attr(markers[i].module, markers[i].name);
+            if (marker == NULL) {
+                if (PyErr_Occurred()) {
+                    return -1;
+                }
+                continue;
+            }
+            r = is_marker(ann, marker);
+            Py_DECREF(marker);
+        }
+        if (r != 0) {
+            return r;
         }
     }
-    Py_DECREF(classvar);
-    return r;
+    return 0;
 }
 
 /* The class body's annotations (a new reference), or NULL without an
@@ -1407,8 +1610,8 @@ class_annotations(PyObject *ns)
 }
 
 /* The fields of a SlotObj class body without __slots__: the names it
-   annotates, in order, ClassVar ones left out (`id: int` declares the field
-   `id`).  0 with a new tuple in *out, or with NULL there if the body has no
+   annotates, in order, but those is_not_a_field() leaves out (`id: int`
+   declares the field `id`).  0 with a new tuple in *out, or with NULL there if the body has no
    annotations; -1 with an exception. */
 static int
 annotated_fields(PyObject *name, PyObject *ann, PyObject **out)
@@ -1435,7 +1638,7 @@ annotated_fields(PyObject *name, PyObject *ann, PyObject **out)
     }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
         PyObject *item = PyList_GET_ITEM(items, i);
-        int cv = is_classvar(PyTuple_GET_ITEM(item, 1));
+        int cv = is_not_a_field(PyTuple_GET_ITEM(item, 1));
         if (cv < 0) {
             goto done;
         }
@@ -1591,10 +1794,34 @@ field_types(OaState *st, PyObject *name, PyObject *ns, PyObject *ann, ClassPlan 
     return 0;
 }
 
+/* Typed fields get their descriptors at once (their defaults are converted
+   and checked at the class statement): only object fields declared by
+   annotation wait for theirs. */
+static int
+keep_typed_fields(ClassPlan *plan)
+{
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(plan->own); k++) {
+        if (plan->own_types[k] == OA_FT_OBJECT) {
+            continue;
+        }
+        PyObject *f = PyList_GET_ITEM(plan->own, k);
+        Py_ssize_t i = 0, n = PyList_GET_SIZE(plan->deferred);
+        while (i < n && PyList_GET_ITEM(plan->deferred, i) != f) {
+            i++;
+        }
+        if (i < n && PySequence_DelItem(plan->deferred, i) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Defaults, dataclass-style: a field declared by annotation takes the value
-   the class body gives it (`value: f64 = 0.0`) as its default, and the value
-   leaves the namespace type.__new__ sees (the field's descriptor takes its
-   place).  A mutable default (a value whose type is unhashable: list, dict,
+   the class body gives it (`value: f64 = 0.0`) as its default; an object
+   field's value stays a class attribute until the class is first used
+   (dataclasses and attrs read it there), when finish_pending_fields() puts
+   the field's descriptor in its place; a typed field's descriptor takes it
+   at once.  A mutable default (a value whose type is unhashable: list, dict,
    set...) is a ValueError, as for a dataclass: every instance would share
    it.  A typed field's default is converted now, so that a bad one fails
    at the class statement, and kept as the number it stores. */
@@ -1633,7 +1860,8 @@ take_defaults(PyObject *name, PyObject *ns2, ClassPlan *plan)
         }
         int r = PyDict_SetItem(plan->defaults, field, value);
         Py_DECREF(value);
-        if (r < 0 || PyDict_DelItem(ns2, field) < 0) {
+        /* A typed field's descriptor takes the value's place at once. */
+        if (r < 0 || (type != OA_FT_OBJECT && PyDict_DelItem(ns2, field) < 0)) {
             return -1;
         }
     }
@@ -1662,6 +1890,208 @@ winning_metatype(PyTypeObject *metatype, PyObject *bases)
         return NULL;
     }
     return winner;
+}
+
+/* Is the arena class an ABC, that is, did abc's _abc_init run for it
+   (ABCMeta.__new__, or meta_new for a class with an ABC among its bases)?
+   _abc_init sets the class's _abc_impl, which meta_setattro sees. */
+static inline int
+meta_is_abc(OaTypeObject *t)
+{
+    return t->abc;
+}
+
+static int
+meta_setattro(PyObject *cls, PyObject *name, PyObject *value)
+{
+    if (PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "_abc_impl") == 0) {
+        ((OaTypeObject *)cls)->abc = value != NULL;
+    }
+    return PyType_Type.tp_setattro(cls, name, value);
+}
+
+static OaState *
+meta_state(PyObject *cls)
+{
+    PyObject *mod = ((OaTypeObject *)cls)->module;
+    return mod != NULL ? oa_state_of_module(mod) : oa_state_from_type(Py_TYPE(cls));
+}
+
+/* isinstance() and issubclass() against an arena class: an ABC answers as
+   ABCMeta does (registered classes, __subclasshook__); any other class as
+   type does, a real instance first, without a call into Python. */
+static PyObject *
+meta_instancecheck(PyObject *cls, PyObject *inst)
+{
+    int abc = meta_is_abc((OaTypeObject *)cls);
+    if (!abc && PyObject_TypeCheck(inst, (PyTypeObject *)cls)) {
+        Py_RETURN_TRUE;
+    }
+    OaState *st = meta_state(cls);
+    if (st == NULL) {
+        return NULL;
+    }
+    if (abc) {
+        PyObject *args[2] = {cls, inst};
+        return PyObject_Vectorcall(st->abc_instancecheck, args, 2, NULL);
+    }
+    /* type's rule: an object whose __class__ claims another class (a proxy)
+       is an instance of what that class derives from. */
+    PyObject *icls = PyObject_GetAttr(inst, st->str_class);
+    if (icls == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            return NULL;
+        }
+        PyErr_Clear();
+        Py_RETURN_FALSE;
+    }
+    int r = icls != (PyObject *)Py_TYPE(inst) && PyType_Check(icls)
+            && PyType_IsSubtype((PyTypeObject *)icls, (PyTypeObject *)cls);
+    Py_DECREF(icls);
+    return PyBool_FromLong(r);
+}
+
+static PyObject *
+meta_subclasscheck(PyObject *cls, PyObject *sub)
+{
+    int abc = meta_is_abc((OaTypeObject *)cls);
+    if (!abc && PyType_Check(sub)) {
+        return PyBool_FromLong(PyType_IsSubtype((PyTypeObject *)sub, (PyTypeObject *)cls));
+    }
+    OaState *st = meta_state(cls);
+    if (st == NULL) {
+        return NULL;
+    }
+    PyObject *args[2] = {cls, sub};
+    return PyObject_Vectorcall(abc ? st->abc_subclasscheck : st->type_subclasscheck,
+                               args, 2, NULL);
+}
+
+/* A class with an ABC among its bases, or made by a metaclass of the
+   user's (a subclass of ArenaType, written to combine it with ABCMeta before
+   ArenaType was one), is an ABC: abc's _abc_init computes its abstract
+   methods and gives it a registry, as ABCMeta.__new__ would. */
+static int
+init_abc_if_needed(OaState *st, PyTypeObject *tp)
+{
+    if (Py_TYPE(tp) != st->meta_type) {
+        PyObject *r = PyObject_CallOneArg(st->abc_init, (PyObject *)tp);
+        Py_XDECREF(r);
+        return r != NULL ? 0 : -1;
+    }
+    PyObject *mro = tp->tp_mro;
+    for (Py_ssize_t i = 1; i < PyTuple_GET_SIZE(mro); i++) {
+        PyTypeObject *b = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        if (b->tp_dict != NULL && PyDict_GetItemString(b->tp_dict, "_abc_impl") != NULL) {
+            PyObject *r = PyObject_CallOneArg(st->abc_init, (PyObject *)tp);
+            Py_XDECREF(r);
+            return r != NULL ? 0 : -1;      /* meta_setattro marked it */
+        }
+    }
+    return 0;
+}
+
+static PyMethodDef meta_methods[] = {
+    {"__instancecheck__", meta_instancecheck, METH_O,
+     "isinstance(): as ABCMeta for an ABC, else as type."},
+    {"__subclasscheck__", meta_subclasscheck, METH_O,
+     "issubclass(): as ABCMeta for an ABC, else as type."},
+    {0},
+};
+
+static int install_field_descr(PyTypeObject *tp, PyObject *dict, PyObject *name,
+                               PyObject *descr);
+static int check_default_order(OaTypeObject *t, int strict);
+
+/* The descriptors that check_slots() held back for the fields declared by
+   annotation go in once the class is used (its first instance, a subclass,
+   __class__ assignment, its signature): whatever the class dict holds then
+   under a field's name is its default (dataclasses may have replaced a
+   field() by its default, attrs deleted it). */
+int
+oa_finish_pending_fields(OaTypeObject *t)
+{
+    PyTypeObject *tp = (PyTypeObject *)t;
+    OaTypeObject *layout = NULL;
+    for (PyTypeObject *b = tp->tp_base; b != NULL && layout == NULL; b = b->tp_base) {
+        if (oa_is_arena_type(b)) {
+            layout = (OaTypeObject *)b;
+        }
+    }
+    OaState *st = oa_state_from_type(tp);
+    if (st == NULL) {
+        return -1;
+    }
+    Py_ssize_t nbase = layout != NULL ? nall(layout) : 0;
+    Py_ssize_t m = 0;   /* own object fields: t->members[m] */
+    for (Py_ssize_t i = nbase; i < nall(t); i++) {
+        PyObject *f = PyTuple_GET_ITEM(t->names, i);
+        OaField field = t->all[i];
+        int own_object = field.type == OA_FT_OBJECT;
+        PyMemberDef *def = own_object ? &t->members[m++] : NULL;
+        /* Exact str keys: the lookup runs no user code. */
+        PyObject *cur = Py_XNewRef(PyDict_GetItemWithError(tp->tp_dict, f));
+        if (cur == NULL && PyErr_Occurred()) {
+            return -1;
+        }
+        if (cur != NULL && ((own_object && Py_IS_TYPE(cur, &PyMemberDescr_Type)
+                             && ((PyMemberDescrObject *)cur)->d_member == def)
+                            || (!own_object && Py_IS_TYPE(cur, st->typed_member_type)))) {
+            Py_DECREF(cur);
+            continue;           /* its descriptor is in */
+        }
+        if (cur != NULL && !own_object) {
+            char scratch[8];
+            int r = oa_typed_set(scratch, field.type, cur);
+            Py_SETREF(cur, r < 0 ? NULL : oa_typed_get(scratch, field.type));
+            if (cur == NULL) {
+                return -1;
+            }
+        }
+        if (cur != NULL && t->defaults == NULL) {
+            t->defaults = PyMem_Calloc((size_t)nall(t) + 1, sizeof(PyObject *));
+            if (t->defaults == NULL) {
+                Py_DECREF(cur);
+                PyErr_NoMemory();
+                return -1;
+            }
+        }
+        if (t->defaults != NULL) {
+            Py_XSETREF(t->defaults[i], cur);       /* its reference, or none */
+        }
+        PyObject *descr = own_object ? PyDescr_NewMember(tp, def)
+                                     : oa_typed_member_new(st, tp, f, field);
+        if (descr == NULL) {
+            return -1;
+        }
+        int r = install_field_descr(tp, tp->tp_dict, f, descr);
+        Py_DECREF(descr);
+        if (r < 0) {
+            return -1;
+        }
+    }
+    t->pending = 0;
+    PyType_Modified(tp);
+    return check_default_order(t, tp->tp_init == base_init);
+}
+
+/* Classes of the bases' MROs still waiting for their descriptors finish:
+   a subclass's instances need them. */
+static int
+finish_pending_bases(PyObject *bases)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(bases); i++) {
+        PyObject *b = PyTuple_GET_ITEM(bases, i);
+        PyObject *mro = PyType_Check(b) ? ((PyTypeObject *)b)->tp_mro : NULL;
+        for (Py_ssize_t j = 0; mro != NULL && j < PyTuple_GET_SIZE(mro); j++) {
+            PyTypeObject *c = (PyTypeObject *)PyTuple_GET_ITEM(mro, j);
+            if (oa_is_arena_type(c) && ((OaTypeObject *)c)->pending
+                && oa_finish_pending_fields((OaTypeObject *)c) < 0) {
+                return -1;
+            }
+        }
+    }
+    return 0;
 }
 
 /* Turn the type that type.__new__ made into an arena type. */
@@ -1728,6 +2158,43 @@ install_field_descr(PyTypeObject *tp, PyObject *dict, PyObject *name, PyObject *
         }
     }
     return PyDict_SetItem(dict, name, descr);
+}
+
+/* As for a dataclass: once a field has a default, every later one needs one
+   (else the generated __init__ would have no valid signature); `strict` 0
+   only finds the last required field.  A class whose fields wait for their
+   descriptors is checked when it is first used, and only if it still uses
+   the generated __init__ then (dataclasses and attrs order fields their own
+   way: kw_only, init=False). */
+static int
+check_default_order(OaTypeObject *t, int strict)
+{
+    t->last_required = -1;
+    int seen_default = 0;
+    for (Py_ssize_t i = 0; i < nall(t); i++) {
+        int has = t->defaults != NULL && t->defaults[i] != NULL;
+        if (strict && seen_default && !has) {
+            PyErr_Format(PyExc_TypeError,
+                         "class %U: non-default argument %R follows default argument",
+                         ((PyHeapTypeObject *)t)->ht_name, PyTuple_GET_ITEM(t->names, i));
+            return -1;
+        }
+        seen_default |= has;
+        if (is_required(t, i)) {
+            t->last_required = i;
+        }
+    }
+    return 0;
+}
+
+static void
+clear_defaults(OaTypeObject *t)
+{
+    if (t->defaults != NULL && t->names != NULL) {
+        for (Py_ssize_t i = 0; i < nall(t); i++) {
+            Py_CLEAR(t->defaults[i]);
+        }
+    }
 }
 
 /* The fields of `t`: its base's, then its own, in declaration order
@@ -1800,6 +2267,10 @@ lay_out_fields(OaTypeObject *t, ClassPlan *plan)
         t->members[m++].offset = offset;
         offset += (Py_ssize_t)sizeof(PyObject *);
     }
+    if (plan->mixin_weak && !plan->add_weak
+        && (layout == NULL || ((PyTypeObject *)layout)->tp_weaklistoffset == 0)) {
+        plan->add_weak = 1;
+    }
     if (plan->add_weak) {
         tp->tp_weaklistoffset = offset;
         offset += (Py_ssize_t)sizeof(PyObject *);
@@ -1828,26 +2299,13 @@ lay_out_fields(OaTypeObject *t, ClassPlan *plan)
             return -1;
         }
     }
-    /* As for a dataclass: once a field has a default, every later one needs
-       one (else the generated __init__ would have no valid signature). */
-    t->last_required = -1;
-    int seen_default = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        int has = t->defaults != NULL && t->defaults[i] != NULL;
-        if (seen_default && !has) {
-            PyErr_Format(PyExc_TypeError,
-                         "class %U: non-default argument %R follows default argument",
-                         ((PyHeapTypeObject *)t)->ht_name, PyTuple_GET_ITEM(t->names, i));
-            return -1;
-        }
-        seen_default |= has;
-        if (is_required(t, i)) {
-            t->last_required = i;
-        }
+    if (check_default_order(t, PyList_GET_SIZE(plan->deferred) == 0
+                                   && ((PyTypeObject *)t)->tp_init == base_init) < 0) {
+        return -1;
     }
     t->ntyped = n - nobject(t);
-    t->untracked = plan->kind == OA_KIND_SLOT && nobject(t) == 0 && n > 0
-                   && offset <= OA_SMALL_MAX;
+    t->untracked = plan->kind == OA_KIND_SLOT && !plan->dynamic && nobject(t) == 0
+                   && n > 0 && offset <= OA_SMALL_MAX;
     return offset;
 }
 
@@ -1861,8 +2319,16 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
     Py_ssize_t nbase = layout != NULL ? nall(layout) : 0;
     Py_ssize_t nown = PyList_GET_SIZE(plan->own);
 
-    if (tp->tp_base == NULL || tp->tp_base->tp_basicsize != plan->base_size
-        || tp->tp_dictoffset != 0 || tp->tp_itemsize != 0) {
+    if (plan->dict_mixin) {
+        /* A plain base listed first became tp_base (as natively) and handed
+           down its __dict__ and weak-reference list: they live in the arena
+           object instead (dynamic storage, a weak-reference slot). */
+        tp->tp_dictoffset = 0;
+        tp->tp_flags &= ~managed_flags();
+    }
+    if (tp->tp_base == NULL || tp->tp_dictoffset != 0 || tp->tp_itemsize != 0
+        || (tp->tp_base->tp_basicsize != plan->base_size
+            && !(plan->dict_mixin && !oa_is_arena_type(tp->tp_base)))) {
         PyErr_Format(PyExc_SystemError,
                      "objarena: type.__new__ gave '%.100s' an unexpected layout",
                      tp->tp_name);
@@ -1874,10 +2340,20 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
     }
 
     /* Descriptors: one per own field (a CPython member descriptor for an
-       object field, a TypedMember for a typed one), __weakref__. */
+       object field, a TypedMember for a typed one), but those that wait for
+       finish_pending_fields (declared by annotation), __weakref__. */
     PyObject *dict = tp->tp_dict;
     for (Py_ssize_t k = 0, m = 0; k < nown; k++) {
         PyObject *f = PyList_GET_ITEM(plan->own, k);
+        int deferred = PySequence_Contains(plan->deferred, f);
+        if (deferred != 0) {
+            if (deferred < 0) {
+                return -1;
+            }
+            m += plan->own_types[k] == OA_FT_OBJECT;
+            t->pending = 1;
+            continue;
+        }
         PyObject *descr = plan->own_types[k] == OA_FT_OBJECT
                           ? PyDescr_NewMember(tp, &t->members[m++])
                           : oa_typed_member_new(st, tp, f, t->all[nbase + k]);
@@ -1890,6 +2366,9 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
             return -1;
         }
     }
+    if (plan->dict_mixin && oa_obj_add_dict_descriptor(tp) < 0) {
+        return -1;
+    }
     if (plan->add_weak) {
         PyObject *descr = PyDescr_NewGetSet(weakref_descr_owner(tp), &weakref_getset);
         if (descr == NULL) {
@@ -1901,7 +2380,10 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
             return -1;
         }
     }
-    /* Keep the user's __slots__ for introspection and copyreg. */
+    /* Keep the user's __slots__ for introspection.  Fields declared by
+       annotation leave none, as a native class has none, so that
+       dataclass(slots=True) and attrs can add it when they recreate the
+       class.  copyreg (pickle, copy) reads the fields from __slotnames__. */
     if (slots_orig != NULL) {
         if (PyDict_SetItemString(dict, "__slots__", slots_orig) < 0) {
             return -1;
@@ -1909,6 +2391,19 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
     }
     else if (PyDict_DelItemString(dict, "__slots__") < 0) {
         return -1;
+    }
+    t->slotnames = (slots_orig == NULL && nown > 0) || (layout != NULL && layout->slotnames);
+    if (t->slotnames) {
+        /* copyreg finds no __slots__ for fields declared by annotation. */
+        PyObject *slotnames = PySequence_List(t->names);
+        if (slotnames == NULL) {
+            return -1;
+        }
+        int r = PyDict_SetItemString(dict, "__slotnames__", slotnames);
+        Py_DECREF(slotnames);
+        if (r < 0) {
+            return -1;
+        }
     }
 
     /* The storage: the arena, without the GC. */
@@ -1926,17 +2421,23 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
         tp->tp_new = base_new;
     }
     t->kind = plan->kind;
-    if (t->kind == OA_KIND_OBJ) {
-        tp->tp_vectorcall = oa_obj_vectorcall;
+    t->dynamic = plan->dynamic;
+    tp->tp_vectorcall = t->kind == OA_KIND_OBJ ? oa_obj_vectorcall : oa_type_vectorcall;
+    if (tp->tp_new != base_new
+        || tp->tp_init != (t->kind == OA_KIND_OBJ ? oa_obj_init : base_init)) {
+        /* A class with its own __init__ or __new__: calls go to meta_call
+           as they come (a call with **kwargs keeps its dict); one made
+           later still falls back through oa_type_call_generic. */
+        tp->tp_vectorcall = NULL;
+    }
+    if (t->dynamic) {
         if (oa_obj_type_init(t) < 0) {
             return -1;
         }
         /* A subclass's instances likely get its base's attributes; objarena.Obj
            itself teaches nothing. */
-        t->learned = layout != NULL && (PyObject *)layout != st->obj ? layout->learned : 0;
-    }
-    else {
-        tp->tp_vectorcall = oa_type_vectorcall;
+        t->learned = layout != NULL && (PyObject *)layout != st->obj && layout->dynamic
+                     ? layout->learned : 0;
     }
     t->arena = (OaArenaObject *)Py_NewRef(plan->arena);
     t->arena->ntypes++;
@@ -1980,10 +2481,9 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
     }
     OaState *st = oa_state_of_module(module);
 
-    ClassPlan plan = {NULL, NULL, NULL, 0, OA_KIND_SLOT, (Py_ssize_t)sizeof(PyObject),
-                      NULL, NULL};
+    ClassPlan plan = {.kind = OA_KIND_SLOT, .base_size = (Py_ssize_t)sizeof(PyObject)};
     PyObject *kw = NULL, *slots_orig = NULL, *ns2 = NULL, *args2 = NULL;
-    PyObject *type = NULL, *all = NULL, *ann = NULL;
+    PyObject *type = NULL, *all = NULL, *ann = NULL, *bases2 = Py_NewRef(bases);
 
     /* arena= is ours; the other keywords go to __init_subclass__. */
     if (kwds != NULL) {
@@ -2005,7 +2505,7 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
             }
         }
     }
-    if (check_bases(st, name, bases, &plan) < 0) {
+    if (finish_pending_bases(bases) < 0 || check_bases(st, name, bases, &plan) < 0) {
         goto error;
     }
     if (plan.arena == NULL) {
@@ -2013,7 +2513,8 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
                                                    : st->default_arena);
     }
     plan.own = PyList_New(0);
-    if (plan.own == NULL) {
+    plan.deferred = PyList_New(0);
+    if (plan.own == NULL || plan.deferred == NULL) {
         goto error;
     }
     slots_orig = Py_XNewRef(PyDict_GetItemString(ns, "__slots__"));
@@ -2027,22 +2528,45 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
         }
     }
     FieldSource source = slots_orig != NULL ? OA_FROM_SLOTS : OA_FROM_ANNOTATIONS;
+    int declares = slots_orig != NULL;
     if (slots_orig != NULL) {
         if (check_slots(name, ns, slots_orig, &plan, OA_FROM_SLOTS) < 0) {
             goto error;
         }
     }
     else if (plan.kind == OA_KIND_SLOT) {
-        /* Fields declared by annotation act as that __slots__ would, and the
-           type keeps it (introspection, copyreg's slot names for pickle). */
-        if (annotated_fields(name, ann, &slots_orig) < 0
-            || (slots_orig != NULL
-                && check_slots(name, ns, slots_orig, &plan, OA_FROM_ANNOTATIONS) < 0)) {
+        /* Fields declared by annotation act as that __slots__ would (the
+           class keeps no __slots__: dataclass(slots=True) adds its own). */
+        PyObject *annotated = NULL;
+        int r = annotated_fields(name, ann, &annotated);
+        if (r == 0 && annotated != NULL) {
+            declares = 1;
+            r = check_slots(name, ns, annotated, &plan, OA_FROM_ANNOTATIONS);
+        }
+        Py_XDECREF(annotated);
+        if (r < 0) {
             goto error;
         }
     }
-    if (field_types(st, name, ns, ann, &plan) < 0) {
+    if (field_types(st, name, ns, ann, &plan) < 0 || keep_typed_fields(&plan) < 0) {
         goto error;
+    }
+
+    /* A SlotObj subclass that declares neither __slots__ nor annotations,
+       or that has a plain Python base with a __dict__, takes attributes
+       beyond its fields, as a native one (which has a __dict__):
+       _DynamicBase, last among its bases, brings Obj's attribute protocol. */
+    if (!plan.dynamic && !st->creating_root && (!declares || plan.dict_mixin)) {
+        PyObject *dyn = PyTuple_Pack(1, (PyObject *)st->dyn_base);
+        if (dyn == NULL) {
+            goto error;
+        }
+        Py_SETREF(bases2, PySequence_Concat(bases, dyn));
+        Py_DECREF(dyn);
+        if (bases2 == NULL) {
+            goto error;
+        }
+        plan.dynamic = 1;
     }
 
     /* type.__new__ sees no slots, so it adds no __dict__, no pre-header. */
@@ -2057,19 +2581,7 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
     if (all == NULL || PyDict_SetItemString(ns2, "__slots__", all) < 0) {
         goto error;
     }
-    if (plan.kind == OA_KIND_SLOT && PyDict_GetItemString(ns, "__match_args__") == NULL) {
-        PyObject *base_fields = plan.layout != NULL ? plan.layout->names : all;
-        PyObject *own = PyList_AsTuple(plan.own);
-        if (own == NULL) {
-            goto error;
-        }
-        Py_SETREF(all, PySequence_Concat(base_fields, own));
-        Py_DECREF(own);
-        if (all == NULL || PyDict_SetItemString(ns2, "__match_args__", all) < 0) {
-            goto error;
-        }
-    }
-    args2 = PyTuple_Pack(3, name, bases, ns2);
+    args2 = PyTuple_Pack(3, name, bases2, ns2);
     if (args2 == NULL) {
         goto error;
     }
@@ -2077,7 +2589,8 @@ meta_new(PyTypeObject *metatype, PyObject *args, PyObject *kwds)
     if (type == NULL) {
         goto error;
     }
-    if (patch_type(st, module, (OaTypeObject *)type, &plan, slots_orig) < 0) {
+    if (patch_type(st, module, (OaTypeObject *)type, &plan, slots_orig) < 0
+        || init_abc_if_needed(st, (PyTypeObject *)type) < 0) {
         goto error;
     }
     goto done;
@@ -2088,11 +2601,13 @@ done:
     Py_XDECREF(all);
     Py_XDECREF(args2);
     Py_XDECREF(ns2);
+    Py_XDECREF(bases2);
     Py_XDECREF(slots_orig);
     Py_XDECREF(ann);
     Py_XDECREF(kw);
     Py_XDECREF(plan.arena);
     Py_XDECREF(plan.own);
+    Py_XDECREF(plan.deferred);
     Py_XDECREF(plan.defaults);
     PyMem_Free(plan.own_types);
     return type;
@@ -2129,11 +2644,7 @@ oa_meta_dealloc(PyObject *self)
     t->offsets = NULL;
     PyMem_Free(t->members);     /* the descriptors using them held the type */
     t->members = NULL;
-    if (t->defaults != NULL && t->names != NULL) {
-        for (Py_ssize_t i = 0; i < nall(t); i++) {
-            Py_CLEAR(t->defaults[i]);
-        }
-    }
+    clear_defaults(t);
     PyMem_Free(t->defaults);
     t->defaults = NULL;
     PyMem_Free(t->all);
@@ -2173,6 +2684,9 @@ meta_get_signature(PyObject *cls, void *Py_UNUSED(closure))
         PyErr_SetString(PyExc_AttributeError, "__signature__");
         return NULL;
     }
+    if (t->pending && oa_finish_pending_fields(t) < 0) {      /* the defaults */
+        return NULL;
+    }
     PyObject *inspect = NULL, *parameter = NULL, *kind = NULL, *params = NULL;
     PyObject *result = NULL;
     inspect = PyImport_ImportModule("inspect");
@@ -2192,8 +2706,15 @@ meta_get_signature(PyObject *cls, void *Py_UNUSED(closure))
     if (params == NULL) {
         goto done;
     }
+    /* Defaults show from the last field without one on (a signature has no
+       default before a parameter without one; the generated __init__ leaves
+       any field not given unset). */
+    Py_ssize_t shown = n;
+    while (shown > 0 && t->defaults != NULL && t->defaults[shown - 1] != NULL) {
+        shown--;
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *dflt = t->defaults != NULL ? t->defaults[i] : NULL;
+        PyObject *dflt = i >= shown ? t->defaults[i] : NULL;
         PyObject *pargs = PyTuple_Pack(2, PyTuple_GET_ITEM(t->names, i), kind);
         PyObject *pkw = dflt != NULL ? Py_BuildValue("{sO}", "default", dflt) : NULL;
         PyObject *p = pargs != NULL && (dflt == NULL || pkw != NULL)
@@ -2226,15 +2747,19 @@ static PyGetSetDef meta_getset[] = {
 static int
 meta_clear(PyObject *self)
 {
+    clear_defaults((OaTypeObject *)self);
     return PyType_Type.tp_clear(self);
 }
 
 static PyType_Slot meta_slots[] = {
     {Py_tp_new, meta_new},
+    {Py_tp_call, meta_call},
     {Py_tp_dealloc, oa_meta_dealloc},
     {Py_tp_traverse, meta_traverse},
     {Py_tp_clear, meta_clear},
     {Py_tp_getset, meta_getset},
+    {Py_tp_methods, meta_methods},
+    {Py_tp_setattro, meta_setattro},
     {Py_tp_doc, "The metaclass of objarena classes: lays out their instances "
                 "in an arena, without a GC header."},
     {0, NULL},
@@ -2246,6 +2771,68 @@ static PyType_Spec meta_spec = {
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .slots = meta_slots,
 };
+
+/* ArenaType.__match_args__: a descriptor without __set__, so that it only
+   answers for a class whose MRO defines no __match_args__ (dataclasses and
+   attrs check the class __dict__ before they add theirs): a SlotObj class
+   whose generated __init__ is in use matches its fields positionally, in
+   that __init__'s order. */
+static PyObject *
+match_args_get(PyObject *self, PyObject *cls, PyObject *Py_UNUSED(type))
+{
+    if (cls == NULL || cls == Py_None) {
+        return Py_NewRef(self);
+    }
+    if (PyType_Check(cls) && oa_is_arena_type((PyTypeObject *)cls)
+        && ((OaTypeObject *)cls)->kind == OA_KIND_SLOT
+        && ((PyTypeObject *)cls)->tp_init == base_init) {
+        return Py_NewRef(((OaTypeObject *)cls)->names);
+    }
+    PyErr_Format(PyExc_AttributeError, "type object '%.100s' has no attribute "
+                 "'__match_args__'", PyType_Check(cls) ? ((PyTypeObject *)cls)->tp_name
+                                                       : Py_TYPE(cls)->tp_name);
+    return NULL;
+}
+
+static void
+match_args_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot match_args_slots[] = {
+    {Py_tp_descr_get, match_args_get},
+    {Py_tp_dealloc, match_args_dealloc},
+    {Py_tp_doc, "The fields of a SlotObj class while its generated __init__ is in use."},
+    {0, NULL},
+};
+
+static PyType_Spec match_args_spec = {
+    .name = "objarena._GeneratedMatchArgs",
+    .basicsize = sizeof(PyObject),
+    .flags = Py_TPFLAGS_DEFAULT,
+    .slots = match_args_slots,
+};
+
+static int
+add_match_args(PyObject *mod, PyTypeObject *meta)
+{
+    PyTypeObject *tp = (PyTypeObject *)PyType_FromModuleAndSpec(mod, &match_args_spec, NULL);
+    if (tp == NULL) {
+        return -1;
+    }
+    PyObject *descr = tp->tp_alloc(tp, 0);
+    Py_DECREF(tp);
+    if (descr == NULL) {
+        return -1;
+    }
+    int r = PyDict_SetItemString(meta->tp_dict, "__match_args__", descr);
+    Py_DECREF(descr);
+    PyType_Modified(meta);
+    return r;
+}
 
 /* SlotObj and Obj are made by ArenaType itself, from their C bases. */
 static PyObject *
@@ -2279,14 +2866,51 @@ oa_types_module_init(PyObject *mod, OaState *st)
     if (oa_typed_module_init(mod, st) < 0) {
         return -1;
     }
-    st->meta_type = (PyTypeObject *)PyType_FromModuleAndSpec(
-        mod, &meta_spec, (PyObject *)&PyType_Type);
+    /* ArenaType is an abc.ABCMeta, so that a class statement can mix arena
+       classes with ABCs (the class statement refuses a metaclass conflict
+       before any metaclass runs); its __instancecheck__/__subclasscheck__
+       keep type's speed for arena classes that are no ABCs. */
+    PyObject *abc = PyImport_ImportModule("abc");
+    if (abc == NULL) {
+        return -1;
+    }
+    PyObject *abcmeta = PyObject_GetAttrString(abc, "ABCMeta");
+    st->abc_init = PyObject_GetAttrString(abc, "_abc_init");
+    Py_DECREF(abc);
+    if (abcmeta == NULL || st->abc_init == NULL || !PyType_Check(abcmeta)) {
+        Py_XDECREF(abcmeta);
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ImportError, "objarena needs abc.ABCMeta to be a class");
+        }
+        return -1;
+    }
+    st->str_class = PyUnicode_InternFromString("__class__");
+    if (st->str_class == NULL) {
+        Py_DECREF(abcmeta);
+        return -1;
+    }
+    st->abc_instancecheck = PyObject_GetAttrString(abcmeta, "__instancecheck__");
+    st->abc_subclasscheck = PyObject_GetAttrString(abcmeta, "__subclasscheck__");
+    /* The unbound method descriptor of type (a static type's tp_dict is not
+       for extensions to read from 3.12 on). */
+    st->type_subclasscheck = PyObject_GetAttrString((PyObject *)&PyType_Type,
+                                                    "__subclasscheck__");
+    if (st->abc_instancecheck == NULL || st->abc_subclasscheck == NULL
+        || st->type_subclasscheck == NULL) {
+        Py_DECREF(abcmeta);
+        return -1;
+    }
+    st->meta_type = (PyTypeObject *)PyType_FromModuleAndSpec(mod, &meta_spec, abcmeta);
+    Py_DECREF(abcmeta);
     if (st->meta_type == NULL) {
         return -1;
     }
     /* Calls of arena classes go through their tp_vectorcall; before 3.12
        a heap metaclass does not inherit type's flag for it. */
     st->meta_type->tp_flags |= Py_TPFLAGS_HAVE_VECTORCALL;
+    if (add_match_args(mod, st->meta_type) < 0) {
+        return -1;
+    }
     st->base_type = (PyTypeObject *)PyType_FromModuleAndSpec(mod, &base_spec, NULL);
     if (st->base_type == NULL) {
         return -1;
@@ -2297,7 +2921,8 @@ oa_types_module_init(PyObject *mod, OaState *st)
         return -1;
     }
     st->obj_base = oa_obj_base_create(mod, st->base_type);
-    if (st->obj_base == NULL) {
+    st->dyn_base = oa_dyn_base_create(mod, st->base_type);
+    if (st->obj_base == NULL || st->dyn_base == NULL) {
         return -1;
     }
     st->obj = make_root(st, "Obj", st->obj_base,

@@ -634,7 +634,7 @@ def test_dunder_field_names_like_native(name):
 def test_abstract_classes_refuse_instances_like_native():
     import abc
 
-    class Meta(abc.ABCMeta, type(SlotObj)):
+    class Meta(type(SlotObj), abc.ABCMeta):     # ArenaType is an ABCMeta already
         pass
 
     for base in (object, SlotObj, Obj):

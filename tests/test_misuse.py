@@ -98,11 +98,17 @@ def test_weakref_slot_when_base_has_it_like_native(make):
 
 @pytest.mark.parametrize("fields", [("x",), ("z", "y"), ("q", "x")])
 def test_field_repeated_across_the_hierarchy(make_slot, fields):
-    # Native classes let a subclass shadow a base's slot; SlotObj refuses.
+    # Native classes let a subclass name a base's slot again (a second slot shadows the
+    # first); a SlotObj subclass that names a base's field again uses that field, as
+    # dataclass(slots=True) and attrs do when they recreate a class.
     A = make_slot("A", ("x", "y"))
     B = make_slot("B", ("z",), base=A)
-    with pytest.raises(TypeError, match=r"field '[xyz]' is already defined by a base class"):
-        make_slot("C", fields, base=B)
+    C = make_slot("C", fields, base=B)
+    new = [f for f in fields if f not in ("x", "y", "z")]
+    assert C.__match_args__ == ("x", "y", "z", *new)
+    assert sys.getsizeof(C()) == 40 + 8 * len(new)
+    c = C(1, 2, 3, *range(len(new)))
+    assert (c.x, c.y, c.z) == (1, 2, 3)
     assert sys.getsizeof(B(1, 2, 3)) == 40
 
 
@@ -143,14 +149,26 @@ def _stateful_native_bases():
             "int": int, "list": list, "Exception": Exception}
 
 
-@pytest.mark.parametrize("which", ["__dict__", "slots", "__weakref__", "int", "list",
-                                   "Exception"])
+@pytest.mark.parametrize("which", ["slots", "int", "list", "Exception"])
 @pytest.mark.parametrize("first", [True, False])
-def test_native_base_with_instance_state(which, first):
+def test_native_base_with_c_level_state(which, first):
     nat = _stateful_native_bases()[which]
     bases = (nat, SlotObj) if first else (SlotObj, nat)
-    with pytest.raises(TypeError, match=r"cannot derive from .*carry state"):
+    with pytest.raises(TypeError, match=r"cannot derive from '.*': .*C-level state"):
         type("R", bases, {"__slots__": ("y",)})
+
+
+@pytest.mark.parametrize("which", ["__dict__", "__weakref__"])
+@pytest.mark.parametrize("first", [True, False])
+def test_plain_native_base_state_lives_in_the_arena_object(which, first):
+    # A plain Python class's __dict__ and weak references have a home in an arena
+    # object: dynamic storage and a weak-reference slot.
+    nat = _stateful_native_bases()[which]
+    bases = (nat, SlotObj) if first else (SlotObj, nat)
+    R = type("R", bases, {"__slots__": ("y",)})
+    r = R(1)
+    r.extra = 2
+    assert (r.y, r.extra) == (1, 2) and objarena.arena_of(r) is not None
 
 
 @pytest.mark.parametrize("value", [3, "default", None, objarena.default_arena.stats(),

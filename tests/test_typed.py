@@ -234,6 +234,7 @@ def test_string_annotations_resolve_to_markers():
     """)
     R = ns["R"]
     assert [getattr(R, n).field_type for n in "abc"] == [f64, u16, boolean]
+    R(1.0, 2, True)     # object fields get their descriptors at the class's first use
     assert type(R.d).__name__ == type(R.e).__name__ == "member_descriptor"
 
 

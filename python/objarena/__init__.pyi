@@ -1,6 +1,7 @@
 # Type stubs for objarena (docs/api.md is the reference; docs/typing.md says how to use them).
 import inspect
 import sys
+from abc import ABCMeta
 from collections.abc import Callable
 from typing import Any, ClassVar, Final, Literal, TypeAlias, TypedDict, TypeVar, final
 
@@ -146,8 +147,12 @@ class Arena:
 
 _MT = TypeVar("_MT", bound=ArenaType)
 
-class ArenaType(type):
-    """The metaclass of SlotObj and Obj; the class keyword arena= names the Arena."""
+class ArenaType(ABCMeta):
+    """The metaclass of SlotObj and Obj; the class keyword arena= names the Arena.
+
+    It derives from abc.ABCMeta, so that arena classes mix with ABCs and collections.abc
+    bases; isinstance()/issubclass() of an arena class that is no ABC answer as type's.
+    """
 
     def __new__(
         mcls: type[_MT],
@@ -162,6 +167,8 @@ class ArenaType(type):
     # inspect.signature(cls): the generated __init__'s, while the class uses it.
     @property
     def __signature__(self) -> inspect.Signature: ...
+    def __instancecheck__(cls, instance: Any) -> bool: ...
+    def __subclasscheck__(cls, subclass: type) -> bool: ...
 
 # Typed fields: at run time f64 ... boolean are FieldType markers that the metaclass
 # reads from a SlotObj class's annotations; to a type checker each is the Python type a
@@ -189,7 +196,8 @@ boolean: TypeAlias = bool
 
 # Fields are declared with annotations (`id: int`), as for a dataclass; the type checker
 # then sees the generated __init__ as (id: int, ...).  A value in the class body is the
-# field's default (`value: f64 = 0.0`); the fields after one with a default need one too.
+# field's default (`value: f64 = 0.0`, `name: str = ""`); the fields after one with a
+# default need one too.
 @dataclass_transform(eq_default=False)
 class SlotObj(metaclass=ArenaType):
     __match_args__: ClassVar[tuple[str, ...]]
