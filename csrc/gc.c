@@ -362,13 +362,6 @@ is_member(uint8_t m, unsigned gen)
            && oa_meta_gen(m) <= gen;
 }
 
-/* Is the block live, not dying, and of generation 0..gen (tracked or not)? */
-static inline int
-in_generations(uint8_t m, unsigned gen)
-{
-    return (m & (OA_META_LIVE | OA_META_DYING)) == OA_META_LIVE && oa_meta_gen(m) <= gen;
-}
-
 /* Passes over a page's blocks read eight side-table bytes at a time where
    none can match (a gen-0 collection passes over the gen-1 blocks of the
    young pages ten times before they are promoted, a full collection over
