@@ -1000,23 +1000,27 @@ apply_state_part(PyObject *self, PyObject *part, setattrofunc set)
         PyErr_SetString(PyExc_TypeError, "state is not a dictionary");
         return -1;
     }
-    Py_ssize_t pos = 0;
-    PyObject *key, *value;
-    while (PyDict_Next(part, &pos, &key, &value)) {
+    /* A snapshot of the items: storing one runs user code (a name's
+       __eq__, a value's __del__) that may change the dict. */
+    PyObject *items = PyDict_Items(part);
+    if (items == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
+        PyObject *pair = PyList_GET_ITEM(items, i);
+        PyObject *key = PyTuple_GET_ITEM(pair, 0);
         if (!PyUnicode_Check(key)) {
             PyErr_Format(PyExc_TypeError, "attribute name must be string, not '%.200s'",
                          Py_TYPE(key)->tp_name);
+            Py_DECREF(items);
             return -1;
         }
-        Py_INCREF(key);
-        Py_INCREF(value);
-        int r = set(self, key, value);
-        Py_DECREF(value);
-        Py_DECREF(key);
-        if (r < 0) {
+        if (set(self, key, PyTuple_GET_ITEM(pair, 1)) < 0) {
+            Py_DECREF(items);
             return -1;
         }
     }
+    Py_DECREF(items);
     return 0;
 }
 
