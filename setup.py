@@ -6,12 +6,17 @@ reliability stages of .ci/run build the same sources with other settings.
 """
 import os
 import shlex
+import sysconfig
 
 from setuptools import Extension, setup
 
-SOURCES = ["csrc/arena.c", "csrc/module.c", "csrc/types.c", "csrc/typed.c", "csrc/obj.c", "csrc/gc.c"]
+SOURCES = ["csrc/arena.c", "csrc/module.c", "csrc/types.c", "csrc/typed.c", "csrc/obj.c",
+           "csrc/gc.c", "csrc/gcmodule.c"]
 
 cflags = ["-Wall", "-Wextra", "-std=c11", "-fno-strict-aliasing"]
+# A Py_DEBUG interpreter gets the invariant checks (OA_ASSERT) too.
+if sysconfig.get_config_var("Py_DEBUG"):
+    cflags.append("-DOA_DEBUG")
 cflags += shlex.split(os.environ.get("OBJARENA_CFLAGS", ""))
 ldflags = shlex.split(os.environ.get("OBJARENA_LDFLAGS", ""))
 

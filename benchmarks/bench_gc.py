@@ -1,34 +1,41 @@
 #!/usr/bin/env python3
 """What the arena's cycle collector costs, against CPython's gc, in one run.
 
-Standalone (no pytest), one process.  Three ratios, each with the target of the
-collector issue:
+Standalone (no pytest), one process.  The ratios, each with the target of the collector
+issue (figures in docs/benchmarks.md):
 
-1. ``full``: a full collection of N live SlotObj objects in 2-cycles (a <-> b, the a's
-   held by a list), ``arena.collect(2)``, against ``gc.collect()`` over the same graph
-   of native ``__slots__`` objects.  Target <= 0.5.
-2. ``gc_scan``: ``gc.collect()`` with those N arena objects alive, against
-   ``gc.collect()`` with the N native ones alive (what CPython's gc stops paying for
-   arena objects).  Target <= 0.1.  Shown beside it, not as targets: the same graph
-   held by a tuple (``gc_scan_tuple``) and with the pairs linked to one another
-   (``gc_scan_linked``).  With a list, CPython's gc still reads the header of each of
-   the list's items, arena objects or not: that cost is the list's.
-3. ``young``: a loop that creates L short-lived self-cycles in an arena with automatic
-   collection on, with N old arena objects alive in that arena (promoted to generation
-   2 by a full collection beforehand), against the same loop in an arena holding none.
-   Target <= 1.2 (young collections must not pay for the old heap).
+1. ``build``: collector overhead per surviving record while a program builds N records
+   of 2 fields held by a list: (time with the collectors on - time with them off) / N,
+   SlotObj (CPython's gc and the arena's both on or both off) against native
+   ``__slots__`` (gc on or off).  Target <= 0.25.  ``build_vs_msgspec``: the SlotObj
+   build with the collectors on against ``msgspec.Struct``'s (gc on), when msgspec is
+   installed; target <= 1.3.  recordclass is shown beside them when installed.
+2. ``full``: a full collection of N live SlotObj objects in 2-cycles (a <-> b, the a's
+   held by a list), ``arena.collect(2)``, against ``gc.collect()`` over the same graph of
+   native ``__slots__`` objects.  Target <= 0.25.  With it, the collection's work space
+   (``work_space``: bytes per object, target <= 8) and the peak RSS during it against the
+   RSS before it (``peak_rss``, Linux; target <= 1.02).
+3. ``gc_scan``: ``gc.collect()`` with those N arena objects alive, against ``gc.collect()``
+   with the N native ones alive (what CPython's gc stops paying for arena objects).
+   Target <= 0.1.  Shown beside it, not as targets: the same graph held by a tuple and
+   with the pairs linked to one another.
+4. ``mixed``: a tree of M Obj nodes whose children are in native lists, each node with a
+   parent pointer and a native instance that points back to it; the collectors' time
+   (CPython's, from gc.callbacks, plus the arena's, from Arena.callbacks) while building
+   it with both collectors on and in one ``gc.collect()`` after, against the same tree of
+   native nodes.  Target <= 0.6.
+5. ``young``: a loop that creates L short-lived self-cycles in an arena with automatic
+   collection on, with N old arena objects alive in that arena, against the same loop in
+   an arena holding none.  Target <= 1.2 (young collections must not pay for the old
+   heap).
 
-Method.  Every figure is the best of ``--repeat`` samples (a collection of an unchanged
-heap costs the same every time; the minimum is the least disturbed one).  For 1 and 2
-the heaps are built once per kind and measured while alive; CPython's gc is disabled
-while building and around the samples, and the heap that is not being measured is not
-alive (so ``gc.collect()`` over the arena graph sees only the list and the
-interpreter's own objects, and likewise for the native one).  For 3 the two arenas are
-measured in alternation, ``--repeat`` times each, with CPython's gc disabled (the loop
-creates arena objects only); each sample runs the loop in the same arena again, whose
-automatic collections keep it near empty of young objects.
+Method.  Every figure is the best of ``--repeat`` samples, the kinds interleaved.  For 2
+and 3 the heaps are built once per kind and measured while alive; CPython's gc is
+disabled while building and around the samples, and the heap that is not being measured
+is not alive.  For 5 the two arenas are measured in alternation with CPython's gc
+disabled.
 
-Usage:  python benchmarks/bench_gc.py [--json] [--n N] [--loop L] [--repeat R]
+Usage:  python benchmarks/bench_gc.py [--json] [--n N] [--mixed-n M] [--loop L] [--repeat R]
 Exit status 1 if a target is missed.
 """
 import argparse
@@ -38,9 +45,20 @@ import sys
 import time
 
 import objarena
-from objarena import Arena, SlotObj
+from objarena import Arena, Obj, SlotObj
+import objarena._testing as testing
 
-TARGETS = {"full": 0.5, "gc_scan": 0.1, "young": 1.2}
+try:
+    import msgspec
+except ImportError:
+    msgspec = None
+try:
+    import recordclass
+except ImportError:
+    recordclass = None
+
+TARGETS = {"build": 0.25, "build_vs_msgspec": 1.3, "full": 0.25, "work_space": 8,
+           "peak_rss": 1.02, "gc_scan": 0.1, "mixed": 0.6, "young": 1.2}
 
 
 def best(fn, repeat):
@@ -86,6 +104,208 @@ def linked_pairs(cls, n):
     return root
 
 
+# --- 1. building records --------------------------------------------------------
+
+def build_code():
+    ns = {}
+    exec("def build(C, n):\n"
+         "    out = []\n"
+         "    append = out.append\n"
+         "    for i in range(n):\n"
+         "        append(C(i, None))\n"
+         "    return out\n", ns)
+    return ns["build"]
+
+
+def bench_build(n, repeat):
+    arena = Arena("bench-build")
+
+    class Rec(SlotObj, arena=arena):
+        __slots__ = ("a", "b")
+
+    class NativeRec:
+        __slots__ = ("a", "b")
+
+        def __init__(self, a, b):
+            self.a = a
+            self.b = b
+
+    kinds = {"native": NativeRec, "slotobj": Rec}
+    if msgspec is not None:
+        class MsgRec(msgspec.Struct):
+            a: object
+            b: object
+        kinds["msgspec"] = MsgRec
+    if recordclass is not None:
+        kinds["recordclass"] = recordclass.make_dataclass("RcRec", ("a", "b"))
+    code = {k: build_code() for k in kinds}     # one copy each (specialisation)
+    best_t = {}
+    was = gc.isenabled()
+    try:
+        for _ in range(repeat):
+            for k, C in kinds.items():
+                for on in (True, False):
+                    gc.collect()
+                    arena.collect()
+                    if on:
+                        gc.enable()
+                        arena.enable()
+                    else:
+                        gc.disable()
+                        arena.disable()
+                    t0 = time.perf_counter()
+                    out = code[k](C, n)
+                    t = time.perf_counter() - t0
+                    gc.disable()
+                    del out
+                    best_t[k, on] = min(best_t.get((k, on), t), t)
+    finally:
+        arena.enable()
+        if was:
+            gc.enable()
+    gc.collect()
+    ns = {k: {"on_ns": best_t[k, True] / n * 1e9, "off_ns": best_t[k, False] / n * 1e9}
+          for k in kinds}
+    for r in ns.values():
+        r["overhead_ns"] = r["on_ns"] - r["off_ns"]
+    out = {"build": {"per_record": ns,
+                     "ratio": ns["slotobj"]["overhead_ns"] / ns["native"]["overhead_ns"]}}
+    if msgspec is not None:
+        out["build_vs_msgspec"] = {"ratio": ns["slotobj"]["on_ns"] / ns["msgspec"]["on_ns"]}
+    return out
+
+
+# --- 2. memory of a full collection ------------------------------------------------
+
+def rss_now_and_peak(reset=False):
+    """(VmRSS, VmHWM) in bytes, Linux; (None, None) elsewhere.  reset: start a new
+    peak from now (writing 5 to /proc/self/clear_refs)."""
+    try:
+        if reset:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+        vals = {}
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    k, v = line.split(":")
+                    vals[k] = int(v.split()[0]) * 1024
+        return vals["VmRSS"], vals["VmHWM"]
+    except (OSError, KeyError, ValueError):
+        return None, None
+
+
+# --- 4. mixed graphs ----------------------------------------------------------------
+
+class NativeNode:
+    pass
+
+
+class Payload:
+    __slots__ = ("owner", "value")
+
+
+def tree_code():
+    ns = {}
+    exec("def build(Node, Payload, m, fanout):\n"
+         "    root = Node()\n"
+         "    root.parent = None\n"
+         "    root.children = []\n"
+         "    p = Payload(); p.owner = root; p.value = 0; root.payload = p\n"
+         "    level = [root]\n"
+         "    made = 1\n"
+         "    while made < m:\n"
+         "        nxt = []\n"
+         "        for parent in level:\n"
+         "            for _ in range(fanout):\n"
+         "                if made >= m:\n"
+         "                    break\n"
+         "                node = Node()\n"
+         "                node.parent = parent\n"
+         "                node.children = []\n"
+         "                p = Payload(); p.owner = node; p.value = made; node.payload = p\n"
+         "                parent.children.append(node)\n"
+         "                nxt.append(node)\n"
+         "                made += 1\n"
+         "        level = nxt\n"
+         "    return root\n", ns)
+    return ns["build"]
+
+
+class Stopwatch:
+    """A gc-style callback (phase, info) that sums the time from each "start" to its
+    "stop"."""
+
+    def __init__(self):
+        self.total = 0.0
+        self._t = None
+
+    def __call__(self, phase, info):
+        if phase == "start":
+            self._t = time.perf_counter()
+        elif self._t is not None:
+            self.total += time.perf_counter() - self._t
+            self._t = None
+
+
+class CollectorClock:
+    """Time spent in CPython's collections (gc.callbacks, first in the list so that
+    objarena's own hook, which may collect arenas at "stop", runs after its stop) and
+    in an arena's (Arena.callbacks)."""
+
+    def __init__(self, arena=None):
+        self._cpython = Stopwatch()
+        self._arena_watch = Stopwatch()
+        self._arena = arena
+
+    @property
+    def cpython(self):
+        return self._cpython.total
+
+    @property
+    def arena(self):
+        return self._arena_watch.total
+
+    def __enter__(self):
+        gc.callbacks.insert(0, self._cpython)
+        if self._arena is not None:
+            self._arena.callbacks.append(self._arena_watch)
+        return self
+
+    def __exit__(self, *exc):
+        gc.callbacks.remove(self._cpython)
+        if self._arena is not None:
+            self._arena.callbacks.remove(self._arena_watch)
+
+
+def bench_mixed(m, repeat, fanout=4):
+    arena = Arena("bench-mixed")
+
+    class ArenaNode(Obj, arena=arena):
+        pass
+
+    kinds = {"native": (NativeNode, None), "arena": (ArenaNode, arena)}
+    code = {k: tree_code() for k in kinds}
+    best = {}
+    for _ in range(repeat):
+        for k, (Node, a) in kinds.items():
+            gc.collect()
+            gc.enable()
+            with CollectorClock(a) as clock:
+                root = code[k](Node, Payload, m, fanout)
+                gc.collect()
+            total = clock.cpython + clock.arena
+            if total < best.get(k, (float("inf"),))[0]:
+                best[k] = (total, clock.cpython, clock.arena)
+            del root
+            gc.collect()
+    return {"mixed": {"native_s": best["native"][0], "arena_s": best["arena"][0],
+                      "arena_cpython_part_s": best["arena"][1],
+                      "arena_arena_part_s": best["arena"][2],
+                      "nodes": m, "ratio": best["arena"][0] / best["native"][0]}}
+
+
+
 def bench_full_and_gc_scan(n, repeat, trials):
     arena = Arena("bench-gc")
     arena.disable()
@@ -103,6 +323,13 @@ def bench_full_and_gc_scan(n, repeat, trials):
         if arena_side:
             arena.collect(2)                   # settle: everything in generation 2
             assert arena.stats()["objects"] == n // 2 * 2
+            current, _ = testing.work_bytes()
+            rss_before, _ = rss_now_and_peak(reset=True)
+            arena.collect(2)
+            _, rss_peak = rss_now_and_peak()
+            _, work_peak = testing.work_bytes()
+            memory.append(((work_peak - current) / n,
+                           rss_peak / rss_before if rss_before else None))
             own = best(lambda: arena.collect(2), repeat)
         else:
             gc.collect()
@@ -115,6 +342,7 @@ def bench_full_and_gc_scan(n, repeat, trials):
             gc.collect()
         return own, scan
 
+    memory = []
     t = {k: [] for k in ("arena_full", "gc_arena", "gc_native", "gc_arena_linked",
                          "gc_native_linked", "gc_arena_tuple", "gc_native_tuple")}
     gc.collect()
@@ -141,6 +369,9 @@ def bench_full_and_gc_scan(n, repeat, trials):
     return {
         "full": {"arena_collect_s": m["arena_full"], "gc_collect_s": m["gc_native"],
                  "ratio": m["arena_full"] / m["gc_native"]},
+        "work_space": {"bytes_per_object": max(w for w, _ in memory),
+                       "ratio": max(w for w, _ in memory)},
+        "peak_rss": {"ratio": max((r for _, r in memory if r is not None), default=0.0)},
         "gc_scan": {"gc_collect_with_arena_s": m["gc_arena"],
                     "gc_collect_with_native_s": m["gc_native"],
                     "ratio": m["gc_arena"] / m["gc_native"]},
@@ -215,6 +446,8 @@ def bench_young(n, loops, repeat):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=1_000_000, help="live objects (default 1e6)")
+    p.add_argument("--mixed-n", type=int, default=300_000,
+                   help="nodes of the mixed tree (default 3e5)")
     p.add_argument("--loop", type=int, default=300_000,
                    help="short-lived self-cycles in the young loop (default 3e5)")
     p.add_argument("--repeat", type=int, default=5, help="samples per figure (best kept)")
@@ -224,10 +457,14 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     results = {}
+    results.update(bench_build(args.n, args.repeat))
     results.update(bench_full_and_gc_scan(args.n, args.repeat, args.trials))
+    results.update(bench_mixed(args.mixed_n, max(1, args.repeat // 2)))
     results.update(bench_young(args.n, args.loop, args.repeat))
     ok = True
     for name, target in TARGETS.items():
+        if name not in results:
+            continue
         results[name]["target"] = target
         results[name]["met"] = results[name]["ratio"] <= target
         ok &= results[name]["met"]
@@ -240,13 +477,30 @@ def main(argv=None):
     else:
         print(f"objarena {meta['objarena']} on CPython {meta['python']}, "
               f"N={args.n:,}, loop={args.loop:,}, best of {args.repeat}")
+        def mark(r):
+            return f"(target <= {r['target']}) {'ok' if r['met'] else 'MISSED'}"
+        r = results["build"]
+        pr = r["per_record"]
+        print(f"1. building N records, ns per record, collectors on / off (overhead):")
+        for k, v in pr.items():
+            print(f"     {k:12} {v['on_ns']:7.1f} / {v['off_ns']:7.1f}  "
+                  f"({v['overhead_ns']:6.1f})")
+        print(f"   overhead slotobj / native {r['ratio']:.3f} {mark(r)}")
+        if "build_vs_msgspec" in results:
+            r = results["build_vs_msgspec"]
+            print(f"   slotobj build / msgspec.Struct build, collectors on "
+                  f"{r['ratio']:.3f} {mark(r)}")
         r = results["full"]
-        print(f"1. full collection, N live objects in 2-cycles: arena.collect(2) "
+        print(f"2. full collection, N live objects in 2-cycles: arena.collect(2) "
               f"{r['arena_collect_s'] * 1e3:8.2f} ms   gc.collect() native "
               f"{r['gc_collect_s'] * 1e3:8.2f} ms   ratio {r['ratio']:.3f} "
               f"(target <= {r['target']}) {'ok' if r['met'] else 'MISSED'}")
+        r = results["work_space"]
+        print(f"   work space {r['bytes_per_object']:.2f} B per object {mark(r)}")
+        r = results["peak_rss"]
+        print(f"   peak RSS during it / RSS before {r['ratio']:.4f} {mark(r)}")
         r = results["gc_scan"]
-        print(f"2. gc.collect() with N arena objects alive "
+        print(f"3. gc.collect() with N arena objects alive "
               f"{r['gc_collect_with_arena_s'] * 1e3:8.2f} ms   with N native "
               f"{r['gc_collect_with_native_s'] * 1e3:8.2f} ms   ratio {r['ratio']:.3f} "
               f"(target <= {r['target']}) {'ok' if r['met'] else 'MISSED'}")
@@ -259,8 +513,14 @@ def main(argv=None):
               f"{r['gc_collect_with_arena_s'] * 1e3:.2f} ms vs "
               f"{r['gc_collect_with_native_s'] * 1e3:.2f} ms, ratio {r['ratio']:.3f}; "
               f"gc.collect() of the interpreter alone {r['gc_collect_empty_s'] * 1e3:.2f} ms)")
+        r = results["mixed"]
+        print(f"4. mixed tree of {r['nodes']:,} Obj nodes (native lists, parent pointers, a "
+              f"native instance each): collectors' time building + one gc.collect() "
+              f"{r['arena_s'] * 1e3:8.2f} ms (CPython's {r['arena_cpython_part_s'] * 1e3:.2f}, "
+              f"the arena's {r['arena_arena_part_s'] * 1e3:.2f})   native "
+              f"{r['native_s'] * 1e3:8.2f} ms   ratio {r['ratio']:.3f} {mark(r)}")
         r = results["young"]
-        print(f"3. {args.loop:,} short-lived self-cycles, automatic collection: with N "
+        print(f"5. {args.loop:,} short-lived self-cycles, automatic collection: with N "
               f"old objects {r['with_old_s'] * 1e3:8.2f} ms   without "
               f"{r['without_old_s'] * 1e3:8.2f} ms   ratio {r['ratio']:.3f} "
               f"(target <= {r['target']}) {'ok' if r['met'] else 'MISSED'}")

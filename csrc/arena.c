@@ -120,19 +120,52 @@ injected_failure(void)
     return 0;
 }
 
+/* Working memory is counted, so that the work space of a collection can be
+   measured (oa_work_bytes): each block carries its size in a 16-byte
+   prefix (malloc's alignment kept). */
+#define WORK_PREFIX 16
+static size_t work_bytes, work_peak;
+
 void *
 oa_work_alloc(size_t size)
 {
     if (injected_failure()) {
         return NULL;
     }
-    return malloc(size ? size : 1);
+    char *p = malloc(WORK_PREFIX + (size ? size : 1));
+    if (p == NULL) {
+        return NULL;
+    }
+    memcpy(p, &size, sizeof(size));
+    work_bytes += size;
+    if (work_bytes > work_peak) {
+        work_peak = work_bytes;
+    }
+    return p + WORK_PREFIX;
 }
 
 void
 oa_work_free(void *p)
 {
-    free(p);
+    if (p == NULL) {
+        return;
+    }
+    char *base = (char *)p - WORK_PREFIX;
+    size_t size;
+    memcpy(&size, base, sizeof(size));
+    OA_ASSERT(work_bytes >= size);
+    work_bytes -= size;
+    free(base);
+}
+
+void
+oa_work_bytes(size_t *current, size_t *peak, int reset_peak)
+{
+    *current = work_bytes;
+    *peak = work_peak;
+    if (reset_peak) {
+        work_peak = work_bytes;
+    }
 }
 
 /* Map `size` bytes aligned to `align` (both multiples of the OS page). */
@@ -635,6 +668,7 @@ oa_free(void *p)
     oa_arena *a = pg->chunk->arena;
     oa_class *c = &a->classes[pg->cls];
     uint8_t *meta = &pg->meta[oa_block_index(pg, p)];
+    OA_ASSERT(*meta & OA_META_LIVE);        /* a double free */
     if (!page_untracked(pg)) {
         gen_account(a, pg, oa_meta_gen(*meta), -1);
     }
@@ -667,6 +701,36 @@ oa_set_generation(void *p, unsigned gen)
     gen_account(a, pg, old, -1);
     gen_account(a, pg, gen, 1);
     *meta = (uint8_t)((*meta & ~OA_META_GEN_MASK) | (gen << OA_META_GEN_SHIFT));
+}
+
+void
+oa_gen_moved(oa_page *pg, unsigned from, unsigned to, uint32_t n)
+{
+    if (from == to || n == 0) {
+        return;
+    }
+    oa_arena *a = pg->chunk->arena;
+    a->gen_objects[from] -= n;
+    a->gen_objects[to] += n;
+    int was_young = pg->young > 0;
+    if (from <= 1) {
+        OA_ASSERT(pg->young >= n);
+        pg->young -= n;
+    }
+    if (to <= 1) {
+        pg->young += n;
+    }
+    /* Relink with the same rule as young_add/young_remove. */
+    if (was_young && pg->young == 0) {
+        pg->young = 1;
+        young_remove(a, pg);
+    }
+    else if (!was_young && pg->young > 0) {
+        uint32_t y = pg->young;
+        pg->young = 0;
+        young_add(a, pg);
+        pg->young = y;
+    }
 }
 
 size_t

@@ -80,6 +80,17 @@
 #define OA_META_DYING 0x40u         /* being freed: invisible to visitors */
 #define OA_META_USER4 0x80u
 
+/* Debug builds (OA_DEBUG, defined by setup.py when the interpreter is a
+   Py_DEBUG one, or by hand) check invariants with OA_ASSERT; release builds
+   compile the checks away. */
+#if defined(OA_DEBUG)
+#  include <assert.h>
+#  undef NDEBUG
+#  define OA_ASSERT(cond) assert(cond)
+#else
+#  define OA_ASSERT(cond) ((void)0)
+#endif
+
 typedef enum {
     OA_OK = 0,
     OA_ERR_NOMEM,       /* the OS (or the fault injector) refused memory */
@@ -202,6 +213,9 @@ size_t oa_max_bytes(const oa_arena *a);
 
 /* Generations 0..3 (3: permanent).  oa_gen_objects counts live blocks. */
 void oa_set_generation(void *p, unsigned gen);
+/* The caller rewrote the generation bits of n blocks of pg from `from` to
+   `to` in their side-table bytes: keep the counters and the young list. */
+void oa_gen_moved(oa_page *pg, unsigned from, unsigned to, uint32_t n);
 size_t oa_gen_objects(const oa_arena *a, unsigned gen);
 
 /* Give empty pages and chunks back to the OS; returns the bytes released. */
@@ -230,5 +244,8 @@ unsigned long oa_os_alloc_count(void);
 /* Working memory for the layers above (malloc), subject to the injector. */
 void *oa_work_alloc(size_t size);
 void oa_work_free(void *p);
+/* Working memory in use now and at its peak (process-wide); reset_peak
+   starts a new peak from now. */
+void oa_work_bytes(size_t *current, size_t *peak, int reset_peak);
 
 #endif /* OBJARENA_ARENA_H */

@@ -1,66 +1,107 @@
 /*
- * gc.c -- the arena's generational cycle collector, and the gc-like API of
- * Arena.
+ * gc.c -- the arena's generational cycle collector.
  *
  * CPython's collector never sees arena objects (they have no GC header), so
  * a cycle through them would leak.  This collector finds such cycles with
  * CPython's algorithm, trial deletion, over a set of its own objects, and
- * frees them in CPython's order.
+ * frees them in CPython's order.  The gc-like API of Arena lives in
+ * gcmodule.c; the policy that decides when to collect is at the end of this
+ * file (select_generation), called from allocation (types.c) and from the
+ * gc.callbacks hook (module.c).
  *
- * Generations.  Three plus a permanent one, in the side-table bits of each
- * block (arena.h).  count0 is allocations minus frees since the last
- * collection of generation 0; collecting generation g bumps count[g+1] and
- * zeroes count[0..g]; a full collection runs only while the objects promoted
- * into generation 2 since the last one reach 25% of those that survived it
- * (CPython's "long-lived pending" rule).  Young collections visit only the
- * pages on the arena's young list, so their cost follows the young objects,
- * not the heap.
+ * Side-table bits (arena.h: one byte per block) the collector keeps:
+ *   generation 0..3       as CPython's generations (3: frozen);
+ *   FINALIZED             __del__ ran (PEP 442: once per object);
+ *   UNTRACKED             persistent: at its last examination no field held
+ *                         a container or an arena object, so the object
+ *                         cannot be part of a cycle; collections skip it
+ *                         until they examine it again (below);
+ *   REACHED, ATOMIC       transient, only during the phases before Python
+ *                         code runs: marked reachable; found untrackable.
+ * Membership of the set is a function of the byte alone (is_member): live,
+ * not dying, not untracked, generation <= g.
  *
- * One collection of generation g (collect_generation):
+ * Untracked objects (CPython untracks tuples of atoms, msgspec structs
+ * without containers; here any record qualifies).  A field may be written at
+ * any time without a hook (the interpreter specialises field access), so an
+ * untracked object is examined again: at every collection of its generation
+ * while it is young, at every explicit full collection (Arena.collect(2),
+ * gc.collect()), and at one automatic full collection in OA_UNTRACKED_SLICES
+ * for each page (round robin).  A cycle made by writing to an old untracked
+ * object is therefore found at most OA_UNTRACKED_SLICES automatic full
+ * collections later, or at the next explicit one.  Examining one costs a
+ * read of its fields and of their types, no counter and no mark.
  *
- *   1. The set.  S = the arena's live objects of generations 0..g.  Their
- *      counters (gc_refs) sit in a work array indexed through each page
- *      (page->user + block index); the COLLECTING bit marks membership.
- *      The work space is allocated before anything changes: if it cannot be
- *      had, the collection gives up having collected nothing.
- *   2. update/subtract refs.  gc_refs := ob_refcnt, then every reference
- *      from inside the set is subtracted.  References to foreign objects --
- *      lists, tuples, dicts, sets, instances of Python classes (tracked, with
- *      an allow-listed native base), objects of other arenas -- pull those
- *      objects into the set (a hash map, gc_refs := ob_refcnt too), up to a
- *      budget proportional to |S|.  Frames, generators, coroutines, types and
- *      anything not on the list are never traversed: a reference from one of
- *      them simply counts as external.  Visiting too few edges keeps objects
- *      alive; visiting one that is not owned would free a live object -- so
- *      only owned references are ever visited.
- *   3. move_unreachable.  Objects with gc_refs > 0 are referenced from
- *      outside the set; everything reachable from them (an explicit stack,
- *      no recursion) is reachable.  The rest is unreachable.  Reachable
- *      arena objects move to generation g+1.
- *   -- From here Python code runs; the set's bits are cleared first.  Every
- *      unreachable object is held (INCREF) until the end. --
- *   4. Weak references to unreachable objects are cleared, then the
- *      callbacks of those that had one are called (CPython's order: no
- *      callback can reach an unreachable object through a cleared weak
- *      reference).  Up to 3.14 all of them are cleared here; on 3.15 only
- *      those with a callback, as its gc does (the others wait for step 7).
- *   5. Finalizers (__del__) run, once per object ever (the FINALIZED bit).
- *   6. Resurrection: trial deletion again over the unreachable objects
- *      alone; what is referenced from outside them now survives, with all it
- *      reaches.
- *   7. The rest is garbage: every weak reference still set to it (3.15: the
- *      ones without a callback; any version: those finalizers made) is
- *      cleared; then with DEBUG_SAVEALL it goes to Arena.garbage, otherwise
- *      the arena objects' fields are cleared.  Releasing the held references
- *      then frees everything by plain reference counting; foreign objects
- *      are never cleared.
+ * One collection of generation g (collect_phases lists the phases, each a
+ * function that states its pre- and post-conditions; collect_generation
+ * wraps them with the bookkeeping):
+ *
+ *   take_set       S = the members in generations 0..g (the young list's
+ *                  pages for g <= 1, every page for g == 2), untracked ones
+ *                  in scope examined again; one counter byte per block of
+ *                  each page holding a member.  Work space is taken here,
+ *                  before anything changes; without it the collection gives
+ *                  up having collected nothing.
+ *   subtract_refs  gc_refs := ob_refcnt less every reference from inside S,
+ *                  one pass over the pages (both are sums: each object is
+ *                  read once).  Foreign objects referenced from S -- lists,
+ *                  tuples, dicts, sets, instances of Python classes, objects
+ *                  of other arenas; classes and their contents in full
+ *                  collections -- join S (a hash map), up to a budget; a
+ *                  container that one member holds alone is part of it.
+ *   mark_reachable objects with gc_refs > 0 are referenced from outside S;
+ *                  they and all they reach are marked.
+ *   split          marked members are promoted to g+1 (ATOMIC ones become
+ *                  UNTRACKED); the rest are the unreachable.
+ *   -- From here Python code runs; every unreachable object is held. --
+ *   handle_garbage weak references cleared then their callbacks called,
+ *                  finalizers, the resurrection check (find_resurrected),
+ *                  then fields cleared: CPython's order (gc_collect_main).
+ *
+ * Counters.  gc_refs live in one byte per block: values up to
+ * OA_REFS_SMALL - 1 in the byte, larger ones (rare: objects referenced more
+ * than 249 times) in an exact overflow map, the byte saying OA_REFS_BIG.
+ * The work space of a collection is thus about one byte per member (plus
+ * the stack, bounded, and the foreign map).
  *
  * Trial deletion over any subset is conservative: whatever is referenced
- * from outside the set survives.
+ * from outside the set survives.  So is skipping untracked objects: their
+ * references to members count as external.
  */
 #include "objarena.h"
 
 #include <time.h>
+
+/* Side-table bits of the collector (arena.h leaves USER1, USER2, USER4). */
+#define OA_META_ATOMIC OA_META_USER1
+#define OA_META_REACHED OA_META_USER2
+#define OA_META_UNTRACKED OA_META_USER4
+
+/* A page's untracked objects are examined again at one automatic full
+   collection in this many: the bound on the delay before a cycle made
+   through an old untracked object is found, against the cost of reading
+   every untracked object at each full collection. */
+#define OA_UNTRACKED_SLICES 4
+
+/* Counter bytes: 0..OA_REFS_SMALL-1 exact; OA_REFS_BIG: in the overflow
+   map.  OA_REFS_PENDING: marked, fields not yet visited (the mark stack was
+   full; a page scan finds it). */
+#define OA_REFS_SMALL 250
+#define OA_REFS_PENDING 254
+#define OA_REFS_BIG 255
+
+/* The mark stack holds at most this many objects (128 KiB); past it,
+   objects wait as PENDING and page scans take them (no unbounded work
+   space, no recursion). */
+#define OA_STACK_MAX (16 * 1024)
+
+/* Foreign objects that may join one collection: proportional to the set,
+   so that a collection's cost stays linear in |S| whatever the foreign
+   graph around it (a young collection must not walk a heap of native
+   objects); the constant lets a small set still reach the containers its
+   cycles go through. */
+#define OA_BUDGET_PER_MEMBER 4
+#define OA_BUDGET_MIN 1024
 
 /* ------------------------------------------------------------------------ */
 /* Work space                                                                 */
@@ -106,6 +147,16 @@ vec_push(ObjVec *v, PyObject *op)
     return 0;
 }
 
+/* An array of exactly n items, taken at once (n may be 0). */
+static int
+vec_reserve_exact(ObjVec *v, Py_ssize_t n)
+{
+    v->items = oa_work_alloc((size_t)(n > 0 ? n : 1) * sizeof(PyObject *));
+    v->n = 0;
+    v->cap = v->items != NULL ? (n > 0 ? n : 1) : 0;
+    return v->items != NULL ? 0 : -1;
+}
+
 static void
 vec_free(ObjVec *v)
 {
@@ -114,17 +165,50 @@ vec_free(ObjVec *v)
     v->n = v->cap = 0;
 }
 
-/* Nodes found by address: open addressing over indices into parallel
-   arrays (object, gc_refs, reached). */
+/* Nodes found by address (foreign members, members whose gc_refs do not
+   fit a byte, the resurrection check): open addressing, one 16-byte slot
+   per node holding the address, its mark (in the address's low bits:
+   0 not reached, 1 reached, 2 reached but its references not yet visited)
+   and its gc_refs, so that a lookup touches one cache line; plus the slots'
+   order of insertion, for the passes over every node. */
 typedef struct {
-    PyObject **op;
-    Py_ssize_t *refs;
-    uint8_t *reached;
-    Py_ssize_t n;
-    Py_ssize_t cap;
-    Py_ssize_t *table;          /* index + 1, 0 = empty */
+    uintptr_t key;              /* address | mark; 0: empty */
+    Py_ssize_t refs;
+} MapSlot;
+
+typedef struct {
+    MapSlot *slots;             /* mask + 1 of them, at most half used */
     size_t mask;
+    size_t *order;              /* slot of the k-th node added */
+    Py_ssize_t n;
+    Py_ssize_t cap;             /* nodes before the table grows */
 } NodeMap;
+
+#define MARK_BITS ((uintptr_t)3)
+
+static inline PyObject *
+slot_op(const MapSlot *s)
+{
+    return (PyObject *)(s->key & ~MARK_BITS);
+}
+
+static inline unsigned
+slot_mark(const MapSlot *s)
+{
+    return (unsigned)(s->key & MARK_BITS);
+}
+
+static inline void
+slot_set_mark(MapSlot *s, unsigned mark)
+{
+    s->key = (s->key & ~MARK_BITS) | mark;
+}
+
+static inline MapSlot *
+map_at(const NodeMap *m, Py_ssize_t k)
+{
+    return &m->slots[m->order[k]];
+}
 
 static inline size_t
 hash_ptr(const void *p)
@@ -134,122 +218,121 @@ hash_ptr(const void *p)
     return (size_t)(x ^ (x >> 29));
 }
 
-static Py_ssize_t
+static MapSlot *
 map_find(const NodeMap *m, PyObject *op)
 {
     if (m->n == 0) {
-        return -1;
+        return NULL;
     }
     for (size_t h = hash_ptr(op) & m->mask;; h = (h + 1) & m->mask) {
-        Py_ssize_t k = m->table[h];
-        if (k == 0) {
-            return -1;
+        MapSlot *s = &m->slots[h];
+        if (s->key == 0) {
+            return NULL;
         }
-        if (m->op[k - 1] == op) {
-            return k - 1;
+        if (slot_op(s) == op) {
+            return s;
         }
     }
+}
+
+static size_t
+map_place(MapSlot *slots, size_t mask, PyObject *op)
+{
+    size_t h = hash_ptr(op) & mask;
+    while (slots[h].key != 0) {
+        h = (h + 1) & mask;
+    }
+    return h;
 }
 
 static int
 map_grow(NodeMap *m)
 {
     Py_ssize_t cap = m->cap ? m->cap * 2 : 256;
-    size_t tsize = (size_t)cap * 2;
-    PyObject **op = oa_work_alloc((size_t)cap * sizeof(PyObject *));
-    Py_ssize_t *refs = oa_work_alloc((size_t)cap * sizeof(Py_ssize_t));
-    uint8_t *reached = oa_work_alloc((size_t)cap);
-    Py_ssize_t *table = oa_work_alloc(tsize * sizeof(Py_ssize_t));
-    if (op == NULL || refs == NULL || reached == NULL || table == NULL) {
-        oa_work_free(op);
-        oa_work_free(refs);
-        oa_work_free(reached);
-        oa_work_free(table);
+    size_t tsize = (size_t)cap * 2;     /* load factor <= 1/2 */
+    MapSlot *slots = oa_work_alloc(tsize * sizeof(MapSlot));
+    size_t *order = oa_work_alloc((size_t)cap * sizeof(size_t));
+    if (slots == NULL || order == NULL) {
+        oa_work_free(slots);
+        oa_work_free(order);
         return -1;
     }
-    if (m->n) {
-        memcpy(op, m->op, (size_t)m->n * sizeof(PyObject *));
-        memcpy(refs, m->refs, (size_t)m->n * sizeof(Py_ssize_t));
-        memcpy(reached, m->reached, (size_t)m->n);
-    }
-    memset(table, 0, tsize * sizeof(Py_ssize_t));
-    size_t mask = tsize - 1;
+    memset(slots, 0, tsize * sizeof(MapSlot));
     for (Py_ssize_t k = 0; k < m->n; k++) {
-        size_t h = hash_ptr(op[k]) & mask;
-        while (table[h] != 0) {
-            h = (h + 1) & mask;
-        }
-        table[h] = k + 1;
+        MapSlot *old = map_at(m, k);
+        size_t h = map_place(slots, tsize - 1, slot_op(old));
+        slots[h] = *old;
+        order[k] = h;
     }
-    oa_work_free(m->op);
-    oa_work_free(m->refs);
-    oa_work_free(m->reached);
-    oa_work_free(m->table);
-    m->op = op;
-    m->refs = refs;
-    m->reached = reached;
-    m->table = table;
-    m->mask = mask;
+    oa_work_free(m->slots);
+    oa_work_free(m->order);
+    m->slots = slots;
+    m->order = order;
+    m->mask = tsize - 1;
     m->cap = cap;
     return 0;
 }
 
-/* Add op (absent) with gc_refs `refs`; returns its index or -1. */
-static Py_ssize_t
+/* Add op (absent) with gc_refs `refs`, not reached; NULL if no room. */
+static MapSlot *
 map_add(NodeMap *m, PyObject *op, Py_ssize_t refs)
 {
+    OA_ASSERT(map_find(m, op) == NULL && ((uintptr_t)op & MARK_BITS) == 0);
     if (m->n == m->cap && map_grow(m) < 0) {
-        return -1;
+        return NULL;
     }
-    Py_ssize_t k = m->n++;
-    m->op[k] = op;
-    m->refs[k] = refs;
-    m->reached[k] = 0;
-    size_t h = hash_ptr(op) & m->mask;
-    while (m->table[h] != 0) {
-        h = (h + 1) & m->mask;
-    }
-    m->table[h] = k + 1;
-    return k;
+    size_t h = map_place(m->slots, m->mask, op);
+    m->slots[h].key = (uintptr_t)op;
+    m->slots[h].refs = refs;
+    m->order[m->n++] = h;
+    return &m->slots[h];
 }
 
 static void
 map_free(NodeMap *m)
 {
-    oa_work_free(m->op);
-    oa_work_free(m->refs);
-    oa_work_free(m->reached);
-    oa_work_free(m->table);
+    oa_work_free(m->slots);
+    oa_work_free(m->order);
     memset(m, 0, sizeof(*m));
 }
 
 /* ------------------------------------------------------------------------ */
-/* Trial deletion                                                             */
+/* The collector's state during one collection                                */
 
 typedef struct {
-    OaArenaObject *arena;
     oa_arena *core;
-    traverseproc heap_traverse;
+    traverseproc heap_traverse; /* tp_traverse of a Python class's instances */
     unsigned gen;               /* collecting generations 0..gen */
-    int use_pages;              /* own objects found through page counters */
-    int expanding;              /* foreign objects may join the set */
-    Py_ssize_t budget;          /* the most foreign objects that may join */
-    oa_page **pages;            /* pages holding a member of S */
+    int full;                   /* gen == 2: classes join the set */
+    int explicit_full;          /* asked for: every untracked object joins */
+    unsigned slice;             /* automatic full collections: the pages
+                                   whose old untracked objects are examined */
+    unsigned next_gen;          /* where survivors go */
+    OaTypeObject *untracked_types; /* the arena's classes whose instances are
+                                   on untracked pages */
+    Py_ssize_t promoted_untracked; /* untracked objects promoted by take_set */
+    /* The pages holding a member; page->user is the page's first counter. */
+    oa_page **pages;
     Py_ssize_t npages;
     Py_ssize_t pages_cap;
-    Py_ssize_t *counters;       /* gc_refs of S, by page->user + block */
-    Py_ssize_t ncounters;
-    Py_ssize_t nown;            /* |S| */
-    NodeMap map;                /* foreign members (all members if !use_pages) */
-    ObjVec stack;
-    PyTypeObject *own_type;     /* the last type seen whose objects are ours */
-    /* Full collections: the references of own objects to their classes, a
-       run of objects of one class at a time (they share pages). */
-    PyTypeObject *class_run;    /* the class of the current run ... */
-    Py_ssize_t class_run_refs;  /* ... and its objects counted so far */
-    PyTypeObject *class_reached; /* the last class visited as reachable */
-    int expand_types;           /* full collections: classes may join the set */
+    uint8_t *counters;          /* gc_refs of the members, one byte each */
+    size_t ncounters;
+    Py_ssize_t nown;            /* members */
+    Py_ssize_t nreached;        /* members marked reachable */
+    NodeMap big;                /* members whose gc_refs do not fit a byte */
+    NodeMap map;                /* foreign members */
+    int expanding;              /* foreign objects may join */
+    Py_ssize_t budget;          /* the most foreign objects that may join */
+    ObjVec stack;               /* the mark stack: fixed room, taken early */
+    int pending;                /* marked objects wait past a full stack */
+    /* Full collections: the references of members to their classes, a run
+       of objects of one class at a time (they share pages). */
+    PyTypeObject *class_run;
+    Py_ssize_t class_run_refs;
+    PyTypeObject *class_reached; /* the last class marked reachable */
     int nomem;
+    ObjVec *reinline;           /* survivors in dict form whose dict only they
+                                   hold (obj.c puts them back inline) */
 } Collector;
 
 static void
@@ -259,8 +342,133 @@ collector_free(Collector *c)
     oa_work_free(c->counters);
     c->pages = NULL;
     c->counters = NULL;
+    map_free(&c->big);
     map_free(&c->map);
     vec_free(&c->stack);
+}
+
+static inline PyObject *
+block_at(const oa_page *pg, uint32_t b)
+{
+    return (PyObject *)(pg->blocks + (size_t)b * pg->block_size);
+}
+
+/* Is a block with side-table byte m a member of a collection of 0..gen? */
+static inline int
+is_member(uint8_t m, unsigned gen)
+{
+    return (m & (OA_META_LIVE | OA_META_DYING | OA_META_UNTRACKED)) == OA_META_LIVE
+           && oa_meta_gen(m) <= gen;
+}
+
+/* Is the block live, not dying, and of generation 0..gen (tracked or not)? */
+static inline int
+in_generations(uint8_t m, unsigned gen)
+{
+    return (m & (OA_META_LIVE | OA_META_DYING)) == OA_META_LIVE && oa_meta_gen(m) <= gen;
+}
+
+/* Passes over a page's blocks read eight side-table bytes at a time where
+   none can match (a gen-0 collection passes over the gen-1 blocks of the
+   young pages ten times before they are promoted, a full collection over
+   every untracked block): a byte can match only if (byte & mask) == LIVE,
+   mask the bits that must read "live, not dying" (and, for young
+   collections, the generation's bits), plus UNTRACKED when only members
+   count.  The caller's own test decides for the bytes that pass. */
+#define BYTES8(x) ((uint64_t)(x) * (uint64_t)0x0101010101010101ULL)
+
+static inline uint8_t
+scan_mask(unsigned gen, int members_only)
+{
+    uint8_t mask = OA_META_LIVE | OA_META_DYING;
+    if (gen == 0) {
+        mask |= OA_META_GEN_MASK;
+    }
+    else if (gen == 1) {
+        mask |= 0x04u;          /* the generation's high bit */
+    }
+    return members_only ? (uint8_t)(mask | OA_META_UNTRACKED) : mask;
+}
+
+static inline uint32_t
+next_candidate(const oa_page *pg, uint32_t b, uint8_t mask)
+{
+    const uint32_t end = pg->fresh;
+    if (b < end && (pg->meta[b] & mask) == OA_META_LIVE) {
+        return b;               /* dense pages: one test per block */
+    }
+    for (; (b & 7) != 0 && b < end; b++) {
+        if ((pg->meta[b] & mask) == OA_META_LIVE) {
+            return b;
+        }
+    }
+    const uint64_t m8 = BYTES8(mask);
+    for (; b + 8 <= end; b += 8) {
+        uint64_t w;
+        memcpy(&w, pg->meta + b, 8);
+        uint64_t y = (w & m8) ^ BYTES8(OA_META_LIVE);       /* 0: a candidate */
+        if (((y - BYTES8(1)) & ~y & BYTES8(0x80)) != 0) {
+            break;
+        }
+    }
+    for (; b < end; b++) {
+        if ((pg->meta[b] & mask) == OA_META_LIVE) {
+            return b;
+        }
+    }
+    return end;
+}
+
+/* Every block of pg in generations 0..gen (members_only: and not
+   untracked), in order. */
+#define FOR_EACH_BLOCK(pg, b, gen, members_only)                              \
+    for (uint8_t mask_ = scan_mask((gen), (members_only)), once_ = 1; once_; once_ = 0) \
+        for (uint32_t b = next_candidate((pg), 0, mask_); b < (pg)->fresh;    \
+             b = next_candidate((pg), b + 1, mask_))                          \
+            if ((gen) < 2 || oa_meta_gen((pg)->meta[b]) <= (gen))   /* not frozen */
+
+/* An own object: an object of an arena class of the arena being collected
+   (objects of every arena share one tp_free; an instance lives in its
+   class's arena, which __class__ assignment keeps).  Returns its page. */
+static inline oa_page *
+own_page(const Collector *c, PyObject *v, PyTypeObject *tp)
+{
+    if (!oa_frees_in_arena(tp) || ((OaTypeObject *)tp)->arena->core != c->core
+        || ((OaTypeObject *)tp)->untracked) {
+        return NULL;
+    }
+    return oa_page_of(v);
+}
+
+/* An object of this arena on an untracked page (a class whose fields are
+   all typed: it holds no reference but its class, arena.h).  Never in the
+   set; in a full collection, reached from the set, it joins as a foreign
+   node does, so that a class whose own attribute holds one of its
+   instances (P.origin = P(0.0)) is found garbage with it.  Found garbage,
+   it counts as an own object. */
+static inline int
+is_own_untracked(const Collector *c, PyTypeObject *tp)
+{
+    return oa_frees_in_arena(tp) && ((OaTypeObject *)tp)->untracked
+           && ((OaTypeObject *)tp)->arena->core == c->core;
+}
+
+/* Can a reference to an object of type tp be part of a cycle?  Not if the
+   object is neither a GC container nor an arena object: ints, strings,
+   None, floats... */
+static inline int
+is_atom_type(PyTypeObject *tp)
+{
+    return !PyType_IS_GC(tp) && !oa_frees_in_arena(tp);
+}
+
+/* Does no reference of an arena object lead to a container? */
+static int
+holds_atoms_only(PyObject *op)
+{
+    int atoms = 1;
+    OA_FOR_EACH_REF(op, v, atoms &= is_atom_type(Py_TYPE(v)));
+    return atoms;
 }
 
 /* Is op a finished class made by ArenaType? */
@@ -278,7 +486,7 @@ is_arena_class(PyObject *op)
 /* May a foreign object join the set: are all the references its traverse
    visits owned ones? */
 static int
-expandable(Collector *c, PyTypeObject *tp, PyObject *op)
+expandable(int full, traverseproc heap_traverse, PyTypeObject *tp, PyObject *op)
 {
     if (tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type
         || tp == &PySet_Type || tp == &PyFrozenSet_Type) {
@@ -295,7 +503,7 @@ expandable(Collector *c, PyTypeObject *tp, PyObject *op)
            its callback is not called (CPython's rule). */
         return 1;
     }
-    if (c->expand_types && PyObject_IS_GC(op) && PyObject_GC_IsTracked(op)) {
+    if (full && PyObject_IS_GC(op) && PyObject_GC_IsTracked(op)) {
         /* An arena class, and what a class body holds, so that a class kept
            alive only by its own instances (a class attribute, a method's
            closure) is found.  Native classes too (exact `type`, heap types):
@@ -316,13 +524,13 @@ expandable(Collector *c, PyTypeObject *tp, PyObject *op)
             return 1;
         }
     }
-    if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || tp->tp_traverse != c->heap_traverse
+    if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || tp->tp_traverse != heap_traverse
         || !PyObject_IS_GC(op) || !PyObject_GC_IsTracked(op)) {
         return 0;
     }
     /* A Python class: its first base with a traverse of its own decides. */
     PyTypeObject *b = tp;
-    while (b != NULL && b->tp_traverse == c->heap_traverse) {
+    while (b != NULL && b->tp_traverse == heap_traverse) {
         b = b->tp_base;
     }
     /* _PyWeakref_RefType: the type object behind the public PyWeakref_Check*
@@ -332,175 +540,110 @@ expandable(Collector *c, PyTypeObject *tp, PyObject *op)
            || b == &PyTuple_Type || b == &_PyWeakref_RefType;
 }
 
-/* Are tp's instances objects of the arena being collected?  An instance
-   lives in its class's arena (__class__ assignment keeps to one arena), so
-   the type answers without touching the object's page. */
-static inline int
-is_own_type(Collector *c, PyTypeObject *tp)
-{
-    if (tp == c->own_type) {
-        return 1;
-    }
-    if (oa_is_arena_type(tp) && ((OaTypeObject *)tp)->arena->core == c->core) {
-        c->own_type = tp;
-        return 1;
-    }
-    return 0;
-}
-
-static inline Py_ssize_t *
-node_refs(Collector *c, PyObject *op)
-{
-    PyTypeObject *tp = Py_TYPE(op);
-    if (c->use_pages && is_own_type(c, tp)) {
-        oa_page *pg = oa_page_of(op);
-        uint32_t i = oa_block_index(pg, op);
-        if (pg->meta[i] & OA_META_COLLECTING) {
-            return &c->counters[pg->user + i];
-        }
-        if (!c->expand_types || !oa_untracked(op)) {
-            return NULL;        /* an older generation: an external root */
-        }
-        /* An untracked object (typed fields only) is never in the set, but
-           it holds its class: in a full collection, reached from the set,
-           it joins as a foreign node does, so that a class whose own
-           attribute holds one of its instances (P.origin = P(0.0)) is found
-           garbage with it. */
-    }
-    Py_ssize_t k = map_find(&c->map, op);
-    if (k >= 0) {
-        return &c->map.refs[k];
-    }
-    if (c->expanding && c->map.n < c->budget && !c->nomem && expandable(c, tp, op)) {
-        k = map_add(&c->map, op, Py_REFCNT(op));
-        if (k < 0) {
-            c->nomem = 1;
-            return NULL;
-        }
-        return &c->map.refs[k];
-    }
-    return NULL;
-}
-
-/* The fields of an own object, visited without an indirect call per edge:
-   the hot loop of a collection. */
-#define FOR_EACH_FIELD(op, v, body)                                         \
-    do {                                                                    \
-        OaTypeObject *t_ = (OaTypeObject *)Py_TYPE(op);                     \
-        Py_ssize_t n_ = PyTuple_GET_SIZE(t_->fields);                       \
-        for (Py_ssize_t i_ = 0; i_ < n_; i_++) {                            \
-            PyObject *v = *(PyObject **)((char *)(op) + t_->offsets[i_]);   \
-            if (v != NULL) {                                                \
-                body;                                                       \
-            }                                                               \
-        }                                                                   \
-    } while (0)
-
-static int
-visit_decref(PyObject *op, void *arg)
-{
-    Py_ssize_t *refs = node_refs((Collector *)arg, op);
-    if (refs != NULL) {
-        (*refs)--;
-    }
-    return 0;
-}
-
+/* The references a node owns, its class included for arena objects (the
+   class joins only in a full collection; otherwise it counts as
+   external). */
 static int
 traverse_node(PyObject *op, visitproc visit, void *arg)
 {
     PyTypeObject *tp = Py_TYPE(op);
     if (oa_is_arena_type(tp)) {
-        /* The class is an owned reference too (it joins only in a full
-           collection; otherwise it counts as external). */
         int r = visit((PyObject *)tp, arg);
         return r ? r : oa_traverse_fields(op, visit, arg);
     }
     return tp->tp_traverse(op, visit, arg);
 }
 
-/* Mark op reachable; push it if it is a member not yet marked. */
+static inline PyObject **weaklist_of(PyObject *op);
+
+/* A foreign container that one reference holds (reference count 1) and
+   that neither a weak reference nor a finalizer can see: a list, a tuple
+   or a dict, or an instance of a Python class with neither __del__ nor a
+   weak reference.  When its one referrer is in the set, it is part of that
+   referrer: reachable or garbage with it.  So its references are handled as
+   the referrer's own, without a node of its own in the map (a list of
+   children, an instance's payload: the commonest shapes of mixed graphs).
+   Garbage of that kind is freed by reference counting when its referrer is
+   cleared, as any object a garbage cycle holds alone. */
 static int
-visit_reach(PyObject *op, void *arg)
+is_owned_container(traverseproc heap_traverse, PyObject *v, PyTypeObject *tp)
 {
-    Collector *c = arg;
-    PyTypeObject *tp = Py_TYPE(op);
-    if (c->use_pages && is_own_type(c, tp) && !oa_untracked(op)) {
-        uint8_t *meta = oa_meta_of(op);
-        if ((*meta & (OA_META_COLLECTING | OA_META_REACHED)) == OA_META_COLLECTING) {
-            *meta |= OA_META_REACHED;
-            if (vec_push(&c->stack, op) < 0) {
-                c->nomem = 1;
-            }
-        }
+    if (Py_REFCNT(v) != 1) {
         return 0;
     }
-    /* Untracked own objects are nodes of the map, as in node_refs. */
-    Py_ssize_t k = map_find(&c->map, op);
-    if (k >= 0 && !c->map.reached[k]) {
-        c->map.reached[k] = 1;
-        if (vec_push(&c->stack, op) < 0) {
-            c->nomem = 1;
-        }
+    if (tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type) {
+        return 1;
     }
-    return 0;
+    if (oa_frees_in_arena(tp)) {
+        return 0;               /* arena objects are nodes (counted, freed) */
+    }
+    if (tp->tp_finalize != NULL || tp->tp_del != NULL || PyWeakref_Check(v)
+        || !expandable(0, heap_traverse, tp, v)) {
+        return 0;
+    }
+    PyObject **wl = weaklist_of(v);
+    return wl == NULL || *wl == NULL;
 }
 
-/* An own object's reference to its class, as reachable: visiting the same
-   class again changes nothing, so a run of its objects visits it once. */
+/* The references of an owned container, each visited with `visit`. */
 static inline void
-reach_class(Collector *c, PyTypeObject *tp)
+traverse_owned(PyObject *v, PyTypeObject *tp, visitproc visit, void *arg)
 {
-    if (tp != c->class_reached) {
-        visit_reach((PyObject *)tp, c);
-        c->class_reached = tp;
-    }
-}
-
-static int
-propagate(Collector *c)
-{
-    while (c->stack.n > 0 && !c->nomem) {
-        PyObject *op = c->stack.items[--c->stack.n];
-        if (c->use_pages && is_own_type(c, Py_TYPE(op))
-            && !((OaTypeObject *)Py_TYPE(op))->dynamic) {
-            if (c->expand_types) {
-                reach_class(c, Py_TYPE(op));
-            }
-            FOR_EACH_FIELD(op, v, visit_reach(v, c));
-        }
-        else {
-            traverse_node(op, visit_reach, c);
-        }
-    }
-    return c->nomem ? -1 : 0;
-}
-
-/* Each visitor over the set's pages gets the collector and the page. */
-typedef void (*block_fn)(Collector *c, oa_page *pg, uint32_t b, PyObject *op);
-
-static void
-for_each_member(Collector *c, block_fn fn)
-{
-    for (Py_ssize_t p = 0; p < c->npages; p++) {
-        oa_page *pg = c->pages[p];
-        for (uint32_t b = 0; b < pg->fresh; b++) {
-            if (pg->meta[b] & OA_META_COLLECTING) {
-                fn(c, pg, b, (PyObject *)(pg->blocks + (size_t)b * pg->block_size));
+    if (tp == &PyList_Type || tp == &PyTuple_Type) {
+        PyObject **items = tp == &PyList_Type ? ((PyListObject *)v)->ob_item
+                                              : ((PyTupleObject *)v)->ob_item;
+        for (Py_ssize_t i = 0; i < Py_SIZE(v); i++) {
+            if (items[i] != NULL) {
+                (void)visit(items[i], arg);
             }
         }
     }
+    else {
+        (void)tp->tp_traverse(v, visit, arg);
+    }
 }
 
+/* ------------------------------------------------------------------------ */
+/* take_set                                                                   */
+
+/* Pre: nothing marked.  Examines again the untracked objects this
+   collection reaches: young ones always, old ones in an explicit full
+   collection (they all join the set: a class kept alive by its instances'
+   references to it is found then) or on the pages of this automatic full
+   collection's slice; one that holds a container again is tracked again and
+   joins the set, the others are promoted at once (they are alive or freed
+   by reference counting alone).  Outside the slice, old untracked blocks
+   are passed over eight at a time.  Counts the members and gives each page
+   holding one its counters' base (page->user).  Returns -1 if the pages'
+   list cannot be had. */
 static int
-count_page(oa_page *pg, void *arg)
+take_page(oa_page *pg, void *arg)
 {
     Collector *c = arg;
     uint32_t members = 0;
-    for (uint32_t b = 0; b < pg->fresh; b++) {
+    uint32_t moved[3] = {0, 0, 0};
+    int examine_old = c->explicit_full
+                      || ((uintptr_t)pg >> OA_PAGE_SHIFT) % OA_UNTRACKED_SLICES == c->slice;
+    FOR_EACH_BLOCK(pg, b, c->gen, c->full && !examine_old) {
         uint8_t m = pg->meta[b];
-        members += (m & (OA_META_LIVE | OA_META_DYING)) == OA_META_LIVE
-                   && oa_meta_gen(m) <= c->gen;
+        OA_ASSERT(!(m & (OA_META_REACHED | OA_META_ATOMIC)));
+        if (m & OA_META_UNTRACKED) {
+            unsigned g = oa_meta_gen(m);
+            if (!c->explicit_full && holds_atoms_only(block_at(pg, b))) {
+                if (g != c->next_gen) {
+                    moved[g]++;
+                    pg->meta[b] = (uint8_t)((m & ~OA_META_GEN_MASK)
+                                            | (c->next_gen << OA_META_GEN_SHIFT));
+                }
+                c->promoted_untracked++;
+                continue;
+            }
+            pg->meta[b] = m & (uint8_t)~OA_META_UNTRACKED;
+        }
+        members++;
+    }
+    for (unsigned g = 0; g < 3; g++) {
+        oa_gen_moved(pg, g, c->next_gen, moved[g]);
     }
     if (members == 0) {
         return 0;
@@ -511,162 +654,438 @@ count_page(oa_page *pg, void *arg)
     }
     c->pages = pages;
     c->pages[c->npages++] = pg;
-    pg->user = (size_t)c->ncounters;
+    pg->user = c->ncounters;
     c->ncounters += pg->fresh;
     c->nown += members;
     return 0;
 }
 
-/* Subtract the references of the current run of own objects to their
-   class (one node lookup per run, not per object). */
+/* Post: S fixed (is_member of each side-table byte), counters zeroed, the
+   mark stack's room taken.  On failure nothing has changed but untracked
+   objects found to hold containers again, which are tracked again. */
+static int
+take_set(Collector *c)
+{
+    if (oa_visit_pages(c->core, c->gen, take_page, c) < 0) {
+        return -1;
+    }
+    c->counters = oa_work_alloc(c->ncounters ? c->ncounters : 1);
+    if (c->counters == NULL) {
+        return -1;
+    }
+    memset(c->counters, 0, c->ncounters);
+    Py_ssize_t room = c->nown < OA_STACK_MAX ? c->nown + 64 : OA_STACK_MAX;
+    if (vec_reserve_exact(&c->stack, room) < 0) {
+        return -1;
+    }
+    c->budget = OA_BUDGET_PER_MEMBER * c->nown + OA_BUDGET_MIN;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* subtract_refs                                                              */
+
+/* The overflow counter of a member whose reference count does not fit a
+   byte (found or made with gc_refs = its reference count). */
+static Py_ssize_t *
+big_refs(Collector *c, PyObject *op, uint8_t *byte)
+{
+    *byte = OA_REFS_BIG;
+    MapSlot *s = map_find(&c->big, op);
+    if (s == NULL) {
+        s = map_add(&c->big, op, Py_REFCNT(op));
+        if (s == NULL) {
+            c->nomem = 1;
+            return NULL;
+        }
+    }
+    return &s->refs;
+}
+
+/* A reference from a member to a foreign object: the object's gc_refs goes
+   down by one, the object joining the set first if it may. */
+static void
+foreign_decref(Collector *c, PyObject *op, Py_ssize_t n)
+{
+    MapSlot *s = map_find(&c->map, op);
+    if (s == NULL) {
+        if (!c->expanding || c->map.n >= c->budget
+            || !expandable(c->full, c->heap_traverse, Py_TYPE(op), op)
+            || (!c->full && is_own_untracked(c, Py_TYPE(op)))) {
+            return;             /* not in the set: an external referrer */
+        }
+        s = map_add(&c->map, op, Py_REFCNT(op));
+        if (s == NULL) {
+            c->nomem = 1;       /* the collection gives up: nothing changed */
+            c->expanding = 0;
+            return;
+        }
+    }
+    s->refs -= n;
+}
+
+/* One reference from inside the set to v: v's gc_refs goes down.  Returns
+   1 if v is an atom (it cannot lead to a cycle). */
+static int visit_subtract(PyObject *op, void *arg);
+
+static inline int
+subtract_edge(Collector *c, PyObject *v, int from_member)
+{
+    PyTypeObject *tp = Py_TYPE(v);
+    oa_page *pg = own_page(c, v, tp);
+    if (pg != NULL) {
+        uint32_t i = oa_block_index(pg, v);
+        if (is_member(pg->meta[i], c->gen)) {
+            uint8_t *byte = &c->counters[pg->user + i];
+            if (Py_REFCNT(v) < OA_REFS_SMALL) {
+                (*byte)--;      /* modulo 256: the sum ends in 0..249 */
+            }
+            else {
+                Py_ssize_t *refs = big_refs(c, v, byte);
+                if (refs != NULL) {
+                    (*refs)--;
+                }
+            }
+        }
+        return 0;
+    }
+    if (is_atom_type(tp)) {
+        return 1;
+    }
+    if (from_member && is_owned_container(c->heap_traverse, v, tp)) {
+        traverse_owned(v, tp, visit_subtract, c);
+        return 0;
+    }
+    foreign_decref(c, v, 1);
+    return 0;
+}
+
+static int
+visit_subtract(PyObject *op, void *arg)
+{
+    (void)subtract_edge((Collector *)arg, op, 0);
+    return 0;
+}
+
+/* Subtract the references of the current run of members to their class
+   (one node lookup per run, not per object). */
 static void
 flush_class_refs(Collector *c)
 {
     if (c->class_run != NULL) {
-        Py_ssize_t *refs = node_refs(c, (PyObject *)c->class_run);
-        if (refs != NULL) {
-            *refs -= c->class_run_refs;
-        }
+        foreign_decref(c, (PyObject *)c->class_run, c->class_run_refs);
     }
     c->class_run = NULL;
     c->class_run_refs = 0;
 }
 
-static inline void
-count_class_ref(Collector *c, PyTypeObject *tp)
-{
-    if (tp != c->class_run) {
-        flush_class_refs(c);
-        c->class_run = tp;
-    }
-    c->class_run_refs++;
-}
-
-/* gc_refs of a member: its reference count, less every reference from
-   inside the set.  Both are sums, in any order: one pass over the members
-   adds each one's count and subtracts what its fields reference, touching
-   each object once. */
 static void
-member_subtract(Collector *c, oa_page *pg, uint32_t b, PyObject *op)
+subtract_page(Collector *c, oa_page *pg)
 {
-    c->counters[pg->user + b] += Py_REFCNT(op);
-    if (((OaTypeObject *)Py_TYPE(op))->dynamic) {
-        traverse_node(op, visit_decref, c);
-        return;
-    }
-    if (c->expand_types) {
-        count_class_ref(c, Py_TYPE(op));
-    }
-    FOR_EACH_FIELD(op, v, {
-        Py_ssize_t *refs = node_refs(c, v);
-        if (refs != NULL) {
-            (*refs)--;
-        }
-    });
-}
-
-/* A root (referenced from outside the set): mark it and everything it
-   reaches, depth first on an explicit stack. */
-static void
-member_root(Collector *c, oa_page *pg, uint32_t b, PyObject *op)
-{
-    if (c->counters[pg->user + b] > 0 && !(pg->meta[b] & OA_META_REACHED)) {
-        pg->meta[b] |= OA_META_REACHED;
-        if (((OaTypeObject *)Py_TYPE(op))->dynamic) {
-            traverse_node(op, visit_reach, c);
+    uint8_t *counters = c->counters + pg->user;
+    FOR_EACH_BLOCK(pg, b, c->gen, 1) {
+        uint8_t m = pg->meta[b];
+        PyObject *op = block_at(pg, b);
+        Py_ssize_t rc = Py_REFCNT(op);
+        OA_ASSERT(rc > 0);
+        if (rc < OA_REFS_SMALL) {
+            counters[b] += (uint8_t)rc;
         }
         else {
-            if (c->expand_types) {
-                reach_class(c, Py_TYPE(op));
-            }
-            FOR_EACH_FIELD(op, v, visit_reach(v, c));
+            (void)big_refs(c, op, &counters[b]);
         }
-        propagate(c);
+        if (c->full) {
+            PyTypeObject *tp = Py_TYPE(op);
+            if (tp != c->class_run) {
+                flush_class_refs(c);
+                c->class_run = tp;
+            }
+            c->class_run_refs++;
+        }
+        int atoms = 1;
+        OA_FOR_EACH_REF(op, v, atoms &= subtract_edge(c, v, 1));
+        if (atoms) {
+            pg->meta[b] = m | OA_META_ATOMIC;
+        }
     }
 }
 
-/* Build S (generations 0..gen of the arena) and subtract the references from
-   inside.  Returns -1 if the work space could not be had (nothing changed). */
+/* Pre: take_set.  Post: every member's counter is its gc_refs (ob_refcnt
+   less the references from inside S), foreign members likewise in the map;
+   ATOMIC marks the members that hold atoms only.  -1 (c->nomem) if the map
+   or an overflow counter could not grow. */
 static int
-deduce_set(Collector *c)
+subtract_refs(Collector *c)
 {
-    if (oa_visit_pages(c->core, c->gen, count_page, c) < 0) {
-        return -1;
+    c->expanding = 1;
+    if (c->full) {
+        /* The instances of these classes hold no reference but their class
+           and are never members; a class kept alive only by its own
+           instances (P.origin = P(0.0)) is found from the class: it joins,
+           its dict reaches the instances, theirs reach it. */
+        for (OaTypeObject *t = c->untracked_types; t != NULL; t = t->next_untracked) {
+            foreign_decref(c, (PyObject *)t, 0);
+        }
     }
-    c->counters = oa_work_alloc((size_t)(c->ncounters ? c->ncounters : 1)
-                                * sizeof(Py_ssize_t));
-    if (c->counters == NULL) {
-        return -1;
-    }
-    memset(c->counters, 0, (size_t)c->ncounters * sizeof(Py_ssize_t));
     for (Py_ssize_t p = 0; p < c->npages; p++) {
-        oa_page *pg = c->pages[p];
-        for (uint32_t b = 0; b < pg->fresh; b++) {
-            uint8_t m = pg->meta[b];
-            if ((m & (OA_META_LIVE | OA_META_DYING)) == OA_META_LIVE
-                && oa_meta_gen(m) <= c->gen) {
-                pg->meta[b] = m | OA_META_COLLECTING;
+        subtract_page(c, c->pages[p]);
+    }
+    flush_class_refs(c);
+    /* Foreign members may bring in more: the map grows while it is read. */
+    for (Py_ssize_t k = 0; k < c->map.n; k++) {
+        /* The table may grow under the traverse: the address first. */
+        PyObject *op = slot_op(map_at(&c->map, k));
+        if (PyList_CheckExact(op)) {
+            /* The commonest container, without a call per item. */
+            for (Py_ssize_t i = 0; i < PyList_GET_SIZE(op); i++) {
+                (void)subtract_edge(c, PyList_GET_ITEM(op, i), 0);
             }
         }
-    }
-    c->budget = 4 * c->nown + 1024;
-    c->expanding = 1;
-    if (c->expand_types) {
-        /* The instances of these classes hold no reference but their class,
-           and are never in the set; a class kept alive only by its own
-           instances (P.origin = P(0.0)) is found from the class: it joins,
-           its dict reaches the instances (node_refs), theirs reach it. */
-        for (OaTypeObject *t = c->arena->untracked_types; t != NULL; t = t->next_untracked) {
-            (void)node_refs(c, (PyObject *)t);
+        else {
+            traverse_node(op, visit_subtract, c);
         }
     }
-    for_each_member(c, member_subtract);
-    flush_class_refs(c);
-    for (Py_ssize_t k = 0; k < c->map.n; k++) {
-        traverse_node(c->map.op[k], visit_decref, c);
-    }
     c->expanding = 0;
+    return c->nomem ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* mark_reachable                                                             */
+
+/* A marked member waits on the stack, or, when the stack is full, as
+   PENDING in its counter byte (its gc_refs no longer matter). */
+static inline void
+push_member(Collector *c, PyObject *op, uint8_t *counter)
+{
+    if (c->stack.n < c->stack.cap) {
+        c->stack.items[c->stack.n++] = op;
+    }
+    else {
+        *counter = OA_REFS_PENDING;
+        c->pending = 1;
+    }
+}
+
+/* v is referenced by a reachable object: mark it, and queue it if it is a
+   member not yet marked. */
+static int visit_reach(PyObject *op, void *arg);
+
+static inline void
+reach_edge(Collector *c, PyObject *v, int from_member)
+{
+    PyTypeObject *tp = Py_TYPE(v);
+    oa_page *pg = own_page(c, v, tp);
+    if (pg != NULL) {
+        uint32_t i = oa_block_index(pg, v);
+        uint8_t m = pg->meta[i];
+        if (is_member(m, c->gen) && !(m & OA_META_REACHED)) {
+            pg->meta[i] = m | OA_META_REACHED;
+            c->nreached++;
+            push_member(c, v, &c->counters[pg->user + i]);
+        }
+        return;
+    }
+    if (is_atom_type(tp)) {
+        return;
+    }
+    if (from_member && is_owned_container(c->heap_traverse, v, tp)) {
+        traverse_owned(v, tp, visit_reach, c);
+        return;
+    }
+    if (c->map.n == 0) {
+        return;
+    }
+    MapSlot *s = map_find(&c->map, v);
+    if (s != NULL && slot_mark(s) == 0) {
+        if (c->stack.n < c->stack.cap) {
+            slot_set_mark(s, 1);
+            c->stack.items[c->stack.n++] = v;
+        }
+        else {
+            slot_set_mark(s, 2);
+            c->pending = 1;
+        }
+    }
+}
+
+static int
+visit_reach(PyObject *op, void *arg)
+{
+    reach_edge((Collector *)arg, op, 0);
     return 0;
 }
 
+/* The references of a marked object, marked in turn. */
 static void
-member_clear_bits(Collector *c, oa_page *pg, uint32_t b, PyObject *op)
+reach_from(Collector *c, PyObject *op)
 {
-    (void)c;
-    (void)op;
-    pg->meta[b] &= (uint8_t)~(OA_META_COLLECTING | OA_META_REACHED);
-}
-
-typedef struct {
-    ObjVec *unreachable;
-    ObjVec *reinline;           /* survivors whose dict only they hold */
-    unsigned next_gen;
-    Py_ssize_t promoted;
-    int nomem;
-} SplitArgs;
-
-static SplitArgs *split_args;
-
-static void
-member_split(Collector *c, oa_page *pg, uint32_t b, PyObject *op)
-{
-    (void)c;
-    uint8_t m = pg->meta[b];
-    pg->meta[b] = m & (uint8_t)~(OA_META_COLLECTING | OA_META_REACHED);
-    if (m & OA_META_REACHED) {
-        if (oa_meta_gen(m) != split_args->next_gen) {
-            oa_set_generation(op, split_args->next_gen);
+    PyTypeObject *tp = Py_TYPE(op);
+    if (own_page(c, op, tp) != NULL) {
+        if (c->full && tp != c->class_reached) {
+            reach_edge(c, (PyObject *)tp, 0);   /* once per run of one class */
+            c->class_reached = tp;
         }
-        split_args->promoted++;
-        /* Best effort: without room in the vector it waits for the next
-           collection or attribute access. */
-        if (((OaTypeObject *)Py_TYPE(op))->dynamic && oa_obj_dict_unshared(op)
-            && vec_push(split_args->reinline, op) == 0) {
-            Py_INCREF(op);
+        OA_FOR_EACH_REF(op, v, reach_edge(c, v, 1));
+    }
+    else if (PyList_CheckExact(op)) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(op); i++) {
+            reach_edge(c, PyList_GET_ITEM(op, i), 0);
         }
     }
-    else if (vec_push(split_args->unreachable, op) < 0) {
-        split_args->nomem = 1;
+    else {
+        traverse_node(op, visit_reach, c);
+    }
+}
+
+static void
+propagate(Collector *c)
+{
+    for (;;) {
+        while (c->stack.n > 0) {
+            reach_from(c, c->stack.items[--c->stack.n]);
+        }
+        if (!c->pending) {
+            return;
+        }
+        /* The stack was full: take what waits, page by page. */
+        c->pending = 0;
+        for (Py_ssize_t p = 0; p < c->npages; p++) {
+            oa_page *pg = c->pages[p];
+            for (uint32_t b = 0; b < pg->fresh; b++) {
+                if ((pg->meta[b] & OA_META_REACHED)
+                    && c->counters[pg->user + b] == OA_REFS_PENDING) {
+                    c->counters[pg->user + b] = 0;
+                    reach_from(c, block_at(pg, b));
+                    while (c->stack.n > 0) {
+                        reach_from(c, c->stack.items[--c->stack.n]);
+                    }
+                }
+            }
+        }
+        for (Py_ssize_t k = 0; k < c->map.n; k++) {
+            MapSlot *s = map_at(&c->map, k);
+            if (slot_mark(s) == 2) {
+                slot_set_mark(s, 1);
+                reach_from(c, slot_op(s));
+                while (c->stack.n > 0) {
+                    reach_from(c, c->stack.items[--c->stack.n]);
+                }
+            }
+        }
+    }
+}
+
+/* Is a member referenced from outside the set? */
+static inline int
+is_root(Collector *c, PyObject *op, uint8_t byte)
+{
+    if (byte != OA_REFS_BIG) {
+        OA_ASSERT(byte < OA_REFS_SMALL);
+        return byte > 0;
+    }
+    MapSlot *s = map_find(&c->big, op);
+    OA_ASSERT(s != NULL && s->refs >= 0);
+    return s->refs > 0;
+}
+
+/* Pre: subtract_refs.  Post: REACHED marks every member that a root (gc_refs
+   > 0) reaches; reached foreign members have map.reached set.  Cannot fail:
+   the stack's room was taken, and a full stack leaves objects pending. */
+static void
+mark_reachable(Collector *c)
+{
+    for (Py_ssize_t p = 0; p < c->npages; p++) {
+        oa_page *pg = c->pages[p];
+        const uint8_t *counters = c->counters + pg->user;
+        FOR_EACH_BLOCK(pg, b, c->gen, 1) {
+            uint8_t m = pg->meta[b];
+            if (m & OA_META_REACHED) {
+                continue;
+            }
+            PyObject *op = block_at(pg, b);
+            if (is_root(c, op, counters[b])) {
+                pg->meta[b] = m | OA_META_REACHED;
+                c->nreached++;
+                reach_from(c, op);
+                propagate(c);
+            }
+        }
+    }
+    for (Py_ssize_t k = 0; k < c->map.n; k++) {
+        MapSlot *s = map_at(&c->map, k);
+        if (s->refs > 0 && slot_mark(s) == 0) {
+            slot_set_mark(s, 1);
+            reach_from(c, slot_op(s));
+            propagate(c);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* split                                                                      */
+
+/* Pre: mark_reachable; `unreachable` has room for every member not reached
+   and every foreign member not reached.  Post: no transient bit is left;
+   reached members are in generation next_gen, the ATOMIC ones UNTRACKED;
+   the unreachable members then the unreachable foreign members are in
+   `unreachable`.  Returns the members promoted. */
+static Py_ssize_t
+split(Collector *c, ObjVec *unreachable)
+{
+    Py_ssize_t promoted = 0;
+    for (Py_ssize_t p = 0; p < c->npages; p++) {
+        oa_page *pg = c->pages[p];
+        uint32_t moved[3] = {0, 0, 0};
+        FOR_EACH_BLOCK(pg, b, c->gen, 1) {
+            uint8_t m = pg->meta[b];
+            if (m & OA_META_REACHED) {
+                if (m & OA_META_ATOMIC) {
+                    m |= OA_META_UNTRACKED;
+                }
+                moved[oa_meta_gen(m)]++;
+                m = (uint8_t)((m & ~OA_META_GEN_MASK) | (c->next_gen << OA_META_GEN_SHIFT));
+                promoted++;
+                /* Best effort: without room it waits for the next collection
+                   or attribute access. */
+                PyObject *op = block_at(pg, b);
+                if (((OaTypeObject *)Py_TYPE(op))->dynamic && oa_obj_dict_unshared(op)
+                    && vec_push(c->reinline, op) == 0) {
+                    Py_INCREF(op);
+                }
+            }
+            else {
+                OA_ASSERT(unreachable->n < unreachable->cap);
+                unreachable->items[unreachable->n++] = block_at(pg, b);
+            }
+            pg->meta[b] = m & (uint8_t)~(OA_META_REACHED | OA_META_ATOMIC);
+        }
+        for (unsigned g = 0; g < 3; g++) {
+            oa_gen_moved(pg, g, c->next_gen, moved[g]);
+        }
+    }
+    /* Map nodes: own untracked objects first (own garbage), then foreign. */
+    for (int own = 1; own >= 0; own--) {
+        for (Py_ssize_t k = 0; k < c->map.n; k++) {
+            PyObject *op = slot_op(map_at(&c->map, k));
+            if (slot_mark(map_at(&c->map, k)) == 0
+                && own == is_own_untracked(c, Py_TYPE(op))) {
+                OA_ASSERT(unreachable->n < unreachable->cap);
+                unreachable->items[unreachable->n++] = op;
+            }
+        }
+    }
+    return promoted;
+}
+
+/* After a failure before split: the transient bits go. */
+static void
+clear_marks(Collector *c)
+{
+    for (Py_ssize_t p = 0; p < c->npages; p++) {
+        oa_page *pg = c->pages[p];
+        for (uint32_t b = 0; b < pg->fresh; b++) {
+            pg->meta[b] &= (uint8_t)~(OA_META_REACHED | OA_META_ATOMIC);
+        }
     }
 }
 
@@ -710,19 +1129,12 @@ clear_weakrefs_no_callbacks(PyObject *op)
 #endif
 }
 
-/* Is op an untracked object of the arena being collected? */
-static int
-is_own_untracked(Collector *c, PyObject *op)
-{
-    return is_own_type(c, Py_TYPE(op)) && oa_untracked(op);
-}
-
 /* Is op a foreign member of the set found unreachable? */
 static int
 is_foreign_garbage(Collector *c, PyObject *op)
 {
-    Py_ssize_t k = map_find(&c->map, op);
-    return k >= 0 && !c->map.reached[k];
+    MapSlot *s = map_find(&c->map, op);
+    return s != NULL && slot_mark(s) == 0;
 }
 
 /* Remember (and hold) every weak reference with a callback to an
@@ -849,26 +1261,84 @@ finalize_garbage(ObjVec *unreachable)
     }
 }
 
-/* The work space of the resurrection check, taken before any Python code
-   runs so that the check itself cannot fail: a node map with room for every
-   unreachable object and a stack as deep. */
+/* The resurrection check: trial deletion again over the unreachable
+   objects alone, with work space taken before any Python code runs (a node
+   map with room for every unreachable object, a stack as deep), so that the
+   check itself cannot fail. */
+typedef struct {
+    NodeMap map;
+    ObjVec stack;
+    traverseproc heap_traverse;
+} Recheck;
+
 static int
-reserve_resurrection_check(Collector *c, OaArenaObject *arena, Py_ssize_t n)
+reserve_recheck(Recheck *r, Py_ssize_t n, traverseproc heap_traverse)
 {
-    memset(c, 0, sizeof(*c));
-    c->arena = arena;
-    c->core = arena->core;
-    while (c->map.cap < n) {
-        if (map_grow(&c->map) < 0) {
+    memset(r, 0, sizeof(*r));
+    r->heap_traverse = heap_traverse;
+    while (r->map.cap < n) {
+        if (map_grow(&r->map) < 0) {
             return -1;
         }
     }
-    c->stack.items = oa_work_alloc((size_t)(n ? n : 1) * sizeof(PyObject *));
-    if (c->stack.items == NULL) {
-        return -1;
+    return vec_reserve_exact(&r->stack, n);
+}
+
+static void
+recheck_free(Recheck *r)
+{
+    map_free(&r->map);
+    vec_free(&r->stack);
+}
+
+static int
+recheck_decref(PyObject *op, void *arg)
+{
+    MapSlot *s = map_find(&((Recheck *)arg)->map, op);
+    if (s != NULL) {
+        s->refs--;
     }
-    c->stack.cap = n ? n : 1;
     return 0;
+}
+
+/* The references of a node: those of an owned container it holds too (the
+   same rule as the collection's). */
+static int
+visit_recheck_decref(PyObject *op, void *arg)
+{
+    Recheck *r = arg;
+    MapSlot *s = map_find(&r->map, op);
+    if (s != NULL) {
+        s->refs--;
+    }
+    else if (is_owned_container(r->heap_traverse, op, Py_TYPE(op))) {
+        traverse_owned(op, Py_TYPE(op), recheck_decref, r);
+    }
+    return 0;
+}
+
+static int
+recheck_reach(PyObject *op, void *arg)
+{
+    Recheck *r = arg;
+    MapSlot *s = map_find(&r->map, op);
+    if (s != NULL && slot_mark(s) == 0) {
+        slot_set_mark(s, 1);
+        OA_ASSERT(r->stack.n < r->stack.cap);
+        r->stack.items[r->stack.n++] = op;      /* room for every node */
+    }
+    return 0;
+}
+
+static int
+visit_recheck_reach(PyObject *op, void *arg)
+{
+    Recheck *r = arg;
+    if (map_find(&r->map, op) == NULL && is_owned_container(r->heap_traverse, op, Py_TYPE(op))) {
+        traverse_owned(op, Py_TYPE(op), recheck_reach, r);
+        return 0;
+    }
+    return recheck_reach(op, arg);
 }
 
 /* Which of the held unreachable objects are still garbage after Python code
@@ -876,24 +1346,27 @@ reserve_resurrection_check(Collector *c, OaArenaObject *arena, Py_ssize_t n)
    marks survivors in `alive` (1 = resurrected).  Uses only the reserved
    work space: it cannot fail. */
 static void
-find_resurrected(Collector *c, ObjVec *unreachable, uint8_t *alive)
+find_resurrected(Recheck *r, ObjVec *unreachable, uint8_t *alive)
 {
     for (Py_ssize_t i = 0; i < unreachable->n; i++) {
         PyObject *op = unreachable->items[i];
-        (void)map_add(&c->map, op, Py_REFCNT(op) - 1);      /* room reserved */
+        (void)map_add(&r->map, op, Py_REFCNT(op) - 1);      /* room reserved */
     }
-    for (Py_ssize_t k = 0; k < c->map.n; k++) {
-        traverse_node(c->map.op[k], visit_decref, c);
+    for (Py_ssize_t k = 0; k < r->map.n; k++) {
+        traverse_node(slot_op(map_at(&r->map, k)), visit_recheck_decref, r);
     }
-    for (Py_ssize_t k = 0; k < c->map.n; k++) {
-        if (c->map.refs[k] > 0 && !c->map.reached[k]) {
-            c->map.reached[k] = 1;
-            (void)vec_push(&c->stack, c->map.op[k]);       /* room reserved */
+    for (Py_ssize_t k = 0; k < r->map.n; k++) {
+        MapSlot *s = map_at(&r->map, k);
+        if (s->refs > 0 && slot_mark(s) == 0) {
+            slot_set_mark(s, 1);
+            r->stack.items[r->stack.n++] = slot_op(s);
+        }
+        while (r->stack.n > 0) {
+            traverse_node(r->stack.items[--r->stack.n], visit_recheck_reach, r);
         }
     }
-    (void)propagate(c);
-    for (Py_ssize_t k = 0; k < c->map.n; k++) {
-        alive[k] = c->map.reached[k];
+    for (Py_ssize_t k = 0; k < r->map.n; k++) {
+        alive[k] = slot_mark(map_at(&r->map, k)) != 0;
     }
 }
 
@@ -957,14 +1430,177 @@ invoke_callbacks(OaArenaObject *arena, const char *phase, int generation,
     Py_DECREF(info);
 }
 
-/* Collect generations 0..gen.  Returns the number of unreachable arena
-   objects found (resurrected ones excluded), or -1 with MemoryError if the
-   work space could not be had (nothing was collected). */
-static Py_ssize_t
-collect_generation(OaArenaObject *arena, int gen)
+/* What the phases of one collection found. */
+typedef struct {
+    Py_ssize_t candidates;      /* members of the set */
+    Py_ssize_t collected;       /* unreachable arena objects freed */
+    Py_ssize_t resurrected;     /* unreachable ones that survived */
+    Py_ssize_t promoted;        /* moved to the next generation */
+    int failed;                 /* no work space: nothing was collected */
+} Outcome;
+
+/* Garbage: from here Python code runs (weak reference callbacks,
+   finalizers), so every unreachable object is held until the end.  Weak
+   references to the unreachable objects are cleared, then the callbacks of
+   those that had one are called (up to 3.14 all of them are cleared here; on
+   3.15 only those with a callback, as its gc does, the others once the
+   garbage is final); finalizers run once per object ever; the resurrection
+   check; every weak reference still set to the final garbage is cleared;
+   then the fields.  Pre:
+   `unreachable` holds the own unreachable objects (the first nown) then
+   the foreign ones; the work space of what follows is taken; `c` still
+   holds the set.  Post: the unreachable objects that are still garbage
+   are cleared (or saved, DEBUG_SAVEALL), the rest promoted. */
+static void
+handle_garbage(OaArenaObject *arena, Collector *c, ObjVec *unreachable,
+               Py_ssize_t nown, unsigned next_gen, Outcome *out)
 {
     OaGC *gc = &arena->gc;
+    ObjVec with_callback = {NULL, 0, 0};
+    Recheck recheck;
+    memset(&recheck, 0, sizeof(recheck));
+    uint8_t *alive = oa_work_alloc((size_t)unreachable->n);
+    if (alive == NULL
+        || reserve_recheck(&recheck, unreachable->n, c->heap_traverse) < 0
+        || gather_weakref_callbacks(c, unreachable, &with_callback) < 0) {
+        /* The unreachable ones stay where they are, for the next one. */
+        out->failed = 1;
+        goto done;
+    }
+    collector_free(c);          /* the set's work space, no longer needed */
+    for (Py_ssize_t i = 0; i < unreachable->n; i++) {
+        Py_INCREF(unreachable->items[i]);
+    }
+    if (gc->debug & OA_DEBUG_COLLECTABLE) {
+        for (Py_ssize_t i = 0; i < nown; i++) {
+            PyObject *op = unreachable->items[i];
+            PySys_FormatStderr("objarena: collectable <%s %p>\n",
+                               Py_TYPE(op)->tp_name, (void *)op);
+        }
+    }
+    clear_weakrefs_then_call(unreachable, &with_callback);
+    finalize_garbage(unreachable);
+    find_resurrected(&recheck, unreachable, alive);
+    clear_final_weakrefs(unreachable, alive);
+    for (Py_ssize_t i = 0; i < nown; i++) {
+        PyObject *op = unreachable->items[i];
+        if (alive[i]) {
+            out->resurrected++;
+            continue;
+        }
+        out->collected++;
+        if (gc->debug & OA_DEBUG_SAVEALL) {
+            if (PyList_Append(gc->garbage, op) < 0) {
+                PyErr_WriteUnraisable(NULL);
+            }
+        }
+        else {
+            oa_clear_fields(op);
+        }
+    }
+    /* An arena class found unreachable with its instances is cleared too,
+       as CPython's gc clears a garbage class: its dict held the references
+       that closed the cycle (a class attribute, a method's closure), which
+       clearing the instances' fields cannot reach. */
+    if (!(gc->debug & OA_DEBUG_SAVEALL)) {
+        for (Py_ssize_t i = nown; i < unreachable->n; i++) {
+            PyObject *op = unreachable->items[i];
+            if (!alive[i] && is_arena_class(op)) {
+                Py_TYPE(op)->tp_clear(op);
+            }
+        }
+    }
+    for (Py_ssize_t i = 0; i < nown; i++) {
+        /* __class__ may have changed; the block stays in its arena. */
+        oa_set_generation(unreachable->items[i], next_gen);
+    }
+    out->promoted += out->resurrected;
+    for (Py_ssize_t i = 0; i < unreachable->n; i++) {
+        Py_DECREF(unreachable->items[i]);
+    }
+done:
+    oa_work_free(alive);
+    recheck_free(&recheck);
+    vec_free(&with_callback);
+}
+
+/* The phases of a collection of generations 0..gen, in order.  On failure
+   (no work space) nothing is collected and out->failed is set; the set's
+   marks are gone either way. */
+static void
+collect_phases(OaArenaObject *arena, int gen, int explicit_full, Outcome *out)
+{
     OaState *st = oa_state_of_module(arena->module);
+    unsigned next_gen = gen < 2 ? (unsigned)gen + 1 : 2;
+    Collector c;
+    memset(&c, 0, sizeof(c));
+    c.core = arena->core;
+    c.heap_traverse = st->heap_traverse;
+    c.gen = (unsigned)gen;
+    c.full = gen == 2;
+    c.explicit_full = c.full && explicit_full;
+    c.slice = arena->gc.untracked_slice % OA_UNTRACKED_SLICES;
+    c.untracked_types = arena->untracked_types;
+    c.next_gen = next_gen;
+    ObjVec unreachable = {NULL, 0, 0};
+    ObjVec reinline = {NULL, 0, 0};
+    c.reinline = &reinline;
+
+    int taken = take_set(&c);
+    out->promoted = c.promoted_untracked;
+    if (taken < 0 || subtract_refs(&c) < 0) {
+        clear_marks(&c);
+        out->failed = 1;
+        goto done;
+    }
+    out->candidates = c.nown;
+    mark_reachable(&c);
+    Py_ssize_t nown = c.nown - c.nreached;
+    Py_ssize_t nforeign = 0;
+    for (Py_ssize_t k = 0; k < c.map.n; k++) {
+        PyObject *op = slot_op(map_at(&c.map, k));
+        if (slot_mark(map_at(&c.map, k)) == 0) {
+            if (is_own_untracked(&c, Py_TYPE(op))) {
+                nown++;
+            }
+            else {
+                nforeign++;
+            }
+        }
+    }
+    if (vec_reserve_exact(&unreachable, nown + nforeign) < 0) {
+        clear_marks(&c);
+        out->failed = 1;
+        goto done;
+    }
+    out->promoted += split(&c, &unreachable);
+    OA_ASSERT(unreachable.n == nown + nforeign);
+    if (nown > 0) {
+        handle_garbage(arena, &c, &unreachable, nown, next_gen, out);
+    }
+done:
+    collector_free(&c);
+    vec_free(&unreachable);
+    /* Now that no work space refers to their dicts (foreign nodes of the
+       set), the survivors that hold the only reference to theirs go back to
+       their inline form. */
+    for (Py_ssize_t i = 0; i < reinline.n; i++) {
+        oa_obj_reinline(reinline.items[i]);
+        Py_DECREF(reinline.items[i]);
+    }
+    vec_free(&reinline);
+}
+
+/* Collect generations 0..gen, with CPython's bookkeeping around the phases
+   (counts, long-lived totals, stats, callbacks, DEBUG_STATS).  explicit_full:
+   asked for by the program (every untracked object joins a full one).
+   Returns the number of unreachable arena objects found (resurrected ones
+   excluded), or -1 with MemoryError if the work space could not be had
+   (nothing was collected). */
+static Py_ssize_t
+collect_generation(OaArenaObject *arena, int gen, int explicit_full)
+{
+    OaGC *gc = &arena->gc;
     if (gc->collecting) {
         return 0;
     }
@@ -983,165 +1619,28 @@ collect_generation(OaArenaObject *arena, int gen)
         gc->count[i] = 0;
     }
 
-    Collector c;
-    memset(&c, 0, sizeof(c));
-    c.arena = arena;
-    c.core = arena->core;
-    c.heap_traverse = st->heap_traverse;
-    c.gen = (unsigned)gen;
-    c.expand_types = gen == 2;
-    c.use_pages = 1;
     if (gen == 2) {
         gc->untracked_allocated = 0;
     }
+    Outcome out;
+    memset(&out, 0, sizeof(out));
+    collect_phases(arena, gen, explicit_full, &out);
 
-    ObjVec unreachable = {NULL, 0, 0};
-    ObjVec reinline = {NULL, 0, 0};
-    ObjVec with_callback = {NULL, 0, 0};
-    Collector recheck;
-    memset(&recheck, 0, sizeof(recheck));
-    uint8_t *alive = NULL;
-    Py_ssize_t collected = 0, resurrected = 0, candidates = 0, promoted = 0;
-    int failed = 0;
-    unsigned next_gen = gen < 2 ? (unsigned)gen + 1 : 2;
-
-    if (deduce_set(&c) < 0) {
-        failed = 1;
-        for_each_member(&c, member_clear_bits);
-        goto done;
-    }
-    for_each_member(&c, member_root);
-    for (Py_ssize_t k = 0; k < c.map.n; k++) {
-        if (c.map.refs[k] > 0 && !c.map.reached[k]) {
-            c.map.reached[k] = 1;
-            if (vec_push(&c.stack, c.map.op[k]) < 0) {
-                c.nomem = 1;
-            }
-        }
-    }
-    if (c.nomem || propagate(&c) < 0) {
-        failed = 1;
-        for_each_member(&c, member_clear_bits);
-        goto done;
-    }
-    /* The unreachable: own arena objects first, then foreign ones. */
-    SplitArgs sa = {&unreachable, &reinline, next_gen, 0, 0};
-    split_args = &sa;
-    for_each_member(&c, member_split);
-    split_args = NULL;
-    Py_ssize_t nown_unreachable = unreachable.n;
-    /* Untracked objects of this arena (typed fields only) join through the
-       map, as foreign nodes do; found garbage, they are own objects. */
-    for (int own = 1; own >= 0; own--) {
-        for (Py_ssize_t k = 0; k < c.map.n && !sa.nomem; k++) {
-            PyObject *op = c.map.op[k];
-            if (!c.map.reached[k] && own == is_own_untracked(&c, op)
-                && vec_push(&unreachable, op) < 0) {
-                sa.nomem = 1;
-            }
-        }
-        if (own) {
-            nown_unreachable = unreachable.n;
-        }
-    }
-    candidates = c.nown;
-    promoted = sa.promoted;
-    if (sa.nomem) {
-        /* Survivors were promoted; the unreachable ones stay where they are
-           and wait for the next collection. */
-        failed = 1;
-        goto done;
-    }
-    if (nown_unreachable == 0) {
-        goto done;
-    }
-    /* Everything the rest needs is taken now: past this point no Python
-       code may run on a collection that could still give up. */
-    alive = oa_work_alloc((size_t)unreachable.n);
-    if (alive == NULL
-        || reserve_resurrection_check(&recheck, arena, unreachable.n) < 0
-        || gather_weakref_callbacks(&c, &unreachable, &with_callback) < 0) {
-        failed = 1;
-        goto done;
-    }
-    collector_free(&c);         /* the set's work space, no longer needed */
-    for (Py_ssize_t i = 0; i < unreachable.n; i++) {
-        Py_INCREF(unreachable.items[i]);
-    }
-    if (gc->debug & OA_DEBUG_COLLECTABLE) {
-        for (Py_ssize_t i = 0; i < nown_unreachable; i++) {
-            PyObject *op = unreachable.items[i];
-            PySys_FormatStderr("objarena: collectable <%s %p>\n",
-                               Py_TYPE(op)->tp_name, (void *)op);
-        }
-    }
-    clear_weakrefs_then_call(&unreachable, &with_callback);
-    finalize_garbage(&unreachable);
-    find_resurrected(&recheck, &unreachable, alive);
-    clear_final_weakrefs(&unreachable, alive);
-    for (Py_ssize_t i = 0; i < nown_unreachable; i++) {
-        PyObject *op = unreachable.items[i];
-        if (alive[i]) {
-            resurrected++;
-            continue;
-        }
-        collected++;
-        if (gc->debug & OA_DEBUG_SAVEALL) {
-            if (PyList_Append(gc->garbage, op) < 0) {
-                PyErr_WriteUnraisable(NULL);
-            }
-        }
-        else {
-            oa_clear_fields(op);
-        }
-    }
-    /* An arena class found unreachable with its instances is cleared too,
-       as CPython's gc clears a garbage class: its dict held the references
-       that closed the cycle (a class attribute, a method's closure), which
-       clearing the instances' fields cannot reach. */
-    if (!(gc->debug & OA_DEBUG_SAVEALL)) {
-        for (Py_ssize_t i = nown_unreachable; i < unreachable.n; i++) {
-            PyObject *op = unreachable.items[i];
-            if (!alive[i] && is_arena_class(op)) {
-                Py_TYPE(op)->tp_clear(op);
-            }
-        }
-    }
-    for (Py_ssize_t i = 0; i < nown_unreachable; i++) {
-        PyObject *op = unreachable.items[i];
-        /* __class__ may have changed; the block stays in its arena. */
-        oa_set_generation(op, next_gen);
-    }
-    promoted += resurrected;
-    for (Py_ssize_t i = 0; i < unreachable.n; i++) {
-        Py_DECREF(unreachable.items[i]);
-    }
-
-done:
-    collector_free(&c);
-    /* Survivors in dict form whose dict nothing else holds go back to their
-       inline form (obj.c), now that no work space refers to the dicts. */
-    for (Py_ssize_t i = 0; i < reinline.n; i++) {
-        oa_obj_reinline(reinline.items[i]);
-        Py_DECREF(reinline.items[i]);
-    }
-    vec_free(&reinline);
-    oa_work_free(alive);
-    collector_free(&recheck);
-    vec_free(&with_callback);
-    vec_free(&unreachable);
     if (gen == 1) {
-        gc->long_lived_pending += promoted;
+        gc->long_lived_pending += out.promoted;
     }
     if (gen == 2) {
         gc->long_lived_pending = 0;
         gc->long_lived_total = (Py_ssize_t)oa_gen_objects(arena->core, 2);
+        if (!explicit_full) {
+            gc->untracked_slice++;
+        }
     }
     double duration = now_seconds() - t0;
-    if (!failed) {
+    if (!out.failed) {
         gc->stats[gen].collections++;
-        gc->stats[gen].collected += collected;
-        gc->stats[gen].candidates += candidates;
+        gc->stats[gen].collected += out.collected;
+        gc->stats[gen].candidates += out.candidates;
         gc->stats[gen].duration += duration;
     }
     if (gc->debug & OA_DEBUG_STATS) {
@@ -1149,49 +1648,100 @@ done:
         snprintf(elapsed, sizeof(elapsed), "%.4f", duration);
         PySys_FormatStderr("objarena: done, %zd unreachable, %zd uncollectable, "
                            "%zd resurrected, %ss elapsed\n",
-                           collected, (Py_ssize_t)0, resurrected, elapsed);
+                           out.collected, (Py_ssize_t)0, out.resurrected, elapsed);
     }
-    invoke_callbacks(arena, "stop", gen, collected, 0, candidates, duration);
+    /* uncollectable is always 0: arena objects have no legacy tp_del. */
+    invoke_callbacks(arena, "stop", gen, out.collected, 0, out.candidates, duration);
     gc->collecting = 0;
     Py_DECREF(arena);
-    if (failed) {
+    if (out.failed) {
         PyErr_SetString(PyExc_MemoryError,
                         "objarena: no memory for the collector's work space; "
                         "nothing was collected");
         return -1;
     }
-    return collected;
+    return out.collected;
 }
 
-/* Is generation i over its threshold?  CPython collects the oldest
-   generation whose count exceeds its threshold.  The allocation that calls
-   oa_gc_maybe_collect is not counted yet (count0 == threshold0 means it
-   would exceed it); counts 1 and 2 are complete. */
-static inline int
-generation_due(const OaGC *gc, int i)
+/* A new object whose references are atoms only starts untracked, as
+   msgspec's structs do: its first young collection examines it (a read of
+   its fields' types) instead of counting and marking it. */
+void
+oa_gc_untrack_if_atoms(PyObject *op)
 {
-    return i == 0 ? gc->count[0] >= gc->threshold[0] : gc->count[i] > gc->threshold[i];
+    if (holds_atoms_only(op)) {
+        *oa_meta_of(op) |= OA_META_UNTRACKED;
+    }
 }
 
-/* Automatic collection, from an allocation: CPython's choice of generation,
-   never inside a collection or a dealloc, never with an exception set. */
+Py_ssize_t
+oa_gc_collect(OaArenaObject *arena, int gen)
+{
+    return collect_generation(arena, gen, 1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The collection policy                                                      */
+
+/* CPython's choice of generation (gc_select_generation): the oldest
+   generation whose count reached its threshold; generation 2 only while
+   the objects promoted into it since the last full collection reach 25% of
+   those that survived it (the "long-lived pending" rule, which keeps the
+   amortised cost of full collections linear in the objects allocated).
+   -1 if none is due. */
+static int
+select_generation(const OaGC *gc)
+{
+    for (int i = 2; i >= 0; i--) {
+        /* CPython collects the oldest generation whose count exceeds its
+           threshold.  The allocation that asks is not counted yet (count0 ==
+           threshold0 means it would exceed it); counts 1 and 2 are. */
+        int due = i == 0 ? gc->count[0] >= gc->threshold[0]
+                         : gc->count[i] > gc->threshold[i];
+        if (due) {
+            if (i == 2 && gc->long_lived_pending < gc->long_lived_total / 4) {
+                continue;
+            }
+            return i;
+        }
+    }
+    return -1;
+}
+
+static int
+may_collect_now(const OaGC *gc)
+{
+    return gc->enabled && !gc->collecting && oa_dealloc_nesting == 0 && !PyErr_Occurred();
+}
+
+/* Automatic collection, from an allocation that found count0 at its
+   threshold: never inside a collection or a dealloc, never with an
+   exception set. */
 void
 oa_gc_maybe_collect(OaArenaObject *arena)
 {
     OaGC *gc = &arena->gc;
-    if (gc->collecting || oa_dealloc_nesting > 0 || PyErr_Occurred()) {
+    if (!may_collect_now(gc)) {
         return;
     }
-    for (int i = 2; i >= 0; i--) {
-        if (generation_due(gc, i)) {
-            if (i == 2 && gc->long_lived_pending < gc->long_lived_total / 4) {
-                continue;
-            }
-            if (collect_generation(arena, i) < 0) {
-                PyErr_Clear();      /* no work space: try again later */
-            }
-            return;
-        }
+    int gen = select_generation(gc);
+    if (gen >= 0 && collect_generation(arena, gen, 0) < 0) {
+        PyErr_Clear();          /* no work space: try again later */
+    }
+}
+
+/* After one of CPython's automatic full collections: the arena's own choice,
+   at least generation 0 if it allocated since its last collection. */
+void
+oa_gc_collect_due(OaArenaObject *arena)
+{
+    OaGC *gc = &arena->gc;
+    if (gc->count[0] <= 0 || !may_collect_now(gc)) {
+        return;
+    }
+    int gen = select_generation(gc);
+    if (collect_generation(arena, gen < 0 ? 0 : gen, 0) < 0) {
+        PyErr_Clear();
     }
 }
 
@@ -1201,9 +1751,6 @@ oa_gc_init(OaArenaObject *arena)
     OaGC *gc = &arena->gc;
     memset(gc, 0, sizeof(*gc));
     gc->enabled = 1;
-    gc->threshold[0] = 700;
-    gc->threshold[1] = 10;
-    gc->threshold[2] = 10;
     /* The running CPython's defaults. */
     PyObject *gcmod = PyImport_ImportModule("gc");
     if (gcmod == NULL) {
@@ -1245,7 +1792,7 @@ oa_arena_teardown(OaArenaObject *arena)
         return;
     }
     Py_INCREF(arena);
-    if (collect_generation(arena, 2) < 0) {
+    if (collect_generation(arena, 2, 1) < 0) {
         PyErr_Clear();
     }
     ObjVec live = {NULL, 0, 0};
@@ -1265,246 +1812,14 @@ oa_arena_teardown(OaArenaObject *arena)
 }
 
 /* ------------------------------------------------------------------------ */
-/* The gc-like API of Arena                                                   */
-
-static int
-check_generation(int gen)
-{
-    if (gen < 0 || gen > 2) {
-        PyErr_SetString(PyExc_ValueError, "invalid generation");
-        return -1;
-    }
-    return 0;
-}
-
-PyObject *
-oa_arena_collect(OaArenaObject *self, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"generation", NULL};
-    int gen = 2;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|i:collect", kwlist, &gen)) {
-        return NULL;
-    }
-    if (check_generation(gen) < 0) {
-        return NULL;
-    }
-    Py_ssize_t n = collect_generation(self, gen);
-    return n < 0 ? NULL : PyLong_FromSsize_t(n);
-}
-
-PyObject *
-oa_arena_get_count(OaArenaObject *self, PyObject *Py_UNUSED(ignored))
-{
-    OaGC *gc = &self->gc;
-    return Py_BuildValue("(nnn)", gc->count[0], gc->count[1], gc->count[2]);
-}
-
-PyObject *
-oa_arena_get_threshold(OaArenaObject *self, PyObject *Py_UNUSED(ignored))
-{
-    OaGC *gc = &self->gc;
-    return Py_BuildValue("(iii)", gc->threshold[0], gc->threshold[1], gc->threshold[2]);
-}
-
-PyObject *
-oa_arena_set_threshold(OaArenaObject *self, PyObject *args)
-{
-    OaGC *gc = &self->gc;
-    int t[3] = {gc->threshold[0], gc->threshold[1], gc->threshold[2]};
-    if (!PyArg_ParseTuple(args, "i|ii:set_threshold", &t[0], &t[1], &t[2])) {
-        return NULL;
-    }
-    memcpy(gc->threshold, t, sizeof(t));
-    Py_RETURN_NONE;
-}
-
-PyObject *
-oa_arena_enable(OaArenaObject *self, PyObject *Py_UNUSED(ignored))
-{
-    self->gc.enabled = 1;
-    Py_RETURN_NONE;
-}
-
-PyObject *
-oa_arena_disable(OaArenaObject *self, PyObject *Py_UNUSED(ignored))
-{
-    self->gc.enabled = 0;
-    Py_RETURN_NONE;
-}
-
-PyObject *
-oa_arena_isenabled(OaArenaObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return PyBool_FromLong(self->gc.enabled);
-}
-
-PyObject *
-oa_arena_get_stats(OaArenaObject *self, PyObject *Py_UNUSED(ignored))
-{
-    PyObject *list = PyList_New(3);
-    if (list == NULL) {
-        return NULL;
-    }
-    for (int g = 0; g < 3; g++) {
-        OaGenStats *st = &self->gc.stats[g];
-#if OA_GC_STATS_TIMED
-        PyObject *d = Py_BuildValue("{s:n,s:n,s:n,s:n,s:d}", "collections", st->collections,
-                                    "collected", st->collected,
-                                    "uncollectable", st->uncollectable,
-                                    "candidates", st->candidates,
-                                    "duration", st->duration);
-#else
-        PyObject *d = Py_BuildValue("{s:n,s:n,s:n}", "collections", st->collections,
-                                    "collected", st->collected,
-                                    "uncollectable", st->uncollectable);
-#endif
-        if (d == NULL) {
-            Py_DECREF(list);
-            return NULL;
-        }
-        PyList_SET_ITEM(list, g, d);
-    }
-    return list;
-}
-
-PyObject *
-oa_arena_set_debug(OaArenaObject *self, PyObject *arg)
-{
-    int flags = oa_as_int(arg);
-    if (flags == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    self->gc.debug = flags;
-    Py_RETURN_NONE;
-}
-
-PyObject *
-oa_arena_get_debug(OaArenaObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return PyLong_FromLong(self->gc.debug);
-}
-
-/* Is obj a live object of this arena?  (An arena class's instance is always
-   in the arena its block belongs to.) */
-static int
-in_arena(OaArenaObject *self, PyObject *obj)
-{
-    return oa_is_arena_object(obj) && oa_arena_of(obj) == self->core;
-}
-
-typedef struct {
-    PyObject *list;
-    int gen;                    /* -1: generations 0..2 */
-} GetObjectsArgs;
-
-static int
-append_if_gen(void *block, uint8_t *meta, void *arg)
-{
-    GetObjectsArgs *a = arg;
-    int g = (int)oa_meta_gen(*meta);
-    if (g == 3 || (a->gen >= 0 && g != a->gen)) {
-        return 0;
-    }
-    return PyList_Append(a->list, (PyObject *)block) < 0 ? -1 : 0;
-}
-
-PyObject *
-oa_arena_get_objects(OaArenaObject *self, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"generation", NULL};
-    PyObject *gen_obj = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:get_objects", kwlist, &gen_obj)) {
-        return NULL;
-    }
-    int gen = -1;
-    if (gen_obj != Py_None) {
-        gen = oa_as_int(gen_obj);
-        if (gen == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
-        if (gen < 0) {
-            PyErr_SetString(PyExc_ValueError, "generation parameter cannot be negative");
-            return NULL;
-        }
-        if (gen > 2) {
-            PyErr_SetString(PyExc_ValueError,
-                            "generation parameter must be less than the number "
-                            "of available generations (3)");
-            return NULL;
-        }
-    }
-    GetObjectsArgs a = {PyList_New(0), gen};
-    if (a.list == NULL) {
-        return NULL;
-    }
-    /* Appending to a list allocates nothing in the arena. */
-    if (oa_visit_live(self->core, append_if_gen, &a) != 0) {
-        Py_DECREF(a.list);
-        return NULL;
-    }
-    return a.list;
-}
-
-PyObject *
-oa_arena_is_tracked(OaArenaObject *self, PyObject *obj)
-{
-    /* An object that holds no reference but its class (typed fields only)
-       is never tracked, as CPython's gc leaves atomic objects untracked. */
-    return PyBool_FromLong(in_arena(self, obj) && !oa_untracked(obj));
-}
-
-PyObject *
-oa_arena_is_finalized(OaArenaObject *self, PyObject *obj)
-{
-    return PyBool_FromLong(in_arena(self, obj) && (*oa_meta_of(obj) & OA_META_FINALIZED));
-}
-
-PyObject *
-oa_arena_generation_of(OaArenaObject *self, PyObject *obj)
-{
-    if (!oa_is_arena_object(obj)) {
-        PyErr_Format(PyExc_TypeError, "generation_of() takes an objarena object, not %.100s",
-                     Py_TYPE(obj)->tp_name);
-        return NULL;
-    }
-    if (oa_arena_of(obj) != self->core) {
-        PyErr_SetString(PyExc_ValueError, "the object lives in another arena");
-        return NULL;
-    }
-    return PyLong_FromLong((long)oa_meta_gen(*oa_meta_of(obj)));
-}
-
-static int
-visit_append(PyObject *op, void *arg)
-{
-    return PyList_Append((PyObject *)arg, op);
-}
-
-PyObject *
-oa_arena_get_referents(OaArenaObject *self, PyObject *args)
-{
-    PyObject *result = PyList_New(0);
-    if (result == NULL) {
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) {
-        PyObject *obj = PyTuple_GET_ITEM(args, i);
-        if (!in_arena(self, obj)) {
-            continue;
-        }
-        if (visit_append((PyObject *)Py_TYPE(obj), result) < 0
-            || oa_traverse_fields(obj, visit_append, result) < 0) {
-            Py_DECREF(result);
-            return NULL;
-        }
-    }
-    return result;
-}
+/* get_referrers                                                              */
 
 /* get_referrers: every arena object, and the foreign containers reachable
    from them, whose references include one of the objects asked about. */
 typedef struct {
-    Collector c;
+    oa_arena *core;
+    traverseproc heap_traverse;
+    NodeMap map;                /* foreign containers seen */
     PyObject *targets;          /* tuple */
     int hit;
 } ReferrerSearch;
@@ -1519,11 +1834,11 @@ visit_referrer(PyObject *op, void *arg)
         }
     }
     PyTypeObject *tp = Py_TYPE(op);
-    if (oa_is_arena_type(tp) && oa_arena_of(op) == rs->c.core) {
+    if (oa_is_arena_type(tp) && oa_arena_of(op) == rs->core) {
         return 0;               /* visited anyway */
     }
-    if (map_find(&rs->c.map, op) < 0 && expandable(&rs->c, tp, op)) {
-        if (map_add(&rs->c.map, op, 0) < 0) {
+    if (map_find(&rs->map, op) == NULL && expandable(0, rs->heap_traverse, tp, op)) {
+        if (map_add(&rs->map, op, 0) == NULL) {
             return -1;
         }
     }
@@ -1545,14 +1860,13 @@ collect_referrer(ReferrerSearch *rs, PyObject *op, PyObject *result)
 }
 
 PyObject *
-oa_arena_get_referrers(OaArenaObject *self, PyObject *args)
+oa_gc_get_referrers(OaArenaObject *self, PyObject *args)
 {
     OaState *st = oa_state_of_module(self->module);
     ReferrerSearch rs;
     memset(&rs, 0, sizeof(rs));
-    rs.c.arena = self;
-    rs.c.core = self->core;
-    rs.c.heap_traverse = st->heap_traverse;
+    rs.core = self->core;
+    rs.heap_traverse = st->heap_traverse;
     rs.targets = args;
     ObjVec live = {NULL, 0, 0};
     PyObject *result = PyList_New(0);
@@ -1571,8 +1885,8 @@ oa_arena_get_referrers(OaArenaObject *self, PyObject *args)
             goto error_held;
         }
     }
-    for (Py_ssize_t k = 0; k < rs.c.map.n; k++) {
-        PyObject *op = rs.c.map.op[k];
+    for (Py_ssize_t k = 0; k < rs.map.n; k++) {
+        PyObject *op = slot_op(map_at(&rs.map, k));
         if (op == (PyObject *)result) {
             continue;
         }
@@ -1584,7 +1898,7 @@ oa_arena_get_referrers(OaArenaObject *self, PyObject *args)
         Py_DECREF(live.items[i]);
     }
     vec_free(&live);
-    collector_free(&rs.c);
+    map_free(&rs.map);
     return result;
 
 error_held:
@@ -1593,113 +1907,7 @@ error_held:
     }
 error:
     vec_free(&live);
-    collector_free(&rs.c);
+    map_free(&rs.map);
     Py_DECREF(result);
     return NULL;
-}
-
-typedef struct {
-    unsigned from_lo, from_hi, to;
-} MoveGens;
-
-static int
-move_gen(void *block, uint8_t *meta, void *arg)
-{
-    MoveGens *m = arg;
-    unsigned g = oa_meta_gen(*meta);
-    if (g >= m->from_lo && g <= m->from_hi) {
-        oa_set_generation(block, m->to);
-    }
-    return 0;
-}
-
-PyObject *
-oa_arena_freeze(OaArenaObject *self, PyObject *Py_UNUSED(ignored))
-{
-    MoveGens m = {0, 2, 3};
-    oa_visit_live(self->core, move_gen, &m);
-    for (int i = 0; i < 3; i++) {
-        self->gc.count[i] = 0;
-    }
-    Py_RETURN_NONE;
-}
-
-PyObject *
-oa_arena_unfreeze(OaArenaObject *self, PyObject *Py_UNUSED(ignored))
-{
-    MoveGens m = {3, 3, 2};
-    oa_visit_live(self->core, move_gen, &m);
-    Py_RETURN_NONE;
-}
-
-PyObject *
-oa_arena_get_freeze_count(OaArenaObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return PyLong_FromSize_t(oa_gen_objects(self->core, 3));
-}
-
-/* refinfo: the references to obj held by objects of every live arena. */
-typedef struct {
-    PyObject *target;
-    Py_ssize_t count;
-} RefCount;
-
-static int
-visit_count(PyObject *op, void *arg)
-{
-    RefCount *rc = arg;
-    rc->count += op == rc->target;
-    return 0;
-}
-
-static int
-count_in_block(void *block, uint8_t *meta, void *arg)
-{
-    (void)meta;
-    return oa_traverse_fields((PyObject *)block, visit_count, arg);
-}
-
-/* The references to obj that the call of refinfo(obj) itself holds, which
-   refinfo does not count: 1 or 0.
-
-   Up to 3.13 the interpreter's stack holds a reference of its own to every
-   argument.  From 3.14 it pushes a local variable without one when it can
-   (LOAD_FAST_BORROW), and anything else (a global, an attribute, a
-   temporary) with one.  PyUnstable_Object_IsUniqueReferencedTemporary
-   (3.14+) says which, by finding obj on the calling frame's stack, but only
-   for an object whose count is 1; the question does not depend on the
-   count, so it is asked with the count set to 1 for the duration of the
-   call (no other code runs in between; an immortal object keeps its count
-   and is left as it is).  A call from C code (map(), a callback) is not on
-   a Python frame's stack: the caller's reference, if it holds one, is then
-   counted. */
-static Py_ssize_t
-references_of_the_call(PyObject *obj)
-{
-#if PY_VERSION_HEX >= 0x030E0000
-    if (PyUnstable_IsImmortal(obj)) {
-        return 0;
-    }
-    Py_ssize_t count = Py_REFCNT(obj);
-    Py_SET_REFCNT(obj, 1);
-    int held = PyUnstable_Object_IsUniqueReferencedTemporary(obj);
-    Py_SET_REFCNT(obj, count);
-    return held ? 1 : 0;
-#else
-    (void)obj;
-    return 1;
-#endif
-}
-
-PyObject *
-oa_arena_refinfo(OaArenaObject *self, PyObject *obj)
-{
-    OaState *st = oa_state_of_module(self->module);
-    RefCount rc = {obj, 0};
-    for (OaArenaObject *a = st->arenas; a != NULL; a = a->next_arena) {
-        oa_visit_live(a->core, count_in_block, &rc);
-    }
-    Py_ssize_t refcount = Py_REFCNT(obj) - references_of_the_call(obj);
-    return PyObject_CallFunction((PyObject *)st->refinfo_type, "((nnn))", refcount,
-                                 rc.count, refcount - rc.count);
 }

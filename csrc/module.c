@@ -279,60 +279,7 @@ arena_get_max_bytes(OaArenaObject *self, void *Py_UNUSED(closure))
     return PyLong_FromSize_t(m);
 }
 
-#define GC_DOC(name, text) name "\n\n" text
-
 static PyMethodDef arena_methods[] = {
-    {"collect", (PyCFunction)(void (*)(void))oa_arena_collect, METH_VARARGS | METH_KEYWORDS,
-     GC_DOC("collect(generation=2) -> int", "Collect generations 0..generation of "
-            "this arena; return the number of unreachable objects found.")},
-    {"get_count", (PyCFunction)oa_arena_get_count, METH_NOARGS,
-     GC_DOC("get_count() -> (count0, count1, count2)", "As gc.get_count().")},
-    {"get_threshold", (PyCFunction)oa_arena_get_threshold, METH_NOARGS,
-     GC_DOC("get_threshold() -> (t0, t1, t2)", "As gc.get_threshold().")},
-    {"set_threshold", (PyCFunction)oa_arena_set_threshold, METH_VARARGS,
-     GC_DOC("set_threshold(threshold0[, threshold1[, threshold2]])",
-            "As gc.set_threshold().")},
-    {"enable", (PyCFunction)oa_arena_enable, METH_NOARGS,
-     GC_DOC("enable()", "Enable automatic collection.")},
-    {"disable", (PyCFunction)oa_arena_disable, METH_NOARGS,
-     GC_DOC("disable()", "Disable automatic collection.")},
-    {"isenabled", (PyCFunction)oa_arena_isenabled, METH_NOARGS,
-     GC_DOC("isenabled() -> bool", "Is automatic collection enabled?")},
-    {"get_stats", (PyCFunction)oa_arena_get_stats, METH_NOARGS,
-     GC_DOC("get_stats() -> list of 3 dicts", "collections, collected and "
-            "uncollectable per generation (3.15+: also candidates and "
-            "duration), as the running gc.get_stats().")},
-    {"set_debug", (PyCFunction)oa_arena_set_debug, METH_O,
-     GC_DOC("set_debug(flags)", "DEBUG_STATS, DEBUG_COLLECTABLE, DEBUG_SAVEALL...")},
-    {"get_debug", (PyCFunction)oa_arena_get_debug, METH_NOARGS,
-     GC_DOC("get_debug() -> int", "The debug flags.")},
-    {"get_objects", (PyCFunction)(void (*)(void))oa_arena_get_objects,
-     METH_VARARGS | METH_KEYWORDS,
-     GC_DOC("get_objects(generation=None) -> list", "The arena's objects, of one "
-            "generation or of generations 0..2.")},
-    {"is_tracked", (PyCFunction)oa_arena_is_tracked, METH_O,
-     GC_DOC("is_tracked(obj) -> bool", "Is obj an object of this arena?")},
-    {"is_finalized", (PyCFunction)oa_arena_is_finalized, METH_O,
-     GC_DOC("is_finalized(obj) -> bool", "Has obj's __del__ run?")},
-    {"generation_of", (PyCFunction)oa_arena_generation_of, METH_O,
-     GC_DOC("generation_of(obj) -> int", "0, 1, 2, or 3 when frozen.")},
-    {"get_referents", (PyCFunction)oa_arena_get_referents, METH_VARARGS,
-     GC_DOC("get_referents(*objs) -> list", "What the arena objects among objs "
-            "refer to.")},
-    {"get_referrers", (PyCFunction)oa_arena_get_referrers, METH_VARARGS,
-     GC_DOC("get_referrers(*objs) -> list", "Arena objects, and containers "
-            "reachable from them, that refer to any of objs.")},
-    {"freeze", (PyCFunction)oa_arena_freeze, METH_NOARGS,
-     GC_DOC("freeze()", "Move every object to the permanent generation.")},
-    {"unfreeze", (PyCFunction)oa_arena_unfreeze, METH_NOARGS,
-     GC_DOC("unfreeze()", "Move the permanent generation back into generation 2.")},
-    {"get_freeze_count", (PyCFunction)oa_arena_get_freeze_count, METH_NOARGS,
-     GC_DOC("get_freeze_count() -> int", "Objects in the permanent generation.")},
-    {"refinfo", (PyCFunction)oa_arena_refinfo, METH_O,
-     GC_DOC("refinfo(obj) -> RefInfo(refcount, internal, external)",
-            "The references to obj other than the call's own (a variable "
-            "passed directly counts once on every version), those held by "
-            "arena objects, and the rest.")},
     {"stats", (PyCFunction)arena_stats, METH_NOARGS,
      "stats() -> dict\n\nCounters of the arena: objects, bytes_in_use, "
      "bytes_reserved, chunks, pages, high_water, large_objects, size_classes."},
@@ -439,7 +386,7 @@ oa_arena_module_init(PyObject *mod, OaState *st)
         return -1;
     }
     st->arena_type = (PyTypeObject *)PyType_FromModuleAndSpec(mod, &arena_spec, NULL);
-    if (st->arena_type == NULL) {
+    if (st->arena_type == NULL || oa_gcmodule_init(st->arena_type) < 0) {
         return -1;
     }
     if (PyModule_AddObjectRef(mod, "Arena", (PyObject *)st->arena_type) < 0) {
@@ -491,6 +438,14 @@ static PyObject *
 mod_os_alloc_count(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(ignored))
 {
     return PyLong_FromUnsignedLong(oa_os_alloc_count());
+}
+
+static PyObject *
+mod_work_bytes(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(ignored))
+{
+    size_t current, peak;
+    oa_work_bytes(&current, &peak, 1);
+    return Py_BuildValue("(nn)", (Py_ssize_t)current, (Py_ssize_t)peak);
 }
 
 static PyObject *
@@ -673,32 +628,66 @@ mod_shutdown(PyObject *mod, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-/* A gc.callbacks entry: when CPython's gc finishes a full collection, every
-   arena whose automatic collection is on is collected too if it allocated
-   since its own last collection, or if nothing but its own classes refers to
-   it any more (its objects can then only be reached from one another, or
-   through class attributes).  An arena collects itself only when it
-   allocates; without this, cycles left in an arena that no longer allocates
-   would wait for interpreter exit.  Untracked objects are not counted, but
-   one made since the last full collection may close a cycle with its class
-   (a class attribute): that asks for a collection too. */
+/* A gc.callbacks entry, so that CPython's full collections reach the arenas.
+
+   gc.collect() (a full collection asked for by the program) must free every
+   collectable arena cycle, as it frees native ones, whatever the arena did
+   since its last collection: a cycle through a native list may become
+   garbage without any allocation in the arena.  CPython's automatic full
+   collections, on the other hand, must not add full arena collections to
+   the arena's own policy: they would walk again, for every arena object,
+   the containers CPython has just walked.
+
+   The callback's info says neither (no version up to 3.15 passes the
+   reason), so the hook reads it from the counts at "start", before CPython
+   updates them: CPython chooses generation 2 by itself only when gc is
+   enabled, count0 > threshold0 > 0 (3.11 collects inside the allocation
+   that crossed it, 3.12+ at the next eval-breaker check) and count2 >
+   threshold2.  Any other full collection was asked for.  The rule errs in
+   one direction only where a program calls gc.collect() within the few
+   bytecodes between the allocation that crosses threshold0 and the
+   collection it schedules, while the long-lived rule holds back CPython's
+   full collections; such a gc.collect() is taken for an automatic one, and
+   the arena's cycles it missed are found by the next gc.collect() or the
+   arena's own next full collection.
+
+   After an automatic full collection, each arena with automatic collection
+   on that allocated since its last collection collects what its own policy
+   chooses (at least generation 0), so that an arena that stopped
+   allocating does not keep its young cycles until exit. */
+static int
+cpython_chose_full_collection(void)
+{
+    if (!PyGC_IsEnabled()) {
+        return 0;
+    }
+    Py_ssize_t count[3], threshold[3];
+    PyObject *gcmod = PyImport_ImportModule("gc");
+    PyObject *c = gcmod != NULL ? PyObject_CallMethod(gcmod, "get_count", NULL) : NULL;
+    PyObject *t = gcmod != NULL ? PyObject_CallMethod(gcmod, "get_threshold", NULL) : NULL;
+    int ok = c != NULL && t != NULL
+             && PyArg_ParseTuple(c, "nnn", &count[0], &count[1], &count[2])
+             && PyArg_ParseTuple(t, "nnn", &threshold[0], &threshold[1], &threshold[2]);
+    Py_XDECREF(c);
+    Py_XDECREF(t);
+    Py_XDECREF(gcmod);
+    if (!ok) {
+        PyErr_Clear();      /* unknown: taken as asked for, the safe side */
+        return 0;
+    }
+    return threshold[0] > 0 && count[0] > threshold[0] && count[2] > threshold[2];
+}
+
 static int
 wants_collection_after_gc(OaArenaObject *a)
 {
-    OaGC *gc = &a->gc;
-    int changed = gc->count[0] + gc->count[1] + gc->count[2] > 0;
-    int abandoned = Py_REFCNT(a) <= a->ntypes
-                    && oa_gen_objects(a->core, 0) + oa_gen_objects(a->core, 1)
-                       + oa_gen_objects(a->core, 2) > 0;
-    return gc->enabled && !gc->collecting
-           && (changed || abandoned || gc->untracked_allocated);
+    return a->gc.enabled && !a->gc.collecting;
 }
 
 static PyObject *
 mod_after_gc(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyDict_Check(args[1])
-        || PyUnicode_CompareWithASCIIString(args[0], "stop") != 0) {
+    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyDict_Check(args[1])) {
         Py_RETURN_NONE;
     }
     PyObject *gen = PyDict_GetItemString(args[1], "generation");
@@ -706,9 +695,30 @@ mod_after_gc(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Clear();
         Py_RETURN_NONE;
     }
-    if (collect_arenas(oa_state_of_module(mod), wants_collection_after_gc) < 0) {
+    OaState *st = oa_state_of_module(mod);
+    if (PyUnicode_CompareWithASCIIString(args[0], "start") == 0) {
+        st->cpython_full_is_automatic = cpython_chose_full_collection();
+        Py_RETURN_NONE;
+    }
+    if (PyUnicode_CompareWithASCIIString(args[0], "stop") != 0) {
+        Py_RETURN_NONE;
+    }
+    int automatic = st->cpython_full_is_automatic;
+    st->cpython_full_is_automatic = 0;
+    if (!automatic) {
+        if (collect_arenas(st, wants_collection_after_gc) < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    PyObject *arenas = select_arenas(st, wants_collection_after_gc);
+    if (arenas == NULL) {
         return NULL;
     }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(arenas); i++) {
+        oa_gc_collect_due((OaArenaObject *)PyList_GET_ITEM(arenas, i));
+    }
+    Py_DECREF(arenas);
     Py_RETURN_NONE;
 }
 
@@ -716,8 +726,8 @@ static PyMethodDef module_methods[] = {
     {"_shutdown", mod_shutdown, METH_NOARGS,
      "Collect every arena; registered with atexit."},
     {"_after_gc", (PyCFunction)(void (*)(void))mod_after_gc, METH_FASTCALL,
-     "gc.callbacks entry: after CPython's full collections, collect the arenas "
-     "that changed since their last one."},
+     "gc.callbacks entry: gc.collect() collects every arena; CPython's automatic "
+     "full collections run the arenas' own policy."},
     {"arena_footprint", mod_arena_footprint, METH_O,
      "arena_footprint(obj) -> int or None\n\nBytes one arena object really "
      "costs (its page divided among the page's blocks); None for other objects."},
@@ -727,6 +737,9 @@ static PyMethodDef module_methods[] = {
      "Test hook: make the n-th next OS request of the arena core fail (0: off)."},
     {"_os_alloc_count", mod_os_alloc_count, METH_NOARGS,
      "Test hook: OS requests made by the arena core so far."},
+    {"_work_bytes", mod_work_bytes, METH_NOARGS,
+     "Test hook: (working memory of the arena core and the collector in use "
+     "now, its peak since the last call)."},
     {"_validate", mod_validate, METH_O,
      "Test hook: check the arena's invariants; AssertionError if one is broken."},
     {0}

@@ -107,7 +107,7 @@ slot_capacity(PyObject *op)
    starts with no value slot while its class has not seen an instance get
    an attribute beyond the fields: it sits at the floor.  Its form word then
    lives off the object: absent (canonical and empty), or its dict, in its
-   Arena's side table, flagged by a side-table bit.  Obj objects always
+   Arena's side table (found by its address).  Obj objects always
    have a slot. */
 static inline int
 slotless(PyObject *op)
@@ -141,11 +141,12 @@ side_find(struct OaSideDicts *t, PyObject *op)
     return i;
 }
 
+/* The object's dict in the side table, or NULL if it has none. */
 static PyObject *
 side_get(PyObject *op)
 {
     struct OaSideDicts *t = ((OaArenaObject *)oa_owner_of(op))->side_dicts;
-    return t->dicts[side_find(t, op)];
+    return t != NULL ? t->dicts[side_find(t, op)] : NULL;
 }
 
 static int
@@ -194,7 +195,6 @@ side_put(PyObject *op, PyObject *dict)
         Py_DECREF(t->dicts[i]);     /* the object holds no other reference */
     }
     t->dicts[i] = Py_NewRef(dict);
-    *oa_meta_of(op) |= OA_META_SIDE_DICT;
     return 0;
 }
 
@@ -221,7 +221,6 @@ side_take(PyObject *op)
             i = j;
         }
     }
-    *oa_meta_of(op) &= (uint8_t)~OA_META_SIDE_DICT;
     return dict;
 }
 
@@ -252,8 +251,8 @@ static inline uintptr_t
 form_word(PyObject *op)
 {
     if (slotless(op)) {
-        return (*oa_meta_of(op) & OA_META_SIDE_DICT)
-               ? (uintptr_t)side_get(op) | FORM_DICT : 0;
+        PyObject *dict = side_get(op);
+        return dict != NULL ? (uintptr_t)dict | FORM_DICT : 0;
     }
     return (uintptr_t)value_slots(op)[0];
 }
@@ -528,20 +527,21 @@ oa_obj_initial_slots(OaTypeObject *t)
     return t->kind == OA_KIND_OBJ ? 1 : 0;      /* see slotless() */
 }
 
-int
-oa_obj_traverse_attrs(PyObject *self, visitproc visit, void *arg)
+void
+oa_obj_attr_refs(PyObject *self, OaAttrRefs *r)
 {
     uintptr_t w = form_word(self);
     if (is_dict_form(w)) {
-        Py_VISIT(form_dict(w));
-        return 0;
+        r->values = NULL;
+        r->n = 0;
+        r->dict = form_dict(w);
+        return;
     }
     AttrView v;
     attr_view(self, w, &v);
-    for (Py_ssize_t i = 0; i < v.size; i++) {
-        Py_VISIT(v.values[i]);
-    }
-    return 0;
+    r->values = v.values;
+    r->n = v.size;
+    r->dict = NULL;
 }
 
 /* What an object's storage held, taken out of it. */

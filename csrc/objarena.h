@@ -52,7 +52,8 @@ oa_as_int(PyObject *o)
 typedef struct {
     Py_ssize_t collections;
     Py_ssize_t collected;
-    Py_ssize_t uncollectable;
+    Py_ssize_t uncollectable;   /* always 0: arena objects have no legacy
+                                   tp_del; kept for get_stats()'s keys */
     Py_ssize_t candidates;      /* shown on 3.15+ only, as gc.get_stats() */
     double duration;            /* seconds; likewise */
 } OaGenStats;
@@ -73,6 +74,10 @@ typedef struct {
     int enabled;
     int debug;
     int collecting;
+    unsigned untracked_slice;   /* automatic full collections so far: which
+                                   pages' untracked records (gc.c; not the
+                                   untracked pages of typed-only classes) the
+                                   next one examines */
     Py_ssize_t long_lived_total;
     Py_ssize_t long_lived_pending;
     int untracked_allocated;    /* an untracked object was made since the last
@@ -88,13 +93,6 @@ typedef struct {
 #define OA_DEBUG_SAVEALL 32
 #define OA_DEBUG_LEAK (OA_DEBUG_COLLECTABLE | OA_DEBUG_UNCOLLECTABLE | OA_DEBUG_SAVEALL)
 
-/* Side-table bit of an object without value slots whose attributes live in
-   its Arena's side_dicts (obj.c). */
-#define OA_META_SIDE_DICT OA_META_USER4
-
-/* Side-table bits the collector uses while it runs (arena.h: USER bits). */
-#define OA_META_COLLECTING OA_META_USER1    /* in the set being collected */
-#define OA_META_REACHED OA_META_USER2       /* marked reachable */
 
 typedef struct OaArenaObject OaArenaObject;
 typedef struct OaTypeObject OaTypeObject;
@@ -231,6 +229,8 @@ typedef struct {
     PyObject *default_arena;
     int creating_root;          /* set while the module builds SlotObj */
     int torn_down;              /* the arenas were cleared at teardown */
+    int cpython_full_is_automatic; /* module.c: the running CPython full
+                                   collection was chosen by CPython itself */
     OaArenaObject *arenas;      /* every live Arena (borrowed) */
     traverseproc heap_traverse; /* tp_traverse of a Python class's instances */
     PyTypeObject *refinfo_type; /* objarena.RefInfo */
@@ -322,7 +322,6 @@ PyTypeObject *oa_dyn_base_create(PyObject *mod, PyTypeObject *base);
 int oa_obj_init(PyObject *self, PyObject *args, PyObject *kwds);
 PyObject *oa_obj_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
                             PyObject *kwnames);
-int oa_obj_traverse_attrs(PyObject *self, visitproc visit, void *arg);
 int oa_side_dicts_traverse(OaArenaObject *arena, visitproc visit, void *arg);
 void oa_side_dicts_free(OaArenaObject *arena);
 int oa_obj_store_attr(PyObject *self, PyObject *name, PyObject *value);
@@ -339,31 +338,94 @@ int oa_is_arena_object(PyObject *obj);
 int oa_traverse_fields(PyObject *self, visitproc visit, void *arg);
 void oa_clear_fields(PyObject *self);
 extern int oa_dealloc_nesting;
+void oa_tp_free(void *p);
 
-/* gc.c */
+/* An arena object's dynamic attributes (Obj classes, dynamic SlotObj
+   classes): its value slots, or its dict (obj.c). */
+typedef struct {
+    PyObject **values;          /* n slots, NULL ones unset */
+    Py_ssize_t n;
+    PyObject *dict;             /* the dict form, or NULL */
+} OaAttrRefs;
+void oa_obj_attr_refs(PyObject *self, OaAttrRefs *r);
+
+/* Every reference an arena object owns, but its class: the one definition
+   of its edges, used by tp_traverse, get_referents, refinfo and the
+   collector.  The fixed fields in field order, then, for an Obj, its
+   attribute values or its dict; `v` is each non-NULL one in turn.  `body`
+   may `break` out of neither loop; use a flag. */
+#define OA_FOR_EACH_REF(op, v, body)                                         \
+    do {                                                                    \
+        OaTypeObject *t_ = (OaTypeObject *)Py_TYPE(op);                     \
+        Py_ssize_t n_ = PyTuple_GET_SIZE(t_->fields);                       \
+        for (Py_ssize_t i_ = 0; i_ < n_; i_++) {                            \
+            PyObject *v = *(PyObject **)((char *)(op) + t_->offsets[i_]);   \
+            if (v != NULL) {                                                \
+                body;                                                       \
+            }                                                               \
+        }                                                                   \
+        if (t_->dynamic) {                                                  \
+            OaAttrRefs a_;                                                  \
+            oa_obj_attr_refs((op), &a_);                                    \
+            for (Py_ssize_t i_ = 0; i_ < a_.n; i_++) {                      \
+                PyObject *v = a_.values[i_];                                \
+                if (v != NULL) {                                            \
+                    body;                                                   \
+                }                                                           \
+            }                                                               \
+            if (a_.dict != NULL) {                                          \
+                PyObject *v = a_.dict;                                      \
+                body;                                                       \
+            }                                                               \
+        }                                                                   \
+    } while (0)
+
+/* Is tp the class of arena objects (of any arena, ready or being made)?
+   Their tp_free is the arena's, and only theirs. */
+static inline int
+oa_frees_in_arena(PyTypeObject *tp)
+{
+    return tp->tp_free == oa_tp_free;
+}
+
+/* gc.c: the collector and its policy */
 int oa_gc_init(OaArenaObject *arena);
 void oa_gc_maybe_collect(OaArenaObject *arena);
+
+/* The collection policy's fast path, what allocation and free know of the
+   collector: count0 is allocations minus frees since the last collection of
+   generation 0 (CPython's); at threshold0, the policy (gc.c) chooses. */
+static inline void
+oa_gc_before_alloc(OaArenaObject *arena)
+{
+    OaGC *gc = &arena->gc;
+    if (gc->count[0] >= gc->threshold[0] && gc->threshold[0] > 0 && gc->enabled) {
+        oa_gc_maybe_collect(arena);
+    }
+}
+
+static inline void
+oa_gc_allocated(OaArenaObject *arena)
+{
+    arena->gc.count[0]++;
+}
+
+static inline void
+oa_gc_freed(OaArenaObject *arena)
+{
+    if (arena->gc.count[0] > 0) {
+        arena->gc.count[0]--;
+    }
+}
+void oa_gc_collect_due(OaArenaObject *arena);
+Py_ssize_t oa_gc_collect(OaArenaObject *arena, int generation);
+void oa_gc_untrack_if_atoms(PyObject *op);
 void oa_arena_teardown(OaArenaObject *arena);
-PyObject *oa_arena_collect(OaArenaObject *self, PyObject *args, PyObject *kwds);
-PyObject *oa_arena_get_count(OaArenaObject *self, PyObject *ignored);
-PyObject *oa_arena_get_threshold(OaArenaObject *self, PyObject *ignored);
-PyObject *oa_arena_set_threshold(OaArenaObject *self, PyObject *args);
-PyObject *oa_arena_enable(OaArenaObject *self, PyObject *ignored);
-PyObject *oa_arena_disable(OaArenaObject *self, PyObject *ignored);
-PyObject *oa_arena_isenabled(OaArenaObject *self, PyObject *ignored);
-PyObject *oa_arena_get_stats(OaArenaObject *self, PyObject *ignored);
-PyObject *oa_arena_set_debug(OaArenaObject *self, PyObject *arg);
-PyObject *oa_arena_get_debug(OaArenaObject *self, PyObject *ignored);
-PyObject *oa_arena_get_objects(OaArenaObject *self, PyObject *args, PyObject *kwds);
-PyObject *oa_arena_is_tracked(OaArenaObject *self, PyObject *obj);
-PyObject *oa_arena_is_finalized(OaArenaObject *self, PyObject *obj);
-PyObject *oa_arena_generation_of(OaArenaObject *self, PyObject *obj);
-PyObject *oa_arena_get_referents(OaArenaObject *self, PyObject *args);
-PyObject *oa_arena_get_referrers(OaArenaObject *self, PyObject *args);
-PyObject *oa_arena_freeze(OaArenaObject *self, PyObject *ignored);
-PyObject *oa_arena_unfreeze(OaArenaObject *self, PyObject *ignored);
-PyObject *oa_arena_get_freeze_count(OaArenaObject *self, PyObject *ignored);
-PyObject *oa_arena_refinfo(OaArenaObject *self, PyObject *obj);
+PyObject *oa_gc_get_referrers(OaArenaObject *self, PyObject *args);
+
+/* gcmodule.c: the gc-like API of Arena */
+int oa_gcmodule_init(PyTypeObject *arena_type);
+/* types.c */
 OaState *oa_state_from_type(PyTypeObject *type);
 PyObject *oa_object_alloc(OaTypeObject *type);
 

@@ -34,14 +34,16 @@
  * cache, one tp_descr_get/tp_descr_set call), exactly as this descriptor
  * does; a read through a T_DOUBLE member and through a TypedMember cost the
  * same.  Their semantics (tools/member_semantics.py prints them for the
- * running Python; 3.10 to 3.13 agree):
- *   - T_DOUBLE, T_LONGLONG, T_ULONGLONG and T_BOOL convert as above;
+ * running Python):
+ *   - T_DOUBLE, T_LONGLONG and T_BOOL convert as above on 3.10 to 3.15;
+ *   - T_ULONGLONG too on 3.10 to 3.13, but from 3.14 it stores -1 as
+ *     2**64-1 with a RuntimeWarning;
  *   - T_FLOAT has no range check (1e300 is stored as inf);
  *   - T_INT, T_SHORT, T_BYTE, T_UINT, T_USHORT, T_UBYTE store a truncated
  *     value out of range, with a RuntimeWarning (300 in a T_UBYTE is 44);
  *   - deleting any of them raises "can't delete numeric/char attribute",
  *     which names neither the field nor the class.
- * Six of the eleven types do not fit, and none deletes with a useful
+ * Seven of the eleven types do not fit, and none deletes with a useful
  * message; one descriptor for every typed field gives one semantics on
  * every version, messages that name the field, introspection (field_type,
  * offset), and the same speed.

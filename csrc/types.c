@@ -34,6 +34,10 @@
 #include <stddef.h>
 #include <string.h>
 
+/* 64 nested arena deallocs: deep enough that ordinary structures (a tree's
+   depth, a short chain) never queue, shallow enough that the C stack they
+   take (a few hundred bytes each, plus whatever a finalizer runs) stays far
+   from its end, as CPython's trashcan (its limit is 50). */
 #define OA_DEALLOC_LIMIT 64
 
 static PyObject *base_new(PyTypeObject *type, PyObject *args, PyObject *kwds);
@@ -116,7 +120,6 @@ oa_object_alloc_size(OaTypeObject *t, size_t size)
 {
     PyTypeObject *tp = (PyTypeObject *)t;
     OaArenaObject *arena = t->arena;
-    OaGC *gc = &arena->gc;
     if (t->pending && oa_finish_pending_fields(t) < 0) {
         return NULL;
     }
@@ -139,17 +142,15 @@ oa_object_alloc_size(OaTypeObject *t, size_t size)
         if (mem == NULL) {
             return oa_raise_alloc_error(arena, size);
         }
-        gc->untracked_allocated = 1;    /* see wants_collection_after_gc */
+        arena->gc.untracked_allocated = 1;
     }
     else {
-        if (gc->count[0] >= gc->threshold[0] && gc->enabled && gc->threshold[0] > 0) {
-            oa_gc_maybe_collect(arena);
-        }
+        oa_gc_before_alloc(arena);
         mem = oa_alloc(arena->core, size);
         if (mem == NULL) {
             return oa_raise_alloc_error(arena, size);
         }
-        gc->count[0]++;
+        oa_gc_allocated(arena);
     }
     memset(mem, 0, size);
     PyObject *op = PyObject_Init((PyObject *)mem, tp);     /* increfs tp */
@@ -170,12 +171,12 @@ oa_tp_alloc(PyTypeObject *type, Py_ssize_t Py_UNUSED(nitems))
     return oa_object_alloc((OaTypeObject *)type);
 }
 
-static void
+void
 oa_tp_free(void *p)
 {
     OaArenaObject *arena = (OaArenaObject *)oa_owner_of(p);
-    if (arena->gc.count[0] > 0 && !oa_untracked(p)) {
-        arena->gc.count[0]--;
+    if (!oa_untracked(p)) {
+        oa_gc_freed(arena);
     }
     (void)PyTraceMalloc_Untrack(0, (uintptr_t)p);
     oa_free(p);
@@ -294,14 +295,12 @@ oa_dealloc(PyObject *self)
 int
 oa_traverse_fields(PyObject *self, visitproc visit, void *arg)
 {
-    OaTypeObject *t = oa_type(self);
-    Py_ssize_t n = nobject(t);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_VISIT(*field_ptr(self, t->offsets[i]));
-    }
-    if (t->dynamic) {
-        return oa_obj_traverse_attrs(self, visit, arg);
-    }
+    OA_FOR_EACH_REF(self, v, {
+        int r = visit(v, arg);
+        if (r) {
+            return r;
+        }
+    });
     return 0;
 }
 
@@ -398,14 +397,13 @@ field_lookup(OaTypeObject *t, PyObject *key)
     if (oa_check_self_keyword((PyTypeObject *)t, key) < 0) {
         return -2;
     }
-    int r;
-    PyObject *fields = Py_NewRef(t->fields);    /* the __eq__ calls run code */
+    PyObject *names = Py_NewRef(t->names);      /* the __eq__ calls run code */
     Py_ssize_t found = -1;
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(fields) && found == -1; i++) {
-        r = PyObject_RichCompareBool(key, PyTuple_GET_ITEM(fields, i), Py_EQ);
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names) && found == -1; i++) {
+        int r = PyObject_RichCompareBool(key, PyTuple_GET_ITEM(names, i), Py_EQ);
         found = r > 0 ? i : r < 0 ? -2 : -1;
     }
-    Py_DECREF(fields);
+    Py_DECREF(names);
     return found;
 }
 
@@ -798,10 +796,20 @@ oa_type_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
     if (self == NULL) {
         return NULL;
     }
-    if (fill_fields(self, t, args, nargs,
-                    nkw ? &PyTuple_GET_ITEM(kwnames, 0) : NULL, args + nargs, nkw, 1) < 0) {
+    if (nkw == 0 && nargs == nall(t) && t->ntyped == 0) {
+        /* The usual call, `C(a, b)`: every field given by position, none
+           typed; the count is all there is to check. */
+        for (Py_ssize_t i = 0; i < nargs; i++) {
+            *field_ptr(self, t->all[i].offset) = Py_NewRef(args[i]);
+        }
+    }
+    else if (fill_fields(self, t, args, nargs,
+                         nkw ? &PyTuple_GET_ITEM(kwnames, 0) : NULL, args + nargs, nkw, 1) < 0) {
         Py_DECREF(self);
         return NULL;
+    }
+    if (!t->untracked) {
+        oa_gc_untrack_if_atoms(self);
     }
     return self;
 }

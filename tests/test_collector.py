@@ -736,7 +736,9 @@ def test_get_stats_candidates_and_duration(A, N):
     """3.15: candidates (the objects of the generations collected) and duration (seconds)
     add up over the collections of each generation, as in gc.get_stats()."""
     assert all(isinstance(st["duration"], float) for st in gc.get_stats())
-    keep = [N() for _ in range(3)]
+    # Objects that hold a container: records of atoms are untracked, and no more
+    # candidates than CPython's untracked tuples are.
+    keep = [N([]) for _ in range(3)]
     A.collect(0)                                  # 3 candidates, all promoted
     x = N()
     x.a = x
@@ -1855,6 +1857,223 @@ def test_no_automatic_collection_inside_a_dealloc(A, N):
     A.disable()
     assert A.get_stats() == before
     assert len(made) == 100
+
+
+# --- untracked records, counters, the mark stack --------------------------------
+
+def test_a_young_record_of_atoms_written_into_a_cycle_is_found(A, N):
+    """A record whose fields held atoms only is skipped, but examined again at each
+    collection of its generation while young."""
+    x = N(1, "s", None)
+    wx = weakref.ref(x)
+    A.collect(0)                                      # atoms only: untracked
+    x.a = [x]                                         # no hook on the write
+    del x
+    assert A.collect(1) == 1 and wx() is None
+
+
+def test_an_old_record_of_atoms_written_into_a_cycle(A, N):
+    """Old untracked records: found by the next explicit full collection, and by
+    automatic full collections within a bounded number of them."""
+    x = N(1.5, b"b")
+    wx = weakref.ref(x)
+    A.collect(2)
+    assert A.generation_of(x) == 2
+    x.a = x
+    del x
+    assert A.collect(2) == 1 and wx() is None
+    # Automatic full collections only: found within a few of them.
+    objs = [N(i) for i in range(2000)]
+    A.collect(2)
+    for o in objs:
+        o.a = {"me": o}                               # old, untracked, now cycles
+    wrs = [weakref.ref(o) for o in objs]
+    del objs, o
+    A.set_threshold(10, 1, 1)
+    A.enable()
+    fulls = A.get_stats()[2]["collections"]
+    while any(w() is not None for w in wrs):
+        junk = N()
+        junk.a = junk
+        assert A.get_stats()[2]["collections"] <= fulls + 8
+    A.disable()
+
+
+def test_records_of_atoms_keep_what_they_reference_alive(A, N):
+    """Skipping a record never frees what it references: its references count as
+    external to every collection."""
+    keep = [N("v%d" % i) for i in range(100)]
+    A.collect(2)
+    for k in keep:
+        y = N()
+        y.a = y
+        k.b = y                                       # untracked k now holds y
+    del y
+    A.set_threshold(5, 1, 1)
+    A.enable()
+    for _ in range(2000):
+        t = N()
+        t.a = t
+    A.disable()
+    assert all(type(k.b) is N and k.b.a is k.b for k in keep)
+    del keep, k, t
+    assert A.collect() >= 101 and live(A) == 0
+
+
+def test_counters_past_a_byte(A, N):
+    """gc_refs past 250 (an object referenced by many members): exact."""
+    hub = N()
+    spokes = [N(hub) for _ in range(1000)]            # each refers to the hub
+    hub.a = tuple(spokes)
+    ws = weakref.ref(hub)
+    del spokes
+    assert A.collect(2) == 0 and ws() is hub
+    del hub
+    assert A.collect(2) == 1001 and ws() is None
+
+
+def test_counters_past_a_byte_with_external_references(A, N):
+    hub = N()
+    spokes = [N(hub) for _ in range(600)]
+    hub.a = spokes
+    held = [hub] * 3                                  # 3 references from outside
+    del spokes
+    A.collect(2)
+    del hub
+    assert A.collect(2) == 0 and live(A) == 601
+    held.pop()
+    held.pop()
+    assert A.collect(2) == 0
+    held.pop()
+    assert A.collect(2) == 601
+
+
+def test_mark_stack_overflow(A, N):
+    """A node referencing more objects than the mark stack holds: the rest wait and
+    are taken by page scans; nothing reachable is freed."""
+    many = 200_000 if not SLOW else 70_000
+    root = N()
+    root.a = [N(i) for i in range(many)]
+    for o in root.a:
+        o.b = o                                       # each its own cycle too
+    A.collect(2)
+    assert live(A) == many + 1
+    assert all(o.b is o for o in root.a[::997])
+    root.a = None
+    del o
+    assert A.collect(2) == many
+
+
+class Box:
+    """A Python class without __del__ (its instances may be owned containers)."""
+
+    def __init__(self, item):
+        self.item = item
+
+
+class BoxDel(Box):
+    def __del__(self):
+        pass
+
+
+@pytest.mark.parametrize("holder", ["list", "tuple", "dict", "instance", "instance-del",
+                                    "instance-weakref"])
+@pytest.mark.parametrize("with_del", [False, True])
+def test_cycles_through_containers_held_once(A, holder, with_del):
+    """A container that one arena object holds alone is part of it: cycles through it
+    are found, nothing reachable through it is freed, finalizers run once."""
+    dels = []
+    X = (node_class(A, "X", __del__=lambda self: dels.append(1)) if with_del
+         else node_class(A, "X"))
+    weak = []
+
+    def hold(item):
+        if holder == "list":
+            return [item]
+        if holder == "tuple":
+            return (item,)
+        if holder == "dict":
+            return {"k": item}
+        box = (BoxDel if holder == "instance-del" else Box)(item)
+        if holder == "instance-weakref":
+            weak.append(weakref.ref(box))
+        return box
+
+    keep = X()
+    kept = X()
+    keep.a = hold(kept)
+    kept.b = keep                                     # keep <-> kept, through the holder
+    for _ in range(50):                               # garbage: a <-> b through it
+        a = X()
+        b = X()
+        a.a = hold(b)
+        b.b = a
+    del a, b
+    assert A.collect() == 100
+    assert len(dels) == (100 if with_del else 0)
+    assert live(A) == 2 and kept.b is keep
+    assert (keep.a[0] if holder in ("list", "tuple") else
+            keep.a["k"] if holder == "dict" else keep.a.item) is kept
+    del keep, kept
+    assert A.collect() == 2 and live(A) == 0
+
+
+# --- CPython's collections and the arenas ---------------------------------------
+
+@pytest.fixture
+def quiet_arena():
+    """An arena with automatic collection on, but thresholds it never reaches alone."""
+    a = Arena("gc-quiet")
+    a.set_threshold(10**9, 10**9, 10**9)
+    yield a
+    a.disable()
+    testing.validate(a)
+    a.collect()
+
+
+@pytest.mark.parametrize("kind", ["native", "arena"])
+def test_gc_collect_frees_a_cycle_through_a_list_every_time(kind, quiet_arena):
+    """A cycle through a native list, dropped after a gc.collect() made since the
+    arena's last allocation, is freed by the next gc.collect(), as a native one is."""
+    make = (lambda: native_class("X")()) if kind == "native" else node_class(quiet_arena, "X")
+    for _ in range(3):
+        a = make()
+        b = make()
+        a.a = [b]
+        b.b = a
+        wa, wb = weakref.ref(a), weakref.ref(b)
+        gc.collect()
+        assert wa() is a
+        del a, b
+        gc.collect()
+        assert wa() is None and wb() is None
+        assert live(quiet_arena) == 0
+
+
+def test_automatic_cpython_collections_add_no_full_arena_collection(quiet_arena):
+    """CPython's automatic full collections leave full arena collections to the arena's
+    own policy; only gc.collect() asks for one."""
+    X = node_class(quiet_arena, "X")
+    keep = [X() for _ in range(100)]
+    saved = gc.get_threshold()
+    cpython_full = gc.get_stats()[2]["collections"]
+    arena_full = quiet_arena.get_stats()[2]["collections"]
+    gc.set_threshold(100, 1, 1)
+    try:
+        junk = []
+        for i in range(200_000):                      # CPython collects by itself
+            junk.append([i])
+            if i % 1000 == 0:
+                junk = []
+    finally:
+        gc.set_threshold(*saved)
+    assert gc.get_stats()[2]["collections"] > cpython_full
+    assert quiet_arena.get_stats()[2]["collections"] == arena_full
+    # The arena allocated since its last collection: it collected its young ones.
+    assert quiet_arena.get_stats()[0]["collections"] >= 1
+    gc.collect()
+    assert quiet_arena.get_stats()[2]["collections"] == arena_full + 1
+    del keep
 
 
 # ===========================================================================

@@ -201,6 +201,8 @@ class Program:
         self.objs = []            # (obj, twin or None)
         self.refs = []
         self.dicts = []           # dicts handed to calls, for hooks to empty
+        self.thresholds = {}      # arena -> its thresholds before threshold_op
+        self.depth = 0            # calls made from hooks, nested
 
     # -- decisions ---------------------------------------------------------
     def int(self, n):
@@ -361,9 +363,17 @@ class Program:
         if not self.objs:
             return
         obj, _ = self.objs[self.int(len(self.objs))]
-        r = self.int(6)
+        r = self.int(7)
         try:
-            if r == 5 and self.dicts:
+            if r == 6 and self.classes and self.depth < 3:
+                # A hook that makes objects: re-entrant calls, allocations
+                # (and so collections) inside calls, copies, collections.
+                self.depth += 1
+                try:
+                    self.call()
+                finally:
+                    self.depth -= 1
+            elif r == 5 and self.dicts:
                 self.pick(self.dicts).clear()
             elif r == 0:
                 self.setattr(obj, self.name(), self.value(), mirror=False)
@@ -580,6 +590,15 @@ class Program:
             self.say("drop")
             self.objs.pop(self.int(len(self.objs)))
 
+    def threshold_op(self):
+        """Low thresholds: allocations run collections (and finalizers) in
+        the middle of calls, copies and unpickling."""
+        arena = self.pick(self.arenas)
+        self.thresholds.setdefault(arena, arena.get_threshold())
+        t0 = 1 + self.int(8)
+        self.say(f"set_threshold({t0})")
+        arena.set_threshold(t0)
+
     def collect_op(self):
         self.say("collect")
         self.collect_some()
@@ -604,13 +623,15 @@ class Program:
                 return
             ops = (self.call, self.call, self.attr_op, self.attr_op, self.dict_op,
                    self.pickle_op, self.class_op, self.weak_op, self.link_op,
-                   self.drop_op, self.collect_op)
+                   self.drop_op, self.collect_op, self.threshold_op)
             for _ in range(self.int(self.MAX_OPS)):
                 op = ops[self.int(len(ops))]
                 (op if self.objs else self.call)()
             self.validate()
         finally:
             ACTIVE["mutate"] = None
+            for arena, t in self.thresholds.items():
+                arena.set_threshold(*t)
             self.objs.clear()
             GRAVEYARD.clear()
             for a in self.arenas:

@@ -3,6 +3,8 @@
 - ``fail_os_alloc(n)``: make the n-th next OS allocation of the arena core fail
   (0 switches the injector off).
 - ``os_alloc_count()``: OS allocations made by the arena core so far.
+- ``work_bytes()``: (working memory of the arena core and the collector in use now,
+  its peak since the last call): the work space of a collection.
 - ``validate(arena)``: run the arena's invariant validator; AssertionError with the
   reason when an invariant is broken.
 
@@ -16,6 +18,7 @@ for _public, _names in (
     ("fail_os_alloc", ("_fail_os_alloc", "fail_os_alloc")),
     ("os_alloc_count", ("_os_alloc_count", "os_alloc_count")),
     ("validate", ("_validate", "validate")),
+    ("work_bytes", ("_work_bytes", "work_bytes")),
 ):
     for _n in _names:
         if hasattr(_objarena, _n):
