@@ -107,7 +107,7 @@ slot_capacity(PyObject *op)
    starts with no value slot while its class has not seen an instance get
    an attribute beyond the fields: it sits at the floor.  Its form word then
    lives off the object: absent (canonical and empty), or its dict, in its
-   Arena's side table, flagged by a side-table bit.  Obj objects always
+   Arena's side table (found by its address).  Obj objects always
    have a slot. */
 static inline int
 slotless(PyObject *op)

@@ -340,8 +340,8 @@ void oa_clear_fields(PyObject *self);
 extern int oa_dealloc_nesting;
 void oa_tp_free(void *p);
 
-/* An arena object's dynamic attributes (Obj classes): its value slots, or
-   its dict (obj.c). */
+/* An arena object's dynamic attributes (Obj classes, dynamic SlotObj
+   classes): its value slots, or its dict (obj.c). */
 typedef struct {
     PyObject **values;          /* n slots, NULL ones unset */
     Py_ssize_t n;
