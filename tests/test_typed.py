@@ -366,8 +366,12 @@ def test_pickle_and_copy(proto):
             y: i8 = -3
             ok: boolean = True
     """)
-    sys.modules[__name__].Reading = ns["Reading"]
-    sys.modules[__name__].Point = ns["Point"]
+    # pickle finds classes by module and name: these two stand in for this
+    # module's own Reading (the dataclass twin) and Point while the test runs.
+    module = sys.modules[__name__]
+    saved = {name: module.__dict__.get(name) for name in ("Reading", "Point")}
+    module.Reading = ns["Reading"]
+    module.Point = ns["Point"]
     ns["Reading"].__qualname__ = "Reading"
     ns["Point"].__qualname__ = "Point"
     try:
@@ -377,7 +381,11 @@ def test_pickle_and_copy(proto):
                 assert type(back) is type(obj) and back is not obj
                 assert repr(back) == repr(obj)
     finally:
-        del sys.modules[__name__].Reading, sys.modules[__name__].Point
+        for name, value in saved.items():
+            if value is None:
+                delattr(module, name)
+            else:
+                setattr(module, name, value)
 
 
 def test_class_assignment_needs_the_same_typed_layout():
