@@ -173,6 +173,13 @@ EMODES = ("str", "str", "raise", "flip", "always", "never", "other", "notimpl",
 # the interpreter
 # ---------------------------------------------------------------------------
 
+
+# What SlotObj classes have and native __slots__ classes lack, by design
+# (docs/api.md): __match_args__ from the metaclass; __setstate__, so that a
+# state is restored through the fields' descriptors and never through a
+# __setattr__ override (frozen dataclasses); __slotnames__ for copyreg.
+BY_DESIGN = frozenset({"__match_args__", "__setstate__", "__slotnames__"})
+
 class Bug(Exception):
     """An invariant of objarena broken: the fuzzer reports the input."""
 
@@ -483,8 +490,8 @@ class Program:
         plain = tw is not None
         name = self.name(plain_only=plain, fields=tuple(names) if plain else ())
         op = self.int(3)
-        if name == "__match_args__" and name not in names:
-            tw = None       # SlotObj classes have __match_args__, by design
+        if name in BY_DESIGN and name not in names:
+            tw = None       # SlotObj classes have these, by design
         self.say(f"attr#{op} {type(obj).__name__} {name!r}")
         if op == 0:
             value = self.int(9) if plain else self.value()
