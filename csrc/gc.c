@@ -103,6 +103,27 @@
 #define OA_BUDGET_PER_MEMBER 4
 #define OA_BUDGET_MIN 1024
 
+/* The edge cache (mark_reachable without a second read of most objects).
+   subtract_refs reads every member once; for each it leaves one word in
+   c->edges: OA_EDGE_NONE if marking it reaches nothing (its references are
+   atoms or arena objects outside the set), the address of the one member
+   it references (the page's place in c->pages, then the block) if that is
+   all it reaches, OA_EDGE_READ otherwise (two or more members, a foreign
+   object, an owned container, a dict to fold back inline): marking reads
+   such an object again.  Records whose only reference into the set is a
+   single field -- pairs, chains, parent pointers -- are thus marked from
+   the cache: four bytes per block read instead of the object. */
+#define OA_EDGE_NONE UINT32_MAX
+#define OA_EDGE_READ (UINT32_MAX - 1)
+#define OA_EDGE_OUT (UINT32_MAX - 2)    /* subtract_edge: not an atom, but
+                                           nothing to follow either */
+#define OA_EDGE_BLOCK_BITS 10
+#define OA_EDGE_BLOCK_MASK ((1u << OA_EDGE_BLOCK_BITS) - 1)
+#define OA_EDGE_MAX_PAGES ((1u << (32 - OA_EDGE_BLOCK_BITS)) - 2)
+#if ((1 << OA_PAGE_SHIFT) / OA_MIN_BLOCK) > (1 << OA_EDGE_BLOCK_BITS)
+#error "the edge cache needs a page's block index in OA_EDGE_BLOCK_BITS"
+#endif
+
 /* ------------------------------------------------------------------------ */
 /* Work space                                                                 */
 
@@ -316,7 +337,11 @@ typedef struct {
     Py_ssize_t npages;
     Py_ssize_t pages_cap;
     uint8_t *counters;          /* gc_refs of the members, one byte each */
+    uint32_t *edges;            /* the edge cache, one word per counter */
     size_t ncounters;
+    PyTypeObject *own_type;     /* the last class found to be an own one */
+    int classes_pass;           /* mark_reachable's last pass: every member
+                                   marked is read (its class is reached) */
     Py_ssize_t nown;            /* members */
     Py_ssize_t nreached;        /* members marked reachable */
     NodeMap big;                /* members whose gc_refs do not fit a byte */
@@ -340,9 +365,10 @@ static void
 collector_free(Collector *c)
 {
     oa_work_free(c->pages);
-    oa_work_free(c->counters);
+    oa_work_free(c->edges);     /* the counters with it */
     c->pages = NULL;
     c->counters = NULL;
+    c->edges = NULL;
     map_free(&c->big);
     map_free(&c->map);
     vec_free(&c->stack);
@@ -425,11 +451,14 @@ next_candidate(const oa_page *pg, uint32_t b, uint8_t mask)
    (objects of every arena share one tp_free; an instance lives in its
    class's arena, which __class__ assignment keeps).  Returns its page. */
 static inline oa_page *
-own_page(const Collector *c, PyObject *v, PyTypeObject *tp)
+own_page(Collector *c, PyObject *v, PyTypeObject *tp)
 {
-    if (!oa_frees_in_arena(tp) || ((OaTypeObject *)tp)->arena->core != c->core
-        || ((OaTypeObject *)tp)->untracked) {
-        return NULL;
+    if (tp != c->own_type) {
+        if (!oa_frees_in_arena(tp) || ((OaTypeObject *)tp)->arena->core != c->core
+            || ((OaTypeObject *)tp)->untracked) {
+            return NULL;
+        }
+        c->own_type = tp;       /* runs of one class: one test per run */
     }
     return oa_page_of(v);
 }
@@ -647,6 +676,8 @@ take_page(oa_page *pg, void *arg)
         return -1;
     }
     c->pages = pages;
+    pg->user_index = (uint32_t)(c->npages < OA_EDGE_MAX_PAGES ? c->npages
+                                                              : OA_EDGE_MAX_PAGES);
     c->pages[c->npages++] = pg;
     pg->user = c->ncounters;
     c->ncounters += pg->fresh;
@@ -663,10 +694,13 @@ take_set(Collector *c)
     if (oa_visit_pages(c->core, c->gen, take_page, c) < 0) {
         return -1;
     }
-    c->counters = oa_work_alloc(c->ncounters ? c->ncounters : 1);
-    if (c->counters == NULL) {
+    /* The edge cache then the counters, in one piece of work space. */
+    size_t n = c->ncounters ? c->ncounters : 1;
+    c->edges = oa_work_alloc(n * (sizeof(uint32_t) + 1));
+    if (c->edges == NULL) {
         return -1;
     }
+    c->counters = (uint8_t *)(c->edges + n);
     memset(c->counters, 0, c->ncounters);
     Py_ssize_t room = c->nown < OA_STACK_MAX ? c->nown + 64 : OA_STACK_MAX;
     if (vec_reserve_exact(&c->stack, room) < 0) {
@@ -719,39 +753,58 @@ foreign_decref(Collector *c, PyObject *op, Py_ssize_t n)
 }
 
 /* One reference from inside the set to v: v's gc_refs goes down.  Returns
-   1 if v is an atom (it cannot lead to a cycle). */
+   what marking will find there (the edge cache): OA_EDGE_NONE if v is an
+   atom (it cannot lead to a cycle), OA_EDGE_OUT for an arena object outside
+   the set, v's address in the cache for a member, OA_EDGE_READ for anything
+   else. */
 static int visit_subtract(PyObject *op, void *arg);
 
-static inline int
+static inline uint32_t
 subtract_edge(Collector *c, PyObject *v, int from_member)
 {
     PyTypeObject *tp = Py_TYPE(v);
     oa_page *pg = own_page(c, v, tp);
     if (pg != NULL) {
         uint32_t i = oa_block_index(pg, v);
-        if (is_member(pg->meta[i], c->gen)) {
-            uint8_t *byte = &c->counters[pg->user + i];
-            if (Py_REFCNT(v) < OA_REFS_SMALL) {
-                (*byte)--;      /* modulo 256: the sum ends in 0..249 */
-            }
-            else {
-                Py_ssize_t *refs = big_refs(c, v, byte);
-                if (refs != NULL) {
-                    (*refs)--;
-                }
+        if (!is_member(pg->meta[i], c->gen)) {
+            return OA_EDGE_OUT;
+        }
+        uint8_t *byte = &c->counters[pg->user + i];
+        if (Py_REFCNT(v) < OA_REFS_SMALL) {
+            (*byte)--;          /* modulo 256: the sum ends in 0..249 */
+        }
+        else {
+            Py_ssize_t *refs = big_refs(c, v, byte);
+            if (refs != NULL) {
+                (*refs)--;
             }
         }
-        return 0;
+        return pg->user_index < OA_EDGE_MAX_PAGES
+               ? (pg->user_index << OA_EDGE_BLOCK_BITS) | i : OA_EDGE_READ;
     }
     if (is_atom_type(tp)) {
-        return 1;
+        return OA_EDGE_NONE;
     }
     if (from_member && is_owned_container(c->heap_traverse, v, tp)) {
         traverse_owned(v, tp, visit_subtract, c);
-        return 0;
+        return OA_EDGE_READ;
     }
     foreign_decref(c, v, 1);
-    return 0;
+    return OA_EDGE_READ;
+}
+
+/* Adds one reference's edge to a member's cache word; *atoms stays 1 while
+   every reference is an atom. */
+static inline void
+add_edge(uint32_t *edge, int *atoms, uint32_t e)
+{
+    if (e == OA_EDGE_NONE) {
+        return;
+    }
+    *atoms = 0;
+    if (e != OA_EDGE_OUT) {
+        *edge = *edge == OA_EDGE_NONE ? e : OA_EDGE_READ;
+    }
 }
 
 static int
@@ -777,6 +830,7 @@ static void
 subtract_page(Collector *c, oa_page *pg)
 {
     uint8_t *counters = c->counters + pg->user;
+    uint32_t *edges = c->edges + pg->user;
     FOR_EACH_BLOCK(pg, b, c->gen, 1) {
         uint8_t m = pg->meta[b];
         PyObject *op = block_at(pg, b);
@@ -797,10 +851,15 @@ subtract_page(Collector *c, oa_page *pg)
             c->class_run_refs++;
         }
         int atoms = 1;
-        OA_FOR_EACH_REF(op, v, atoms &= subtract_edge(c, v, 1));
+        uint32_t edge = OA_EDGE_NONE;
+        OA_FOR_EACH_REF(op, v, add_edge(&edge, &atoms, subtract_edge(c, v, 1)));
         if (atoms) {
             pg->meta[b] = m | OA_META_ATOMIC;
         }
+        /* A survivor whose dict only it holds goes back inline
+           (reach_from): that needs a read. */
+        int reread = ((OaTypeObject *)Py_TYPE(op))->dynamic && oa_obj_dict_unshared(op);
+        edges[b] = reread ? OA_EDGE_READ : edge;
     }
 }
 
@@ -860,6 +919,33 @@ push_member(Collector *c, PyObject *op, uint8_t *counter)
     }
 }
 
+/* Block b of pg, a member, was just marked: what it references is marked
+   in turn, from the edge cache while each member reaches one other, else
+   by queueing the member to be read (reach_from). */
+static inline void
+reach_member(Collector *c, oa_page *pg, uint32_t b)
+{
+    for (;;) {
+        uint32_t e = c->edges[pg->user + b];
+        if (c->classes_pass || e == OA_EDGE_READ) {
+            push_member(c, block_at(pg, b), &c->counters[pg->user + b]);
+            return;
+        }
+        if (e == OA_EDGE_NONE) {
+            return;
+        }
+        pg = c->pages[e >> OA_EDGE_BLOCK_BITS];
+        b = e & OA_EDGE_BLOCK_MASK;
+        uint8_t m = pg->meta[b];
+        OA_ASSERT(is_member(m, c->gen));
+        if (m & OA_META_REACHED) {
+            return;
+        }
+        pg->meta[b] = m | OA_META_REACHED;
+        c->nreached++;
+    }
+}
+
 /* v is referenced by a reachable object: mark it, and queue it if it is a
    member not yet marked. */
 static int visit_reach(PyObject *op, void *arg);
@@ -875,7 +961,7 @@ reach_edge(Collector *c, PyObject *v, int from_member)
         if (is_member(m, c->gen) && !(m & OA_META_REACHED)) {
             pg->meta[i] = m | OA_META_REACHED;
             c->nreached++;
-            push_member(c, v, &c->counters[pg->user + i]);
+            reach_member(c, pg, i);
         }
         return;
     }
@@ -975,6 +1061,42 @@ propagate(Collector *c)
     }
 }
 
+/* Full collections: is an arena class in the set not marked?  Members
+   marked from the edge cache did not reach their class. */
+static int
+class_unreached(Collector *c)
+{
+    for (Py_ssize_t k = 0; k < c->map.n; k++) {
+        MapSlot *s = map_at(&c->map, k);
+        if (slot_mark(s) == 0 && is_arena_class(slot_op(s))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The classes of the marked members are marked, and what they reach; from
+   here every member marked is read, so that its class is reached too.
+   (Rare: only when a class is referenced by nothing but the set.) */
+static void
+reach_classes(Collector *c)
+{
+    c->classes_pass = 1;
+    for (Py_ssize_t p = 0; p < c->npages; p++) {
+        oa_page *pg = c->pages[p];
+        FOR_EACH_BLOCK(pg, b, c->gen, 1) {
+            if (pg->meta[b] & OA_META_REACHED) {
+                PyTypeObject *tp = Py_TYPE(block_at(pg, b));
+                if (tp != c->class_reached) {
+                    reach_edge(c, (PyObject *)tp, 0);
+                    c->class_reached = tp;
+                    propagate(c);
+                }
+            }
+        }
+    }
+}
+
 /* Is a member referenced from outside the set? */
 static inline int
 is_root(Collector *c, PyObject *op, uint8_t byte)
@@ -1006,7 +1128,7 @@ mark_reachable(Collector *c)
             if (is_root(c, op, counters[b])) {
                 pg->meta[b] = m | OA_META_REACHED;
                 c->nreached++;
-                reach_from(c, op);
+                reach_member(c, pg, b);
                 propagate(c);
             }
         }
@@ -1018,6 +1140,9 @@ mark_reachable(Collector *c)
             reach_from(c, slot_op(s));
             propagate(c);
         }
+    }
+    if (c->full && class_unreached(c)) {
+        reach_classes(c);
     }
 }
 
