@@ -396,6 +396,9 @@ is_member(uint8_t m, unsigned gen)
    collections, the generation's bits), plus UNTRACKED when only members
    count.  The caller's own test decides for the bytes that pass. */
 #define BYTES8(x) ((uint64_t)(x) * (uint64_t)0x0101010101010101ULL)
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the word-at-a-time passes read meta[b] as the low byte of a word"
+#endif
 
 static inline uint8_t
 scan_mask(unsigned gen, int members_only)
@@ -446,6 +449,45 @@ next_candidate(const oa_page *pg, uint32_t b, uint8_t mask)
         for (uint32_t b = next_candidate((pg), 0, mask_); b < (pg)->fresh;    \
              b = next_candidate((pg), b + 1, mask_))                          \
             if ((gen) < 2 || oa_meta_gen((pg)->meta[b]) <= (gen))   /* not frozen */
+#if OA_META_UNTRACKED != OA_META_ATOMIC << 3
+#error "split turns ATOMIC into UNTRACKED by a shift"
+#endif
+
+/* Whole words of side-table bytes, for the passes that only count or move
+   members (take_set, split): 0x80 in each byte of the result whose byte in
+   y is zero, 0 elsewhere (exact: no borrow crosses a byte). */
+static inline uint64_t
+zero_bytes(uint64_t y)
+{
+    const uint64_t low7 = BYTES8(0x7F);
+    return ~(((y & low7) + low7) | y | low7);
+}
+
+/* 0x80 in each byte of the word w (meta[b..b+7]) that is a member of a
+   collection of 0..gen, untracked ones included. */
+static inline uint64_t
+member_bytes(uint64_t w, unsigned gen)
+{
+    uint64_t live = zero_bytes((w & BYTES8(scan_mask(gen, 0))) ^ BYTES8(OA_META_LIVE));
+    if (gen == 2) {             /* not frozen (generation 3) */
+        live &= ~zero_bytes((w & BYTES8(OA_META_GEN_MASK)) ^ BYTES8(OA_META_GEN_MASK));
+    }
+    return live;
+}
+
+/* 0x80 in each byte of w that has the bit set. */
+static inline uint64_t
+bit_bytes(uint64_t w, uint8_t bit)
+{
+    return zero_bytes((w & BYTES8(bit)) ^ BYTES8(bit));
+}
+
+/* 0x80 in each byte of w whose generation is g. */
+static inline uint64_t
+gen_bytes(uint64_t w, unsigned g)
+{
+    return zero_bytes((w & BYTES8(OA_META_GEN_MASK)) ^ BYTES8(g << OA_META_GEN_SHIFT));
+}
 
 /* An own object: an object of an arena class of the arena being collected
    (objects of every arena share one tp_free; an instance lives in its
@@ -639,31 +681,61 @@ traverse_owned(PyObject *v, PyTypeObject *tp, visitproc visit, void *arg)
    are passed over eight at a time.  Counts the members and gives each page
    holding one its counters' base (page->user).  Returns -1 if the pages'
    list cannot be had. */
+static inline uint32_t
+take_block(Collector *c, oa_page *pg, uint32_t b, int examine_old, uint32_t *moved)
+{
+    uint8_t m = pg->meta[b];
+    OA_ASSERT(!(m & (OA_META_REACHED | OA_META_ATOMIC)));
+    if (m & OA_META_UNTRACKED) {
+        if (!examine_old) {
+            return 0;
+        }
+        unsigned g = oa_meta_gen(m);
+        if (!c->explicit_full && holds_atoms_only(block_at(pg, b))) {
+            if (g != c->next_gen) {
+                moved[g]++;
+                pg->meta[b] = (uint8_t)((m & ~OA_META_GEN_MASK)
+                                        | (c->next_gen << OA_META_GEN_SHIFT));
+            }
+            c->promoted_untracked++;
+            return 0;
+        }
+        pg->meta[b] = m & (uint8_t)~OA_META_UNTRACKED;
+    }
+    return 1;
+}
+
 static int
 take_page(oa_page *pg, void *arg)
 {
     Collector *c = arg;
     uint32_t members = 0;
     uint32_t moved[3] = {0, 0, 0};
-    int examine_old = c->explicit_full
+    /* Young collections examine every untracked object they pass. */
+    int examine_old = !c->full || c->explicit_full
                       || ((uintptr_t)pg >> OA_PAGE_SHIFT) % OA_UNTRACKED_SLICES == c->slice;
-    FOR_EACH_BLOCK(pg, b, c->gen, c->full && !examine_old) {
-        uint8_t m = pg->meta[b];
-        OA_ASSERT(!(m & (OA_META_REACHED | OA_META_ATOMIC)));
-        if (m & OA_META_UNTRACKED) {
-            unsigned g = oa_meta_gen(m);
-            if (!c->explicit_full && holds_atoms_only(block_at(pg, b))) {
-                if (g != c->next_gen) {
-                    moved[g]++;
-                    pg->meta[b] = (uint8_t)((m & ~OA_META_GEN_MASK)
-                                            | (c->next_gen << OA_META_GEN_SHIFT));
-                }
-                c->promoted_untracked++;
-                continue;
-            }
-            pg->meta[b] = m & (uint8_t)~OA_META_UNTRACKED;
+    const uint32_t end = pg->fresh;
+    uint32_t b = 0;
+    for (; b + 8 <= end; b += 8) {
+        uint64_t w;
+        memcpy(&w, pg->meta + b, 8);
+        uint64_t cand = member_bytes(w, c->gen);
+        uint64_t untracked = cand & bit_bytes(w, OA_META_UNTRACKED);
+        if (untracked == 0 || !examine_old) {
+            members += (uint32_t)__builtin_popcountll(cand & ~untracked);
+            continue;
         }
-        members++;
+        for (uint32_t j = b; j < b + 8; j++) {
+            if (cand & ((uint64_t)0x80 << (8 * (j - b)))) {
+                members += take_block(c, pg, j, examine_old, moved);
+            }
+        }
+    }
+    for (; b < end; b++) {
+        uint8_t m = pg->meta[b];
+        if (is_member(m & (uint8_t)~OA_META_UNTRACKED, c->gen)) {
+            members += take_block(c, pg, b, examine_old, moved);
+        }
     }
     for (unsigned g = 0; g < 3; g++) {
         oa_gen_moved(pg, g, c->next_gen, moved[g]);
@@ -1129,7 +1201,9 @@ mark_reachable(Collector *c)
                 pg->meta[b] = m | OA_META_REACHED;
                 c->nreached++;
                 reach_member(c, pg, b);
-                propagate(c);
+                if (c->stack.n > 0 || c->pending) {
+                    propagate(c);
+                }
             }
         }
     }
@@ -1149,6 +1223,28 @@ mark_reachable(Collector *c)
 /* ------------------------------------------------------------------------ */
 /* split                                                                      */
 
+/* One member: promoted if reached (ATOMIC turning UNTRACKED), else added to
+   the unreachable; its transient bits cleared.  Returns 1 if promoted. */
+static inline int
+split_block(Collector *c, oa_page *pg, uint32_t b, ObjVec *unreachable, uint32_t *moved)
+{
+    uint8_t m = pg->meta[b];
+    int reached = (m & OA_META_REACHED) != 0;
+    if (reached) {
+        if (m & OA_META_ATOMIC) {
+            m |= OA_META_UNTRACKED;
+        }
+        moved[oa_meta_gen(m)]++;
+        m = (uint8_t)((m & ~OA_META_GEN_MASK) | (c->next_gen << OA_META_GEN_SHIFT));
+    }
+    else {
+        OA_ASSERT(unreachable->n < unreachable->cap);
+        unreachable->items[unreachable->n++] = block_at(pg, b);
+    }
+    pg->meta[b] = m & (uint8_t)~(OA_META_REACHED | OA_META_ATOMIC);
+    return reached;
+}
+
 /* Pre: mark_reachable; `unreachable` has room for every member not reached
    and every foreign member not reached.  Post: no transient bit is left;
    reached members are in generation next_gen, the ATOMIC ones UNTRACKED;
@@ -1161,21 +1257,40 @@ split(Collector *c, ObjVec *unreachable)
     for (Py_ssize_t p = 0; p < c->npages; p++) {
         oa_page *pg = c->pages[p];
         uint32_t moved[3] = {0, 0, 0};
-        FOR_EACH_BLOCK(pg, b, c->gen, 1) {
-            uint8_t m = pg->meta[b];
-            if (m & OA_META_REACHED) {
-                if (m & OA_META_ATOMIC) {
-                    m |= OA_META_UNTRACKED;
+        /* Eight blocks at a time where every member among them was reached
+           (they are promoted alike), else one at a time. */
+        const uint32_t end = pg->fresh;
+        uint32_t b = 0;
+        for (; b + 8 <= end; b += 8) {
+            uint64_t w;
+            memcpy(&w, pg->meta + b, 8);
+            uint64_t cand = member_bytes(w, c->gen) & ~bit_bytes(w, OA_META_UNTRACKED);
+            if (cand == 0) {
+                continue;
+            }
+            if ((cand & ~bit_bytes(w, OA_META_REACHED)) != 0) {
+                for (uint32_t j = b; j < b + 8; j++) {
+                    if (cand & ((uint64_t)0x80 << (8 * (j - b)))) {
+                        promoted += split_block(c, pg, j, unreachable, moved);
+                    }
                 }
-                moved[oa_meta_gen(m)]++;
-                m = (uint8_t)((m & ~OA_META_GEN_MASK) | (c->next_gen << OA_META_GEN_SHIFT));
-                promoted++;
+                continue;
             }
-            else {
-                OA_ASSERT(unreachable->n < unreachable->cap);
-                unreachable->items[unreachable->n++] = block_at(pg, b);
+            for (unsigned g = 0; g < 3; g++) {
+                moved[g] += (uint32_t)__builtin_popcountll(cand & gen_bytes(w, g));
             }
-            pg->meta[b] = m & (uint8_t)~(OA_META_REACHED | OA_META_ATOMIC);
+            promoted += __builtin_popcountll(cand);
+            uint64_t all = (cand >> 7) * 0xFF;
+            uint64_t nw = (w & ~BYTES8(OA_META_REACHED | OA_META_ATOMIC | OA_META_GEN_MASK))
+                          | BYTES8(c->next_gen << OA_META_GEN_SHIFT)
+                          | ((w & BYTES8(OA_META_ATOMIC)) << 3);   /* ATOMIC: UNTRACKED */
+            w = (w & ~all) | (nw & all);
+            memcpy(pg->meta + b, &w, 8);
+        }
+        for (; b < end; b++) {
+            if (is_member(pg->meta[b], c->gen)) {
+                promoted += split_block(c, pg, b, unreachable, moved);
+            }
         }
         for (unsigned g = 0; g < 3; g++) {
             oa_gen_moved(pg, g, c->next_gen, moved[g]);
