@@ -388,20 +388,23 @@ is_member(uint8_t m, unsigned gen)
            && oa_meta_gen(m) <= gen;
 }
 
-/* Passes over a page's blocks read eight side-table bytes at a time where
-   none can match (a gen-0 collection passes over the gen-1 blocks of the
-   young pages ten times before they are promoted, a full collection over
-   every untracked block): a byte can match only if (byte & mask) == LIVE,
-   mask the bits that must read "live, not dying" (and, for young
-   collections, the generation's bits), plus UNTRACKED when only members
-   count.  The caller's own test decides for the bytes that pass. */
+/* The passes over a page read its side table a word (eight blocks) at a
+   time: a gen-0 collection passes over the gen-1 blocks of the young pages
+   ten times before they are promoted, a full collection over every
+   untracked block, and most passes only count or move members.  A byte
+   can be a member only if (byte & scan_mask(gen)) == LIVE: "live, not
+   dying", and for young collections the generation's bits; frozen blocks
+   (generation 3) are told apart next. */
 #define BYTES8(x) ((uint64_t)(x) * (uint64_t)0x0101010101010101ULL)
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the word-at-a-time passes read meta[b] as the low byte of a word"
 #endif
+#if OA_META_UNTRACKED != OA_META_ATOMIC << 3
+#error "split turns ATOMIC into UNTRACKED by a shift"
+#endif
 
 static inline uint8_t
-scan_mask(unsigned gen, int members_only)
+scan_mask(unsigned gen)
 {
     uint8_t mask = OA_META_LIVE | OA_META_DYING;
     if (gen == 0) {
@@ -410,52 +413,11 @@ scan_mask(unsigned gen, int members_only)
     else if (gen == 1) {
         mask |= 0x04u;          /* the generation's high bit */
     }
-    return members_only ? (uint8_t)(mask | OA_META_UNTRACKED) : mask;
+    return mask;
 }
 
-static inline uint32_t
-next_candidate(const oa_page *pg, uint32_t b, uint8_t mask)
-{
-    const uint32_t end = pg->fresh;
-    if (b < end && (pg->meta[b] & mask) == OA_META_LIVE) {
-        return b;               /* dense pages: one test per block */
-    }
-    for (; (b & 7) != 0 && b < end; b++) {
-        if ((pg->meta[b] & mask) == OA_META_LIVE) {
-            return b;
-        }
-    }
-    const uint64_t m8 = BYTES8(mask);
-    for (; b + 8 <= end; b += 8) {
-        uint64_t w;
-        memcpy(&w, pg->meta + b, 8);
-        uint64_t y = (w & m8) ^ BYTES8(OA_META_LIVE);       /* 0: a candidate */
-        if (((y - BYTES8(1)) & ~y & BYTES8(0x80)) != 0) {
-            break;
-        }
-    }
-    for (; b < end; b++) {
-        if ((pg->meta[b] & mask) == OA_META_LIVE) {
-            return b;
-        }
-    }
-    return end;
-}
-
-/* Every block of pg in generations 0..gen (members_only: and not
-   untracked), in order. */
-#define FOR_EACH_BLOCK(pg, b, gen, members_only)                              \
-    for (uint8_t mask_ = scan_mask((gen), (members_only)), once_ = 1; once_; once_ = 0) \
-        for (uint32_t b = next_candidate((pg), 0, mask_); b < (pg)->fresh;    \
-             b = next_candidate((pg), b + 1, mask_))                          \
-            if ((gen) < 2 || oa_meta_gen((pg)->meta[b]) <= (gen))   /* not frozen */
-#if OA_META_UNTRACKED != OA_META_ATOMIC << 3
-#error "split turns ATOMIC into UNTRACKED by a shift"
-#endif
-
-/* Whole words of side-table bytes, for the passes that only count or move
-   members (take_set, split): 0x80 in each byte of the result whose byte in
-   y is zero, 0 elsewhere (exact: no borrow crosses a byte). */
+/* 0x80 in each byte of the result whose byte in y is zero, 0 elsewhere
+   (exact: no borrow crosses a byte). */
 static inline uint64_t
 zero_bytes(uint64_t y)
 {
@@ -468,7 +430,7 @@ zero_bytes(uint64_t y)
 static inline uint64_t
 member_bytes(uint64_t w, unsigned gen)
 {
-    uint64_t live = zero_bytes((w & BYTES8(scan_mask(gen, 0))) ^ BYTES8(OA_META_LIVE));
+    uint64_t live = zero_bytes((w & BYTES8(scan_mask(gen))) ^ BYTES8(OA_META_LIVE));
     if (gen == 2) {             /* not frozen (generation 3) */
         live &= ~zero_bytes((w & BYTES8(OA_META_GEN_MASK)) ^ BYTES8(OA_META_GEN_MASK));
     }
@@ -488,6 +450,26 @@ gen_bytes(uint64_t w, unsigned g)
 {
     return zero_bytes((w & BYTES8(OA_META_GEN_MASK)) ^ BYTES8(g << OA_META_GEN_SHIFT));
 }
+
+/* 0x80 in each byte of meta[b..b+7] (past fresh: none) that is a member:
+   in generations 0..gen, not untracked. */
+static inline uint64_t
+members_at(const oa_page *pg, uint32_t b, unsigned gen)
+{
+    uint64_t w = 0;
+    uint32_t n = pg->fresh - b;
+    memcpy(&w, pg->meta + b, n < 8 ? n : 8);
+    return member_bytes(w, gen) & ~bit_bytes(w, OA_META_UNTRACKED);
+}
+
+/* Every member block b of pg, in order: a word of side-table bytes at a
+   time, then its members by their bits.  The body may `continue`. */
+#define FOR_EACH_MEMBER(pg, b, gen)                                           \
+    for (uint32_t w0_ = 0; w0_ < (pg)->fresh; w0_ += 8)                       \
+        for (uint64_t cand_ = members_at((pg), w0_, (gen)); cand_ != 0;)      \
+            for (uint32_t b = w0_ + ((uint32_t)__builtin_ctzll(cand_) >> 3),   \
+                          once_ = (cand_ &= cand_ - 1, 1);                     \
+                 once_; once_ = 0)
 
 /* An own object: an object of an arena class of the arena being collected
    (objects of every arena share one tp_free; an instance lives in its
@@ -903,7 +885,7 @@ subtract_page(Collector *c, oa_page *pg)
 {
     uint8_t *counters = c->counters + pg->user;
     uint32_t *edges = c->edges + pg->user;
-    FOR_EACH_BLOCK(pg, b, c->gen, 1) {
+    FOR_EACH_MEMBER(pg, b, c->gen) {
         uint8_t m = pg->meta[b];
         PyObject *op = block_at(pg, b);
         Py_ssize_t rc = Py_REFCNT(op);
@@ -1156,7 +1138,7 @@ reach_classes(Collector *c)
     c->classes_pass = 1;
     for (Py_ssize_t p = 0; p < c->npages; p++) {
         oa_page *pg = c->pages[p];
-        FOR_EACH_BLOCK(pg, b, c->gen, 1) {
+        FOR_EACH_MEMBER(pg, b, c->gen) {
             if (pg->meta[b] & OA_META_REACHED) {
                 PyTypeObject *tp = Py_TYPE(block_at(pg, b));
                 if (tp != c->class_reached) {
@@ -1191,7 +1173,7 @@ mark_reachable(Collector *c)
     for (Py_ssize_t p = 0; p < c->npages; p++) {
         oa_page *pg = c->pages[p];
         const uint8_t *counters = c->counters + pg->user;
-        FOR_EACH_BLOCK(pg, b, c->gen, 1) {
+        FOR_EACH_MEMBER(pg, b, c->gen) {
             uint8_t m = pg->meta[b];
             if (m & OA_META_REACHED) {
                 continue;
