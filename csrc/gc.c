@@ -437,6 +437,14 @@ member_bytes(uint64_t w, unsigned gen)
     return live;
 }
 
+/* How many bytes of x (each 0x80 or 0) are 0x80: their sum lands in the top
+   byte (no popcount instruction in a portable build). */
+static inline uint32_t
+count_marks(uint64_t x)
+{
+    return (uint32_t)(((x >> 7) * BYTES8(1)) >> 56);
+}
+
 /* 0x80 in each byte of w that has the bit set. */
 static inline uint64_t
 bit_bytes(uint64_t w, uint8_t bit)
@@ -704,7 +712,7 @@ take_page(oa_page *pg, void *arg)
         uint64_t cand = member_bytes(w, c->gen);
         uint64_t untracked = cand & bit_bytes(w, OA_META_UNTRACKED);
         if (untracked == 0 || !examine_old) {
-            members += (uint32_t)__builtin_popcountll(cand & ~untracked);
+            members += (uint32_t)count_marks(cand & ~untracked);
             continue;
         }
         for (uint32_t j = b; j < b + 8; j++) {
@@ -885,8 +893,9 @@ subtract_page(Collector *c, oa_page *pg)
 {
     uint8_t *counters = c->counters + pg->user;
     uint32_t *edges = c->edges + pg->user;
+    PyTypeObject *run = NULL;   /* objects of one class come in runs */
+    OaRefLayout layout = {0, NULL, 0};
     FOR_EACH_MEMBER(pg, b, c->gen) {
-        uint8_t m = pg->meta[b];
         PyObject *op = block_at(pg, b);
         Py_ssize_t rc = Py_REFCNT(op);
         OA_ASSERT(rc > 0);
@@ -896,24 +905,27 @@ subtract_page(Collector *c, oa_page *pg)
         else {
             (void)big_refs(c, op, &counters[b]);
         }
-        if (c->full) {
-            PyTypeObject *tp = Py_TYPE(op);
-            if (tp != c->class_run) {
+        PyTypeObject *tp = Py_TYPE(op);
+        if (tp != run) {
+            run = tp;
+            layout = oa_ref_layout(tp);
+            if (c->full && tp != c->class_run) {
                 flush_class_refs(c);
                 c->class_run = tp;
             }
+        }
+        if (c->full) {
             c->class_run_refs++;
         }
         int atoms = 1;
         uint32_t edge = OA_EDGE_NONE;
-        OA_FOR_EACH_REF(op, v, add_edge(&edge, &atoms, subtract_edge(c, v, 1)));
+        OA_FOR_EACH_REF_IN(op, layout, v, add_edge(&edge, &atoms, subtract_edge(c, v, 1)));
         if (atoms) {
-            pg->meta[b] = m | OA_META_ATOMIC;
+            pg->meta[b] |= OA_META_ATOMIC;
         }
         /* A survivor whose dict only it holds goes back inline
            (reach_from): that needs a read. */
-        int reread = ((OaTypeObject *)Py_TYPE(op))->dynamic && oa_obj_dict_unshared(op);
-        edges[b] = reread ? OA_EDGE_READ : edge;
+        edges[b] = layout.dynamic && oa_obj_dict_unshared(op) ? OA_EDGE_READ : edge;
     }
 }
 
@@ -1259,9 +1271,9 @@ split(Collector *c, ObjVec *unreachable)
                 continue;
             }
             for (unsigned g = 0; g < 3; g++) {
-                moved[g] += (uint32_t)__builtin_popcountll(cand & gen_bytes(w, g));
+                moved[g] += (uint32_t)count_marks(cand & gen_bytes(w, g));
             }
-            promoted += __builtin_popcountll(cand);
+            promoted += count_marks(cand);
             uint64_t all = (cand >> 7) * 0xFF;
             uint64_t nw = (w & ~BYTES8(OA_META_REACHED | OA_META_ATOMIC | OA_META_GEN_MASK))
                           | BYTES8(c->next_gen << OA_META_GEN_SHIFT)
