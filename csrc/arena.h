@@ -118,6 +118,7 @@ struct oa_page {
     uint32_t on_avail;      /* 1 while linked on the avail list */
     uint32_t young;         /* live blocks of generation 0 or 1 */
     uint32_t recip;         /* ceil(2**32 / block_size): index by multiply */
+    uint32_t user_index;    /* free for the layers above (the collector) */
     size_t map_size;        /* large objects: bytes of the mapping */
     size_t user;            /* free for the layers above (the collector) */
     uint8_t meta[];         /* capacity side-table bytes */
