@@ -1185,13 +1185,20 @@ mark_reachable(Collector *c)
     for (Py_ssize_t p = 0; p < c->npages; p++) {
         oa_page *pg = c->pages[p];
         const uint8_t *counters = c->counters + pg->user;
-        FOR_EACH_MEMBER(pg, b, c->gen) {
-            uint8_t m = pg->meta[b];
-            if (m & OA_META_REACHED) {
-                continue;
-            }
-            PyObject *op = block_at(pg, b);
-            if (is_root(c, op, counters[b])) {
+        /* Only a member's counter can be non-zero (they start at 0), and
+           an object found garbage so far has gc_refs 0: a word of counters
+           at a time, the non-zero ones are the candidates. */
+        for (uint32_t w0 = 0; w0 < pg->fresh; w0 += 8) {
+            uint64_t w = 0;
+            uint32_t n = pg->fresh - w0;
+            memcpy(&w, counters + w0, n < 8 ? n : 8);
+            for (uint64_t cand = ~zero_bytes(w) & BYTES8(0x80); cand != 0; cand &= cand - 1) {
+                uint32_t b = w0 + ((uint32_t)__builtin_ctzll(cand) >> 3);
+                uint8_t m = pg->meta[b];
+                OA_ASSERT(is_member(m, c->gen));
+                if ((m & OA_META_REACHED) || !is_root(c, block_at(pg, b), counters[b])) {
+                    continue;
+                }
                 pg->meta[b] = m | OA_META_REACHED;
                 c->nreached++;
                 reach_member(c, pg, b);
