@@ -323,6 +323,21 @@ map_free(NodeMap *m)
 /* ------------------------------------------------------------------------ */
 /* The collector's state during one collection                                */
 
+/* What a collection decides of foreign objects by their type, once per type
+   (a mixed graph holds many objects of few types): expand_kind, and whether
+   an instance may be an owned container (is_owned_container). */
+enum { EXPAND_NEVER, EXPAND_ALWAYS, EXPAND_IF_TRACKED };
+enum { OWN_NEVER, OWN_ALWAYS, OWN_IF_UNSEEN };
+
+typedef struct {
+    PyTypeObject *tp;
+    uint8_t expand;
+    uint8_t own;
+} TypeFacts;
+
+#define OA_TYPE_FACTS 64        /* direct-mapped, by address */
+
+
 typedef struct {
     oa_arena *core;
     traverseproc heap_traverse; /* tp_traverse of a Python class's instances */
@@ -343,6 +358,7 @@ typedef struct {
     uint32_t *edges;            /* the edge cache, one word per counter */
     size_t ncounters;
     PyTypeObject *own_type;     /* the last class found to be an own one */
+    TypeFacts facts[OA_TYPE_FACTS];
     int classes_pass;           /* mark_reachable's last pass: every member
                                    marked is read (its class is reached) */
     Py_ssize_t nown;            /* members */
@@ -541,61 +557,75 @@ is_arena_class(PyObject *op)
     return 0;
 }
 
-/* May a foreign object join the set: are all the references its traverse
-   visits owned ones? */
 static int
-expandable(int full, traverseproc heap_traverse, PyTypeObject *tp, PyObject *op)
+expand_kind(traverseproc heap_traverse, PyTypeObject *tp)
 {
     if (tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type
         || tp == &PySet_Type || tp == &PyFrozenSet_Type) {
         /* Untracked ones too: CPython untracks a tuple or a dict whose items
            are all invisible to it, as arena objects are. */
-        return 1;
+        return EXPAND_ALWAYS;
     }
     if (oa_is_arena_type(tp)) {
-        return 1;               /* an object of another arena */
+        return EXPAND_ALWAYS;   /* an object of another arena */
     }
-    if (PyWeakref_CheckRefExact(op) || PyWeakref_CheckProxy(op)) {
+    if (tp == &_PyWeakref_RefType || tp == &_PyWeakref_ProxyType
+        || tp == &_PyWeakref_CallableProxyType) {
         /* Its traverse visits the callback only (the referent is not owned).
            In the set, a weak reference that is garbage itself is known, and
-           its callback is not called (CPython's rule). */
-        return 1;
-    }
-    if (full && PyObject_IS_GC(op) && PyObject_GC_IsTracked(op)) {
-        /* An arena class, and what a class body holds, so that a class kept
-           alive only by its own instances (a class attribute, a method's
-           closure) is found.  Native classes too (exact `type`, heap types):
-           a cycle through a module's globals often runs through one (an
-           arena object -> its class -> a method -> the globals -> a native
-           class -> its methods -> the globals), and CPython's gc, which
-           cannot see the arena object's references, can never free it
-           alone.  Their traverses visit owned references only. */
-        if (is_arena_class(op)
-            || (tp == &PyType_Type
-                && (((PyTypeObject *)op)->tp_flags & Py_TPFLAGS_HEAPTYPE))
-            || tp == &PyFunction_Type || tp == &PyCell_Type
-            || tp == &PyClassMethod_Type || tp == &PyStaticMethod_Type
-            || tp == &PyProperty_Type || tp == &PyMemberDescr_Type
-            || tp == &PyGetSetDescr_Type || tp == &PyMethodDescr_Type
-            || tp == &PyWrapperDescr_Type || tp == &PyClassMethodDescr_Type
-            || oa_is_typed_member(op)) {
-            return 1;
-        }
+           its callback is not called (CPython's rule).  (The type objects
+           behind the public PyWeakref_Check* macros.) */
+        return EXPAND_ALWAYS;
     }
     if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || tp->tp_traverse != heap_traverse
-        || !PyObject_IS_GC(op) || !PyObject_GC_IsTracked(op)) {
-        return 0;
+        || !PyType_IS_GC(tp) || tp->tp_is_gc != NULL) {
+        return EXPAND_NEVER;
     }
-    /* A Python class: its first base with a traverse of its own decides. */
+    /* A Python class: its first base with a traverse of its own decides (a
+       subclass such as weakref.KeyedRef adds slots only). */
     PyTypeObject *b = tp;
     while (b != NULL && b->tp_traverse == heap_traverse) {
         b = b->tp_base;
     }
-    /* _PyWeakref_RefType: the type object behind the public PyWeakref_Check*
-       macros (a subclass such as weakref.KeyedRef adds slots only). */
     return b == NULL || b == &PyBaseObject_Type || b == &PyList_Type
            || b == &PyDict_Type || b == &PySet_Type || b == &PyFrozenSet_Type
-           || b == &PyTuple_Type || b == &_PyWeakref_RefType;
+           || b == &PyTuple_Type || b == &_PyWeakref_RefType
+           ? EXPAND_IF_TRACKED : EXPAND_NEVER;
+}
+
+/* Full collections: an arena class, and what a class body holds, so that a
+   class kept alive only by its own instances (a class attribute, a method's
+   closure) is found.  Native classes too (exact `type`, heap types): a
+   cycle through a module's globals often runs through one (an arena object
+   -> its class -> a method -> the globals -> a native class -> its methods
+   -> the globals), and CPython's gc, which cannot see the arena object's
+   references, can never free it alone.  Their traverses visit owned
+   references only. */
+static int
+holds_class_body(PyTypeObject *tp, PyObject *op)
+{
+    if (!PyObject_IS_GC(op) || !PyObject_GC_IsTracked(op)) {
+        return 0;
+    }
+    return is_arena_class(op)
+           || (tp == &PyType_Type && (((PyTypeObject *)op)->tp_flags & Py_TPFLAGS_HEAPTYPE))
+           || tp == &PyFunction_Type || tp == &PyCell_Type
+           || tp == &PyClassMethod_Type || tp == &PyStaticMethod_Type
+           || tp == &PyProperty_Type || tp == &PyMemberDescr_Type
+           || tp == &PyGetSetDescr_Type || tp == &PyMethodDescr_Type
+           || tp == &PyWrapperDescr_Type || tp == &PyClassMethodDescr_Type
+           || oa_is_typed_member(op);
+}
+
+/* May a foreign object join the set: are all the references its traverse
+   visits owned ones? */
+static int
+expandable(int full, traverseproc heap_traverse, PyTypeObject *tp, PyObject *op)
+{
+    int kind = expand_kind(heap_traverse, tp);
+    return kind == EXPAND_ALWAYS
+           || (full && holds_class_body(tp, op))
+           || (kind == EXPAND_IF_TRACKED && PyObject_GC_IsTracked(op));
 }
 
 /* The references a node owns, its class included for arena objects (the
@@ -624,23 +654,77 @@ static inline PyObject **weaklist_of(PyObject *op);
    Garbage of that kind is freed by reference counting when its referrer is
    cleared, as any object a garbage cycle holds alone. */
 static int
+own_kind(traverseproc heap_traverse, PyTypeObject *tp)
+{
+    if (tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type) {
+        return OWN_ALWAYS;
+    }
+    if (oa_frees_in_arena(tp)) {
+        return OWN_NEVER;       /* arena objects are nodes (counted, freed) */
+    }
+    if (tp->tp_finalize != NULL || tp->tp_del != NULL
+        || PyType_IsSubtype(tp, &_PyWeakref_RefType)
+        || tp == &_PyWeakref_ProxyType || tp == &_PyWeakref_CallableProxyType
+        || expand_kind(heap_traverse, tp) == EXPAND_NEVER) {
+        return OWN_NEVER;
+    }
+    return OWN_IF_UNSEEN;
+}
+
+/* The per-object part: an expandable instance that no weak reference sees. */
+static inline int
+owned_if_unseen(int expand, PyObject *v)
+{
+    if (expand == EXPAND_IF_TRACKED && !PyObject_GC_IsTracked(v)) {
+        return 0;
+    }
+    PyObject **wl = weaklist_of(v);
+    return wl == NULL || *wl == NULL;
+}
+
+static int
 is_owned_container(traverseproc heap_traverse, PyObject *v, PyTypeObject *tp)
 {
     if (Py_REFCNT(v) != 1) {
         return 0;
     }
-    if (tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type) {
-        return 1;
+    int own = own_kind(heap_traverse, tp);
+    return own == OWN_ALWAYS
+           || (own == OWN_IF_UNSEEN && owned_if_unseen(expand_kind(heap_traverse, tp), v));
+}
+
+/* The type facts of tp, from the collection's cache. */
+static inline const TypeFacts *
+type_facts(Collector *c, PyTypeObject *tp)
+{
+    uintptr_t a = (uintptr_t)tp;
+    TypeFacts *f = &c->facts[((a >> 4) ^ (a >> 10)) & (OA_TYPE_FACTS - 1)];
+    if (f->tp != tp) {
+        f->tp = tp;
+        f->expand = (uint8_t)expand_kind(c->heap_traverse, tp);
+        f->own = (uint8_t)own_kind(c->heap_traverse, tp);
     }
-    if (oa_frees_in_arena(tp)) {
-        return 0;               /* arena objects are nodes (counted, freed) */
-    }
-    if (tp->tp_finalize != NULL || tp->tp_del != NULL || PyWeakref_Check(v)
-        || !expandable(0, heap_traverse, tp, v)) {
+    return f;
+}
+
+/* is_owned_container, the type's part from the cache. */
+static inline int
+owned_container(Collector *c, PyObject *v, PyTypeObject *tp)
+{
+    if (Py_REFCNT(v) != 1) {
         return 0;
     }
-    PyObject **wl = weaklist_of(v);
-    return wl == NULL || *wl == NULL;
+    const TypeFacts *f = type_facts(c, tp);
+    return f->own == OWN_ALWAYS || (f->own == OWN_IF_UNSEEN && owned_if_unseen(f->expand, v));
+}
+
+/* Can v be a foreign member (in the map)?  In a young collection, never if
+   its type says so: no lookup then.  (Full collections add class bodies by
+   object, holds_class_body.) */
+static inline int
+may_be_foreign_member(Collector *c, PyTypeObject *tp)
+{
+    return c->full || type_facts(c, tp)->expand != EXPAND_NEVER;
 }
 
 /* The references of an owned container, each visited with `visit`. */
@@ -800,6 +884,9 @@ big_refs(Collector *c, PyObject *op, uint8_t *byte)
 static void
 foreign_decref(Collector *c, PyObject *op, Py_ssize_t n)
 {
+    if (!may_be_foreign_member(c, Py_TYPE(op))) {
+        return;                 /* not in the set: an external referrer */
+    }
     MapSlot *s = map_find(&c->map, op);
     if (s == NULL) {
         if (!c->expanding || c->map.n >= c->budget
@@ -850,7 +937,7 @@ subtract_edge(Collector *c, PyObject *v, int from_member)
     if (is_atom_type(tp)) {
         return OA_EDGE_NONE;
     }
-    if (from_member && is_owned_container(c->heap_traverse, v, tp)) {
+    if (from_member && owned_container(c, v, tp)) {
         traverse_owned(v, tp, visit_subtract, c);
         return OA_EDGE_READ;
     }
@@ -1040,11 +1127,11 @@ reach_edge(Collector *c, PyObject *v, int from_member)
     if (is_atom_type(tp)) {
         return;
     }
-    if (from_member && is_owned_container(c->heap_traverse, v, tp)) {
+    if (from_member && owned_container(c, v, tp)) {
         traverse_owned(v, tp, visit_reach, c);
         return;
     }
-    if (c->map.n == 0) {
+    if (c->map.n == 0 || !may_be_foreign_member(c, tp)) {
         return;
     }
     MapSlot *s = map_find(&c->map, v);
