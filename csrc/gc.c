@@ -326,7 +326,7 @@ map_free(NodeMap *m)
 /* What a collection decides of foreign objects by their type, once per type
    (a mixed graph holds many objects of few types): expand_kind, and whether
    an instance may be an owned container (is_owned_container). */
-enum { EXPAND_NEVER, EXPAND_ALWAYS, EXPAND_IF_TRACKED };
+enum { EXPAND_NEVER, EXPAND_ALWAYS, EXPAND_INSTANCE };
 enum { OWN_NEVER, OWN_ALWAYS, OWN_IF_UNSEEN };
 
 typedef struct {
@@ -359,6 +359,9 @@ typedef struct {
     size_t ncounters;
     PyTypeObject *own_type;     /* the last class found to be an own one */
     TypeFacts facts[OA_TYPE_FACTS];
+    int untrack_owned;          /* reach_edge: owned containers of a
+                                   survivor's dynamic attributes leave
+                                   CPython's gc */
     int classes_pass;           /* mark_reachable's last pass: every member
                                    marked is read (its class is reached) */
     Py_ssize_t nown;            /* members */
@@ -590,7 +593,7 @@ expand_kind(traverseproc heap_traverse, PyTypeObject *tp)
     return b == NULL || b == &PyBaseObject_Type || b == &PyList_Type
            || b == &PyDict_Type || b == &PySet_Type || b == &PyFrozenSet_Type
            || b == &PyTuple_Type || b == &_PyWeakref_RefType
-           ? EXPAND_IF_TRACKED : EXPAND_NEVER;
+           ? EXPAND_INSTANCE : EXPAND_NEVER;
 }
 
 /* Full collections: an arena class, and what a class body holds, so that a
@@ -622,10 +625,10 @@ holds_class_body(PyTypeObject *tp, PyObject *op)
 static int
 expandable(int full, traverseproc heap_traverse, PyTypeObject *tp, PyObject *op)
 {
+    /* An instance of a Python class joins tracked by CPython's gc or not:
+       reach_edge may have untracked it. */
     int kind = expand_kind(heap_traverse, tp);
-    return kind == EXPAND_ALWAYS
-           || (full && holds_class_body(tp, op))
-           || (kind == EXPAND_IF_TRACKED && PyObject_GC_IsTracked(op));
+    return kind != EXPAND_NEVER || (full && holds_class_body(tp, op));
 }
 
 /* The references a node owns, its class included for arena objects (the
@@ -671,13 +674,11 @@ own_kind(traverseproc heap_traverse, PyTypeObject *tp)
     return OWN_IF_UNSEEN;
 }
 
-/* The per-object part: an expandable instance that no weak reference sees. */
+/* The per-object part: no weak reference sees it.  (Tracked by CPython's
+   gc or not: the collector itself may have untracked it, reach_edge.) */
 static inline int
-owned_if_unseen(int expand, PyObject *v)
+owned_if_unseen(PyObject *v)
 {
-    if (expand == EXPAND_IF_TRACKED && !PyObject_GC_IsTracked(v)) {
-        return 0;
-    }
     PyObject **wl = weaklist_of(v);
     return wl == NULL || *wl == NULL;
 }
@@ -690,7 +691,7 @@ is_owned_container(traverseproc heap_traverse, PyObject *v, PyTypeObject *tp)
     }
     int own = own_kind(heap_traverse, tp);
     return own == OWN_ALWAYS
-           || (own == OWN_IF_UNSEEN && owned_if_unseen(expand_kind(heap_traverse, tp), v));
+           || (own == OWN_IF_UNSEEN && owned_if_unseen(v));
 }
 
 /* The type facts of tp, from the collection's cache. */
@@ -715,7 +716,32 @@ owned_container(Collector *c, PyObject *v, PyTypeObject *tp)
         return 0;
     }
     const TypeFacts *f = type_facts(c, tp);
-    return f->own == OWN_ALWAYS || (f->own == OWN_IF_UNSEEN && owned_if_unseen(f->expand, v));
+    return f->own == OWN_ALWAYS || (f->own == OWN_IF_UNSEEN && owned_if_unseen(v));
+}
+
+static traverseproc heap_traverse_of_classes;   /* set by oa_gc_init */
+
+/* oa_gc_expose's slow path: v, untracked, is of a kind that reach_edge
+   takes off CPython's gc; CPython's gc tracks it again.  (A dict of atoms
+   that CPython untracked itself is tracked again too: harmless, CPython
+   untracks it at its next collection.) */
+void
+oa_gc_track_again(PyObject *v)
+{
+    PyTypeObject *tp = Py_TYPE(v);
+    if (tp == &PyList_Type || tp == &PyDict_Type || tp == &PySet_Type
+        || (heap_traverse_of_classes != NULL
+            && expand_kind(heap_traverse_of_classes, tp) == EXPAND_INSTANCE)) {
+        PyObject_GC_Track(v);
+    }
+}
+
+void
+oa_gc_expose_attrs(PyObject *op)
+{
+    if (((OaTypeObject *)Py_TYPE(op))->dynamic) {
+        OA_FOR_EACH_DYNAMIC_REF(op, v, oa_gc_expose(v));
+    }
 }
 
 /* Can v be a foreign member (in the map)?  In a young collection, never if
@@ -1128,6 +1154,14 @@ reach_edge(Collector *c, PyObject *v, int from_member)
         return;
     }
     if (from_member && owned_container(c, v, tp)) {
+        /* A dynamic attribute of a survivor that it alone holds: part of
+           it, so CPython's gc need not walk it (oa_gc_expose gives it back
+           when obj.c hands it out).  Tuples and frozensets CPython untracks
+           by its own rules. */
+        if (c->untrack_owned && tp != &PyTuple_Type && tp != &PyFrozenSet_Type
+            && PyObject_GC_IsTracked(v)) {
+            PyObject_GC_UnTrack(v);
+        }
         traverse_owned(v, tp, visit_reach, c);
         return;
     }
@@ -1164,7 +1198,16 @@ reach_from(Collector *c, PyObject *op)
             reach_edge(c, (PyObject *)tp, 0);   /* once per run of one class */
             c->class_reached = tp;
         }
-        OA_FOR_EACH_REF(op, v, reach_edge(c, v, 1));
+        OaRefLayout fixed = oa_ref_layout(tp);
+        fixed.dynamic = 0;
+        OA_FOR_EACH_REF_IN(op, fixed, v, reach_edge(c, v, 1));
+        if (((OaTypeObject *)tp)->dynamic) {
+            /* Fixed fields are read by the interpreter without us: only
+               what obj.c alone hands out may leave CPython's gc. */
+            c->untrack_owned = 1;
+            OA_FOR_EACH_DYNAMIC_REF(op, v, reach_edge(c, v, 1));
+            c->untrack_owned = 0;
+        }
         /* A survivor in dict form that alone holds its dict goes back to
            its inline form once the collection is over (obj.c); a full
            vector only leaves it for its next attribute access. */
@@ -2084,6 +2127,7 @@ oa_gc_init(OaArenaObject *arena)
     OaGC *gc = &arena->gc;
     memset(gc, 0, sizeof(*gc));
     gc->enabled = 1;
+    heap_traverse_of_classes = oa_state_of_module(arena->module)->heap_traverse;
     /* The running CPython's defaults. */
     PyObject *gcmod = PyImport_ImportModule("gc");
     if (gcmod == NULL) {

@@ -230,6 +230,7 @@ arena_get_referents(OaArenaObject *self, PyObject *args)
         if (!in_arena(self, obj)) {
             continue;
         }
+        oa_gc_expose_attrs(obj);
         if (visit_append((PyObject *)Py_TYPE(obj), result) < 0
             || oa_traverse_fields(obj, visit_append, result) < 0) {
             Py_DECREF(result);

@@ -618,6 +618,7 @@ oa_obj_materialize(PyObject *self)
     AttrView v;
     attr_view(self, w, &v);
     for (Py_ssize_t i = 0; i < v.size; i++) {
+        oa_gc_expose(v.values[i]);      /* the dict hands them out */
         if (PyDict_SetItem(dict, v.keys[i], v.values[i]) < 0) {
             Py_DECREF(dict);
             return -1;
@@ -644,6 +645,9 @@ attr_get(PyObject *self, PyObject *name)
         PyObject *dict = Py_NewRef(form_dict(w));     /* keys may run code */
         PyObject *value = Py_XNewRef(PyDict_GetItemWithError(dict, name));
         Py_DECREF(dict);
+        if (value != NULL) {
+            oa_gc_expose(value);
+        }
         return value;
     }
     AttrView v;
@@ -653,6 +657,7 @@ attr_get(PyObject *self, PyObject *name)
     if (i < 0 || i >= v.size) {
         return NULL;            /* -2 left an exception */
     }
+    oa_gc_expose(v.values[i]);
     return Py_NewRef(v.values[i]);
 }
 
@@ -1063,6 +1068,7 @@ obj_getattro(PyObject *self, PyObject *name)
         if (entry != NULL) {
             PyObject **slot = present_slot(self, name, entry);
             if (slot != NULL) {
+                oa_gc_expose(*slot);
                 return Py_NewRef(*slot);
             }
         }
@@ -1122,7 +1128,9 @@ obj_get_dict(PyObject *self, void *Py_UNUSED(closure))
     if (oa_obj_materialize(self) < 0) {
         return NULL;
     }
-    return Py_NewRef(form_dict(form_word(self)));
+    PyObject *dict = form_dict(form_word(self));
+    oa_gc_expose(dict);
+    return Py_NewRef(dict);
 }
 
 static int
@@ -1446,6 +1454,7 @@ obj_getstate(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     OaTypeObject *t = (OaTypeObject *)Py_TYPE(self);
     PyObject *state = NULL, *slots = NULL;
+    oa_gc_expose_attrs(self);           /* the state hands them out */
     uintptr_t w = form_word(self);
     if (is_dict_form(w)) {
         if (PyDict_GET_SIZE(form_dict(w)) > 0) {

@@ -382,18 +382,23 @@ oa_ref_layout(PyTypeObject *tp)
             }                                                               \
         }                                                                   \
         if (l_.dynamic) {                                                   \
-            OaAttrRefs a_;                                                  \
-            oa_obj_attr_refs((op), &a_);                                    \
-            for (Py_ssize_t i_ = 0; i_ < a_.n; i_++) {                      \
-                PyObject *v = a_.values[i_];                                \
-                if (v != NULL) {                                            \
-                    body;                                                   \
-                }                                                           \
-            }                                                               \
-            if (a_.dict != NULL) {                                          \
-                PyObject *v = a_.dict;                                      \
+            OA_FOR_EACH_DYNAMIC_REF(op, v, body);                           \
+        }                                                                   \
+    } while (0)
+/* The dynamic part alone (an object whose class is `dynamic`). */
+#define OA_FOR_EACH_DYNAMIC_REF(op, v, body)                                 \
+    do {                                                                    \
+        OaAttrRefs a_;                                                      \
+        oa_obj_attr_refs((op), &a_);                                        \
+        for (Py_ssize_t i_ = 0; i_ < a_.n; i_++) {                          \
+            PyObject *v = a_.values[i_];                                    \
+            if (v != NULL) {                                                \
                 body;                                                       \
             }                                                               \
+        }                                                                   \
+        if (a_.dict != NULL) {                                              \
+            PyObject *v = a_.dict;                                          \
+            body;                                                           \
         }                                                                   \
     } while (0)
 #define OA_FOR_EACH_REF(op, v, body) \
@@ -409,6 +414,26 @@ oa_frees_in_arena(PyTypeObject *tp)
 
 /* gc.c: the collector and its policy */
 int oa_gc_init(OaArenaObject *arena);
+
+/* A container that a dynamic attribute of an arena object alone holds is
+   part of that object for the arena's collector, which takes it off
+   CPython's gc (gc.c, reach_edge): CPython's collections stop walking the
+   lists and instances that Obj nodes own.  Every path that hands such a
+   value to anyone else (an attribute read, __dict__, the pickled state, the
+   referents) calls oa_gc_expose first, so that CPython's gc tracks it again
+   before a second reference can exist. */
+void oa_gc_track_again(PyObject *v);
+
+static inline void
+oa_gc_expose(PyObject *v)
+{
+    if (PyType_IS_GC(Py_TYPE(v)) && !PyObject_GC_IsTracked(v)) {
+        oa_gc_track_again(v);
+    }
+}
+
+/* The same for every dynamic attribute value of op. */
+void oa_gc_expose_attrs(PyObject *op);
 void oa_gc_maybe_collect(OaArenaObject *arena);
 
 /* The collection policy's fast path, what allocation and free know of the

@@ -310,10 +310,12 @@ oa_traverse_fields(PyObject *self, visitproc visit, void *arg)
     return 0;
 }
 
+/* tp_traverse: gc.get_referents hands the references out. */
 static int
 oa_traverse(PyObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
+    oa_gc_expose_attrs(self);
     return oa_traverse_fields(self, visit, arg);
 }
 
