@@ -1356,7 +1356,10 @@ oa_obj_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
     PyTypeObject *tp = (PyTypeObject *)callable;
     OaTypeObject *t = (OaTypeObject *)callable;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (tp->tp_init != oa_obj_init || oa_type_call_fallback_needed(tp)) {
+    if (tp->tp_init != oa_obj_init) {
+        return oa_type_call_own_init(callable, args, nargsf, kwnames);
+    }
+    if (oa_type_call_fallback_needed(tp)) {
         return oa_type_call_generic(callable, args, nargs, kwnames);
     }
     if (nargs > 0) {

@@ -245,6 +245,7 @@ typedef struct {
     PyObject *abc_subclasscheck;    /* ABCMeta.__subclasscheck__ */
     PyObject *type_subclasscheck;   /* type.__subclasscheck__ */
     PyObject *str_class;        /* "__class__", interned */
+    PyObject *str_init;         /* "__init__", interned */
 } OaState;
 
 extern PyModuleDef oa_moduledef;
@@ -289,6 +290,10 @@ int oa_type_call_fallback_needed(PyTypeObject *tp);
 int oa_check_self_keyword(PyTypeObject *tp, PyObject *key);
 PyObject *oa_type_call_generic(PyObject *callable, PyObject *const *args,
                                Py_ssize_t nargs, PyObject *kwnames);
+/* A call of an arena class whose generated __init__ gave way to another:
+   straight to a Python __init__ when it is one, else oa_type_call_generic. */
+PyObject *oa_type_call_own_init(PyObject *callable, PyObject *const *args,
+                                size_t nargsf, PyObject *kwnames);
 
 /* typed.c: numbers stored unboxed in the object. */
 int oa_typed_module_init(PyObject *mod, OaState *st);

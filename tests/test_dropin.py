@@ -11,7 +11,9 @@ undeclared attribute, as a dataclass(slots=True) does not) is asserted as such.
 import abc
 import collections.abc
 import copy
+import ctypes
 import dataclasses
+import functools
 import pickle
 import sys
 from dataclasses import InitVar, dataclass, field
@@ -559,6 +561,126 @@ def test_dict_form_goes_back_inline_once_unshared():
     del keep
     arena.collect(0)                               # or at a collection
     assert sys.getsizeof(r) == 40
+
+
+def vectorcall(callable, args, kwargs):
+    """Call through PyObject_Vectorcall as a C caller that lends no args[-1] does
+    (no PY_VECTORCALL_ARGUMENTS_OFFSET): 3.12+, else the ordinary call."""
+    fn = getattr(ctypes.pythonapi, "PyObject_Vectorcall", None)
+    if fn is None or sys.version_info < (3, 12):
+        return callable(*args, **kwargs)
+    fn.restype = ctypes.py_object
+    fn.argtypes = (ctypes.py_object, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
+    values = (ctypes.py_object * (len(args) + len(kwargs) or 1))(*args, *kwargs.values())
+    kwnames = tuple(kwargs)
+    return fn(callable, ctypes.addressof(values), len(args),
+              id(kwnames) if kwnames else None)
+
+
+def init_call_story(base):
+    """Calls of a class whose __init__ is a Python function, every way a caller can
+    make them, and that __init__ replaced later."""
+    class P(base):
+        def __init__(self, a, b=2, *rest, c=3, **kw):
+            self.a, self.b, self.rest, self.c = a, b, rest, c
+            self.__dict__.update(kw)
+
+    publish(P)
+    many = {f"k{i}": i for i in range(20)}
+    calls = [
+        lambda: P(1), lambda: P(1, 2, 3, 4, c=5, d=6), lambda: P(*range(20), **many),
+        lambda: P(**dict(a=1, **many)), lambda: functools.partial(P, 1, c=0)(9, **many),
+        lambda: list(map(P, range(3))), lambda: P(), lambda: P(1, a=2),
+        lambda: vectorcall(P, (1, 2), {"c": 3, "z": 4}), lambda: vectorcall(P, (1,), {}),
+        lambda: vectorcall(P, tuple(range(20)), many), lambda: vectorcall(P, (), {}),
+    ]
+    out = []
+    for call in calls:
+        r = outcome(call)
+        if r[0] == "ok":
+            r = ("ok", [vars(o) for o in (r[1] if isinstance(r[1], list) else [r[1]])])
+        out.append(r)
+
+    class Returns(base):
+        def __init__(self, ret):
+            self.x = 1
+            return ret
+
+    class Raises(base):
+        def __init__(self):
+            self.x = 1
+            raise ValueError("no")
+
+    out += [vars(Returns(None)), outcome(Returns, 5), outcome(Returns, "s"), outcome(Raises)]
+
+    class Q(P):
+        def __init__(self, **kw):
+            super().__init__(0, **kw)
+
+    publish(Q)
+    out.append(vars(Q(x=1)))
+    Q.__init__ = lambda self, **kw: self.__dict__.update(kw, late=True)
+    out.append(vars(Q(x=1)))
+    del Q.__init__                   # P's again
+    out.append(vars(Q(7, x=1)))
+    Q.__init__ = functools.partialmethod(P.__init__, 100, c=-1)    # not a function
+    out.append(vars(Q(x=1)))
+    Q.__init__ = staticmethod(lambda **kw: None)
+    out += [vars(Q(x=1)), outcome(Q, 1)[:2], roundtrips(P(1, x=2), range(2, 6), show=vars)]
+    return out
+
+
+def test_python_init_calls_as_native():
+    side_by_side(init_call_story, arena_base=Obj)
+
+
+def slot_init_story(base):
+    class S(base):
+        __slots__ = ("a", "b")
+
+        def __init__(self, a, b=0, **kw):
+            self.a, self.b = a, sorted(kw)
+
+    publish(S)
+    out = [outcome(lambda: (s.a, s.b)) for s in (S(1), S(1, z=1, y=2), S(a=2))]
+    out += [outcome(S)[:2], outcome(lambda: vectorcall(S, (1,), {"q": 1}).b),
+            roundtrips(S(1, x=1), range(2, 6), show=lambda o: (o.a, o.b))]
+    return out
+
+
+def test_python_init_of_slotobj_class_as_native():
+    side_by_side(slot_init_story, arena_base=SlotObj)
+
+
+def test_python_init_is_looked_up_after_the_allocation():
+    # The allocation may run a collection, and finalizers may change the class: the
+    # __init__ that runs is the one the class has once the object exists, as type.__call__
+    # looks __init__ up after __new__.
+    arena = objarena.Arena()
+
+    class Rec(Obj, arena=arena):
+        def __init__(self, **kw):
+            self.first = True
+
+    def second(self, **kw):
+        self.second = True
+
+    class Trigger(Obj, arena=arena):
+        def __del__(self):
+            Rec.__init__ = second
+
+    arena.collect()                  # a clean start: the next allocations count from 0
+    old = arena.get_threshold()
+    try:
+        t = Trigger()
+        t.me = t
+        del t                        # garbage with a finalizer, for the next collection
+        arena.set_threshold(1)
+        r = Rec(a=1)                 # its allocation collects
+    finally:
+        arena.set_threshold(*old)
+    assert Rec.__init__ is second
+    assert vars(r) == {"second": True}
 
 
 def test_objects_without_value_slots_keep_their_attributes_beside_the_arena():
