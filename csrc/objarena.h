@@ -206,7 +206,11 @@ struct OaTypeObject {
     OaShape *canon;             /* the class's shared keys: a path of the tree
                                    that only grows (a reference) */
     Py_ssize_t nshapes;         /* shapes alive in the tree */
-    Py_ssize_t learned;         /* value slots new instances get */
+    Py_ssize_t learned;         /* value slots new instances get ... */
+    Py_ssize_t dict_streak;     /* ... unless this many instances in a row
+                                   ended their constructor in dict form for
+                                   good (OA_DICT_STREAK): then just the one
+                                   slot that holds the dict */
     PyObject *kw_names;         /* last keyword-names tuple of a call ... */
     OaShape *kw_shape;          /* ... the shape it leads to ... */
     int kw_canonical;           /* ... whether that is a prefix of canon ... */
@@ -333,6 +337,7 @@ int oa_obj_store_attr(PyObject *self, PyObject *name, PyObject *value);
 int oa_obj_add_dict_descriptor(PyTypeObject *tp);
 int oa_obj_dict_unshared(PyObject *self);
 void oa_obj_reinline(PyObject *self);
+void oa_obj_after_init(PyObject *self);
 void oa_obj_clear_attrs(PyObject *self);
 int oa_obj_type_init(OaTypeObject *t);
 void oa_obj_type_free(OaTypeObject *t);

@@ -798,12 +798,13 @@ python_init(PyTypeObject *tp)
 
 /* __init__ ran: an __init__ that set the attributes through self.__dict__
    (a common idiom) has let go of the dict, so the object takes its inline
-   form now, before any collector pays for the dict. */
+   form now, before any collector pays for the dict; and the class learns
+   in which form its instances leave their constructor (obj.c). */
 static inline void
 after_init(PyObject *self)
 {
     if (((OaTypeObject *)Py_TYPE(self))->dynamic) {
-        oa_obj_reinline(self);
+        oa_obj_after_init(self);
     }
 }
 

@@ -563,6 +563,178 @@ def test_dict_form_goes_back_inline_once_unshared():
     assert sys.getsizeof(r) == 40
 
 
+def blocks_per_instance(arena, make, n=64):
+    """Bytes of arena blocks each of n new instances takes (they stay alive)."""
+    before = arena.stats()["bytes_in_use"]
+    keep = [make() for _ in range(n)]
+    assert len(keep) == n
+    return (arena.stats()["bytes_in_use"] - before) / n
+
+
+def native_block(obj):
+    """What a native instance itself takes, without its dict or values."""
+    from objarena._measure import block_size
+    return block_size(sys.getsizeof(obj))
+
+
+def kept_dict_story(base):
+    """Instances whose dicts are kept elsewhere, more of them than a class needs to
+    learn it, and how they behave while the dicts are held and once let go."""
+    registry = []
+
+    class Rec(base):
+        def __init__(self, keep, **kw):
+            self.__dict__.update(kw)
+            if keep:
+                registry.append(vars(self))
+
+        def __repr__(self):
+            return f"Rec({vars(self)})"
+
+    publish(Rec)
+    first = Rec(False, a=1, b=2, c=3)
+    objs = [Rec(True, a=i, b=[i], c=str(i)) for i in range(20)]
+    out = [repr(first)]
+    for i, (o, d) in enumerate(zip(objs, registry)):
+        d["x"] = i                   # through the held dict
+        o.b.append(o.x)              # through the object
+        o.y = -i
+        if i % 3 == 0:
+            del o.a
+        if i % 5 == 0:
+            d.pop("c")
+        out.append((repr(o), d == vars(o), d is vars(o), outcome(getattr, o, "c")[:2]))
+    out.append(roundtrips(objs[7], range(2, 6)))
+    del registry[:]
+    out += [repr(o) for o in objs]
+    out.append([vars(Rec(False, a=i)) for i in range(3)])
+    return out
+
+
+def test_instances_that_keep_their_dict_as_native():
+    side_by_side(kept_dict_story, arena_base=Obj)
+
+
+def wide_story(base):
+    """More attributes than an inline form holds: every instance ends in dict form."""
+    class Wide(base):
+        def __init__(self, n):
+            for i in range(n):
+                setattr(self, f"a{i}", i)
+
+    publish(Wide)
+    objs = [Wide(40) for _ in range(12)]
+    for i, o in enumerate(objs):
+        o.a3 = -i
+        del o.a0
+        vars(o)["z"] = i
+    small = Wide(2)
+    return ([sorted(vars(o).items()) for o in objs], vars(small),
+            roundtrips(objs[5], range(2, 6), show=lambda o: sorted(vars(o).items())))
+
+
+def test_wide_instances_as_native():
+    side_by_side(wide_story, arena_base=Obj)
+
+
+def test_instances_that_end_in_dict_form_are_born_with_the_dicts_slot_only():
+    # Objects cannot move: one in dict form keeps the block it was born in.  A class whose
+    # instances end their constructor in dict form for good (their dict held elsewhere)
+    # learns it, and new instances take the header and the dict's slot: 24 bytes.
+    arena = objarena.Arena()
+    registry = []
+
+    class Rec(Obj, arena=arena):
+        def __init__(self, keep, **kw):
+            self.__dict__.update(kw)
+            if keep:
+                registry.append(vars(self))
+
+    class Native:
+        def __init__(self, **kw):
+            self.__dict__.update(kw)
+
+    native = Native(a=1, b=2, c=3)
+    registry_native = vars(native)
+    Rec(False, a=1, b=2, c=3)        # the class learns three attributes
+    assert blocks_per_instance(arena, lambda: Rec(False, a=1, b=2, c=3)) == 16 + 3 * 8
+    # Eight instances in a row that keep their dict still have the learnt slots ...
+    assert blocks_per_instance(arena, lambda: Rec(True, a=1, b=2, c=3), n=8) == 40
+    # ... then new ones are born with one slot, which holds the dict.
+    assert blocks_per_instance(arena, lambda: Rec(True, a=1, b=2, c=3)) == 16 + 8
+    o = Rec(True, a=1, b=2, c=3)
+    assert sys.getsizeof(o) == 24 + sys.getsizeof(vars(o))
+    # The object itself costs less than a native instance without its dict does.
+    assert 24 < native_block(native)
+    assert vars(o) == vars(native) == registry[-1] and registry_native is vars(native)
+
+    # Once instances stop keeping their dicts, the class notices at the first constructor
+    # call whose object would be inline but for its block, and new instances get the
+    # learnt slots again.
+    del registry[:]
+    assert sys.getsizeof(Rec(False, a=1, b=2, c=3)) > 24      # one born with one slot
+    assert blocks_per_instance(arena, lambda: Rec(False, a=1, b=2, c=3)) == 40
+    # Instances born with one slot go on in dict form (they cannot grow), and keep their
+    # attributes; a collection that finds one of them also teaches the class.
+    assert o.a == 1 and vars(o) == {"a": 1, "b": 2, "c": 3}
+    assert sys.getsizeof(o) > 24
+    objarena._testing.validate(arena)
+
+
+def test_instances_that_outgrow_the_inline_forms_are_born_with_the_dicts_slot_only():
+    arena = objarena.Arena()
+
+    class Wide(Obj, arena=arena):
+        def __init__(self, n):
+            for i in range(n):
+                setattr(self, f"a{i}", i)
+
+    first = [Wide(40) for _ in range(8)]          # in dict form past 30 attributes
+    assert blocks_per_instance(arena, lambda: Wide(40)) == 16 + 8
+    assert vars(Wide(40)) == {f"a{i}": i for i in range(40)}
+    # A class whose instances are built inline again has the slots again.
+    Wide(3)
+    assert blocks_per_instance(arena, lambda: Wide(3)) > 24
+    assert all(o.a39 == 39 for o in first)
+
+
+def test_collection_teaches_that_instances_fit_inline():
+    arena = objarena.Arena()
+    registry = []
+
+    class Rec(Obj, arena=arena):
+        def __init__(self, **kw):
+            self.__dict__.update(kw)
+            registry.append(vars(self))
+
+    objs = [Rec(a=i, b=i) for i in range(20)]
+    assert {sys.getsizeof(o) - sys.getsizeof(vars(o)) for o in objs[-5:]} == {24}
+    assert blocks_per_instance(arena, lambda: Rec(a=1, b=2)) == 24
+    del registry[:]
+    arena.collect()                  # survivors in dict form that would fit inline
+    registry_free = blocks_per_instance(arena, lambda: Rec(a=1, b=2), n=1)
+    assert registry_free == 16 + 2 * 8
+    assert [o.a for o in objs] == list(range(20))
+
+
+def test_dynamic_slotobj_subclass_that_keeps_dicts():
+    arena = objarena.Arena()
+    registry = []
+    Base = type("Base", (SlotObj,), {"__slots__": ("a",)}, arena=arena)
+
+    class A(Base):
+        def __init__(self, a, **kw):
+            super().__init__(a)
+            self.__dict__.update(kw)
+            registry.append(vars(self))
+
+    objs = [A(i, x=i, y=i) for i in range(20)]
+    # the field, then one slot for the dict (not the arena's side table)
+    assert blocks_per_instance(arena, lambda: A(1, x=1, y=2)) == 16 + 8 + 8
+    assert [(o.a, o.x, vars(o)) for o in objs[-2:]] == [
+        (18, 18, {"x": 18, "y": 18}), (19, 19, {"x": 19, "y": 19})]
+
+
 def vectorcall(callable, args, kwargs):
     """Call through PyObject_Vectorcall as a C caller that lends no args[-1] does
     (no PY_VECTORCALL_ARGUMENTS_OFFSET): 3.12+, else the ordinary call."""
