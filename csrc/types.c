@@ -747,13 +747,15 @@ meta_call(PyObject *cls, PyObject *args, PyObject *kwds)
     return res;
 }
 
-PyObject *
-oa_type_call_generic(PyObject *callable, PyObject *const *args, Py_ssize_t nargs,
-                  PyObject *kwnames)
+/* A vectorcall's arguments as an argument tuple and a keyword dict (NULL
+   without keywords): 0, or -1 with an exception. */
+static int
+pack_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+          PyObject **tuple_out, PyObject **kwargs_out)
 {
     PyObject *tuple = PyTuple_New(nargs);
     if (tuple == NULL) {
-        return NULL;
+        return -1;
     }
     for (Py_ssize_t i = 0; i < nargs; i++) {
         PyTuple_SET_ITEM(tuple, i, Py_NewRef(args[i]));
@@ -764,15 +766,28 @@ oa_type_call_generic(PyObject *callable, PyObject *const *args, Py_ssize_t nargs
         kwargs = PyDict_New();
         if (kwargs == NULL) {
             Py_DECREF(tuple);
-            return NULL;
+            return -1;
         }
         for (Py_ssize_t k = 0; k < nkw; k++) {
             if (PyDict_SetItem(kwargs, PyTuple_GET_ITEM(kwnames, k), args[nargs + k]) < 0) {
                 Py_DECREF(kwargs);
                 Py_DECREF(tuple);
-                return NULL;
+                return -1;
             }
         }
+    }
+    *tuple_out = tuple;
+    *kwargs_out = kwargs;
+    return 0;
+}
+
+PyObject *
+oa_type_call_generic(PyObject *callable, PyObject *const *args, Py_ssize_t nargs,
+                  PyObject *kwnames)
+{
+    PyObject *tuple, *kwargs;
+    if (pack_args(args, nargs, kwnames, &tuple, &kwargs) < 0) {
+        return NULL;
     }
     PyObject *res = meta_call(callable, tuple, kwargs);
     Py_XDECREF(kwargs);
@@ -832,9 +847,20 @@ oa_type_call_own_init(PyObject *callable, PyObject *const *args, size_t nargsf,
        after __new__. */
     PyObject *init = python_init(tp);
     if (init == NULL) {
-        PyObject *res = oa_type_call_generic(callable, args, nargs, kwnames);
-        Py_DECREF(self);
-        return res;
+        /* No longer a function: the class's tp_init as type.__call__ calls it. */
+        PyObject *tuple, *kwargs;
+        int r = pack_args(args, nargs, kwnames, &tuple, &kwargs);
+        if (r == 0) {
+            r = tp->tp_init != NULL ? tp->tp_init(self, tuple, kwargs) : 0;
+            Py_XDECREF(kwargs);
+            Py_DECREF(tuple);
+        }
+        if (r < 0) {
+            Py_DECREF(self);
+            return NULL;
+        }
+        after_init(self);
+        return self;
     }
     Py_INCREF(init);
     Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;

@@ -854,6 +854,35 @@ def test_python_init_is_looked_up_after_the_allocation():
     assert Rec.__init__ is second
     assert vars(r) == {"second": True}
 
+    # The same with an __init__ that is no function any more: the object made is the one
+    # initialised (no other is made, and none is finalized unseen).
+    finalized = []
+
+    class Logged(Obj, arena=arena):
+        def __init__(self, **kw):
+            self.first = True
+
+        def __del__(self):
+            finalized.append(vars(self))
+
+    class Trigger2(Obj, arena=arena):
+        def __del__(self):
+            Logged.__init__ = functools.partialmethod(second, extra=1)
+
+    arena.collect()
+    try:
+        t = Trigger2()
+        t.me = t
+        del t
+        arena.set_threshold(1)
+        r = Logged(a=1)
+    finally:
+        arena.set_threshold(*old)
+    assert isinstance(Logged.__dict__["__init__"], functools.partialmethod)
+    assert vars(r) == {"second": True} and finalized == []
+    del r
+    assert finalized == [{"second": True}]
+
 
 def test_objects_without_value_slots_keep_their_attributes_beside_the_arena():
     # Objects made before their class learnt that instances get attributes have no value
