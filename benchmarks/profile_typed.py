@@ -5,8 +5,12 @@ Runs valgrind's callgrind (instruction counts, not wall time: the machine's load
 change them) over a loop that reads (or writes) the float field of 256 records, twice
 with different loop counts, and divides the difference by the number of extra
 operations; so start-up and the loop's set-up cancel out.  For a native ``__slots__``
-record and a typed SlotObj record.  Prints the functions that take at least 2
-instructions per operation.
+record, a typed SlotObj record and, where the running CPython has ``_testcapi``, a
+field of CPython's own typed member descriptor (a ``PyMemberDef`` of type
+``Py_T_DOUBLE``, the ``T_DOUBLE`` member of ``_testcapi._test_structmembersType_NewAPI``,
+``_test_structmembersType`` on 3.11):
+the floor the interpreter's generic member path sets for any C-level number field.
+Prints the functions that take at least 2 instructions per operation.
 
 Usage:  python benchmarks/profile_typed.py [--top N]
 """
@@ -36,16 +40,22 @@ class Native:
 
 def read(objs, a):
     for o in objs:
-        o.value; o.value; o.value; o.value; o.value; o.value; o.value; o.value
+        o.ATTR; o.ATTR; o.ATTR; o.ATTR; o.ATTR; o.ATTR; o.ATTR; o.ATTR
 
 def write(objs, a):
     for o in objs:
-        o.value = a; o.value = a; o.value = a; o.value = a
-        o.value = a; o.value = a; o.value = a; o.value = a
+        o.ATTR = a; o.ATTR = a; o.ATTR = a; o.ATTR = a
+        o.ATTR = a; o.ATTR = a; o.ATTR = a; o.ATTR = a
 
-cls = Typed if sys.argv[1] == "typed" else Native
 op = read if sys.argv[2] == "read" else write
-objs = [cls("s", 1.0) for _ in range(256)]
+if sys.argv[1] == "member":
+    import _testcapi
+    member_type = getattr(_testcapi, "_test_structmembersType_NewAPI", None) \
+        or _testcapi._test_structmembersType
+    objs = [member_type() for _ in range(256)]
+else:
+    cls = Typed if sys.argv[1] == "typed" else Native
+    objs = [cls("s", 1.0) for _ in range(256)]
 for _ in range(20):          # warm up: specialise (or give up specialising)
     op(objs, 2.5)
 for _ in range(int(sys.argv[3])):
@@ -56,9 +66,21 @@ LOOPS = (20, 120)
 OPS_PER_LOOP = 256 * 8
 
 
+KINDS = {"native": "value", "typed": "value", "member": "T_DOUBLE"}
+
+
+def has_testcapi():
+    try:
+        import _testcapi
+        return any(hasattr(_testcapi, n) for n in ("_test_structmembersType_NewAPI",
+                                                    "_test_structmembersType"))
+    except ImportError:
+        return False
+
+
 def profile(kind, op, loops, workdir):
     out = os.path.join(workdir, f"cg.{kind}.{op}.{loops}")
-    prog = os.path.join(workdir, "prog.py")
+    prog = os.path.join(workdir, f"prog_{kind}.py")
     subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                     sys.executable, prog, kind, op, str(loops)],
                    check=True, capture_output=True)
@@ -82,18 +104,20 @@ def main():
         return 2
     print(f"Python {sys.version.split()[0]}: instructions per operation (callgrind)")
     with tempfile.TemporaryDirectory() as d:
-        with open(os.path.join(d, "prog.py"), "w") as f:
-            f.write(PROGRAM)
+        kinds = [k for k in KINDS if k != "member" or has_testcapi()]
+        for kind in kinds:
+            with open(os.path.join(d, f"prog_{kind}.py"), "w") as f:
+                f.write(PROGRAM.replace("ATTR", KINDS[kind]))
         for op in ("read", "write"):
             per = {}
-            for kind in ("native", "typed"):
+            for kind in kinds:
                 lo, hi = (profile(kind, op, n, d) for n in LOOPS)
                 n_ops = (LOOPS[1] - LOOPS[0]) * OPS_PER_LOOP
                 per[kind] = {f: (hi[f] - lo[f]) / n_ops for f in hi}
             tot = {k: sum(v for v in per[k].values() if v > 0) for k in per}
-            print(f"\n{op}: native {tot['native']:.0f}, typed {tot['typed']:.0f} "
-                  f"instructions per operation ({tot['typed'] / tot['native']:.2f}x)")
-            for kind in ("native", "typed"):
+            print(f"\n{op}: instructions per operation: "
+                  + ", ".join(f"{k} {tot[k]:.0f} ({tot[k] / tot['native']:.2f}x)" for k in kinds))
+            for kind in kinds:
                 rows = sorted(((v, f) for f, v in per[kind].items() if v >= 2), reverse=True)
                 print(f"  {kind}:")
                 for v, f in rows[:a.top]:

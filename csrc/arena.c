@@ -218,6 +218,7 @@ class_size(uint32_t cls)
     return (size_t)(cls % UNTRACKED_BASE) * OA_GRAIN;
 }
 
+/* Small untracked classes and OA_LARGE_UNTRACKED. */
 static inline int
 page_untracked(const oa_page *pg)
 {
@@ -469,8 +470,10 @@ page_release(oa_arena *a, oa_page *pg)
 /* ------------------------------------------------------------------------ */
 /* Large objects                                                              */
 
+/* A large object: a mapping of its own, one block; an untracked one
+   (OA_LARGE_UNTRACKED) belongs to no generation, as on untracked pages. */
 static void *
-large_alloc(oa_arena *a, size_t size)
+large_alloc(oa_arena *a, size_t size, int untracked)
 {
     size_t rounded = ALIGN_UP(size, OA_GRAIN);
     size_t offset = blocks_offset(1);
@@ -508,10 +511,12 @@ large_alloc(oa_arena *a, size_t size)
     pg->capacity = 1;
     pg->used = 1;
     pg->fresh = 1;
-    pg->cls = OA_LARGE;
+    pg->cls = untracked ? OA_LARGE_UNTRACKED : OA_LARGE;
     pg->map_size = map_size;
     pg->meta[0] = OA_META_LIVE;
-    gen_account(a, pg, 0, 1);
+    if (!untracked) {
+        gen_account(a, pg, 0, 1);
+    }
 
     a->large_objects++;
     a->large_bytes += map_size;
@@ -528,7 +533,9 @@ large_free(oa_page *pg)
 {
     oa_chunk *ch = pg->chunk;
     oa_arena *a = ch->arena;
-    gen_account(a, pg, oa_meta_gen(pg->meta[0]), -1);
+    if (!page_untracked(pg)) {
+        gen_account(a, pg, oa_meta_gen(pg->meta[0]), -1);
+    }
     a->large_objects--;
     a->large_bytes -= ch->map_size;
     a->objects--;
@@ -598,7 +605,7 @@ void *
 oa_alloc(oa_arena *a, size_t size)
 {
     if (size > OA_SMALL_MAX) {
-        return large_alloc(a, size);
+        return large_alloc(a, size, 0);
     }
     return alloc_small(a, class_of(size), 0);
 }
@@ -607,7 +614,7 @@ void *
 oa_alloc_untracked(oa_arena *a, size_t size)
 {
     if (size > OA_SMALL_MAX) {
-        return large_alloc(a, size);
+        return large_alloc(a, size, 1);
     }
     return alloc_small(a, UNTRACKED_BASE + class_of(size), 1);
 }
@@ -661,7 +668,7 @@ void
 oa_free(void *p)
 {
     oa_page *pg = oa_page_of(p);
-    if (pg->cls == OA_LARGE) {
+    if (oa_cls_large(pg->cls)) {
         large_free(pg);
         return;
     }
@@ -755,7 +762,7 @@ size_t
 oa_footprint(const void *p)
 {
     const oa_page *pg = oa_page_of(p);
-    if (pg->cls == OA_LARGE) {
+    if (oa_cls_large(pg->cls)) {
         return pg->map_size;
     }
     return (OA_PAGE_SIZE + pg->capacity / 2) / pg->capacity;
@@ -846,7 +853,7 @@ oa_visit_live(oa_arena *a, oa_visit_fn fn, void *arg)
     }
     for (oa_chunk *ch = a->large; ch; ch = ch->next) {
         oa_page *pg = (oa_page *)ch->base;
-        if (pg->meta[0] & OA_META_DYING) {
+        if (page_untracked(pg) || (pg->meta[0] & OA_META_DYING)) {
             continue;
         }
         int r = fn(pg->blocks, &pg->meta[0], arg);
@@ -886,6 +893,9 @@ oa_visit_pages(oa_arena *a, unsigned maxgen, oa_page_fn fn, void *arg)
         }
     }
     for (oa_chunk *ch = a->large; ch; ch = ch->next) {
+        if (page_untracked((oa_page *)ch->base)) {
+            continue;
+        }
         int r = fn((oa_page *)ch->base, arg);
         if (r) {
             return r;
@@ -1034,7 +1044,7 @@ oa_arena_validate(const oa_arena *a, char *msg, size_t msg_size)
     size_t large = 0, large_bytes = 0;
     for (const oa_chunk *ch = a->large; ch; ch = ch->next) {
         const oa_page *pg = (const oa_page *)ch->base;
-        if (ch->arena != a || pg->chunk != ch || pg->cls != OA_LARGE
+        if (ch->arena != a || pg->chunk != ch || !oa_cls_large(pg->cls)
             || pg->used != 1 || pg->meta[0] == 0) {
             FAIL("large object %p is inconsistent", (const void *)pg->blocks);
         }
@@ -1079,6 +1089,13 @@ oa_arena_validate(const oa_arena *a, char *msg, size_t msg_size)
         const oa_page *pg = (const oa_page *)ch->base;
         young_pages += pg->young > 0;
         young_blocks += pg->young;
+        if (page_untracked(pg)) {
+            if (pg->young != 0) {
+                FAIL("untracked large object %p is on the young list",
+                     (const void *)pg->blocks);
+            }
+            continue;
+        }
         gens[oa_meta_gen(pg->meta[0])]++;
     }
     for (const oa_page *pg = a->young; pg; pg = pg->ynext) {

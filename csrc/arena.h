@@ -17,11 +17,12 @@
  *           40 bytes occupies a 40-byte block.
  *   large   an object bigger than OA_SMALL_MAX gets a mapping of its own that
  *           starts with a page header too, so oa_page_of works for it alike.
- *   untracked  a small block from oa_alloc_untracked, for an object that holds
- *           no reference a collector must see.  It lives on pages of its own
- *           (a second set of size classes), belongs to no generation, and
- *           oa_visit_live / oa_visit_pages never show it: a collection pays
- *           nothing for it, however many there are.
+ *   untracked  a block from oa_alloc_untracked, for an object that holds no
+ *           reference a collector must see.  A small one lives on pages of
+ *           its own (a second set of size classes), a large one on a mapping
+ *           of its own marked OA_LARGE_UNTRACKED; it belongs to no
+ *           generation, and oa_visit_live / oa_visit_pages never show it: a
+ *           collection pays nothing for it, however many there are.
  *
  * Size classes: one per multiple of 8 bytes from 16 to OA_SMALL_MAX.
  *
@@ -113,16 +114,25 @@ struct oa_page {
     uint32_t capacity;      /* blocks in this page */
     uint32_t used;          /* live blocks */
     uint32_t fresh;         /* blocks [fresh, capacity) were never handed out */
-    uint32_t cls;           /* size class index, or OA_LARGE */
+    uint32_t cls;           /* size class index, or OA_LARGE(_UNTRACKED) */
     uint32_t on_avail;      /* 1 while linked on the avail list */
     uint32_t young;         /* live blocks of generation 0 or 1 */
     uint32_t recip;         /* ceil(2**32 / block_size): index by multiply */
+    uint32_t user_index;    /* free for the layers above (the collector) */
     size_t map_size;        /* large objects: bytes of the mapping */
     size_t user;            /* free for the layers above (the collector) */
     uint8_t meta[];         /* capacity side-table bytes */
 };
 
 #define OA_LARGE UINT32_MAX
+#define OA_LARGE_UNTRACKED (UINT32_MAX - 1)
+
+/* Is cls the class of a large object's page (tracked or not)? */
+static inline int
+oa_cls_large(uint32_t cls)
+{
+    return cls >= OA_LARGE_UNTRACKED;
+}
 
 typedef struct {
     size_t size;
@@ -148,8 +158,8 @@ void oa_arena_destroy(oa_arena *a);     /* unmaps everything, live or not */
    block is not zeroed.  oa_free takes any block of any arena. */
 void *oa_alloc(oa_arena *a, size_t size);
 void oa_free(void *p);
-/* The same, on untracked pages (sizes up to OA_SMALL_MAX; a larger block is
-   an ordinary tracked large object). */
+/* The same, untracked: on untracked pages up to OA_SMALL_MAX, a mapping of
+   its own beyond. */
 void *oa_alloc_untracked(oa_arena *a, size_t size);
 oa_error oa_last_error(const oa_arena *a);
 
@@ -184,7 +194,7 @@ oa_meta_of(const void *p)
     return &pg->meta[oa_block_index(pg, p)];
 }
 
-/* Does block p live on an untracked page? */
+/* Does block p live on an untracked page (small or large)? */
 static inline int
 oa_untracked(const void *p)
 {

@@ -103,6 +103,30 @@
 #define OA_BUDGET_PER_MEMBER 4
 #define OA_BUDGET_MIN 1024
 
+/* How far ahead of the object it reads subtract_refs asks for memory. */
+#define OA_PREFETCH_BYTES 2048
+
+/* The edge cache (mark_reachable without a second read of most objects).
+   subtract_refs reads every member once; for each it leaves one word in
+   c->edges: OA_EDGE_NONE if marking it reaches nothing (its references are
+   atoms or arena objects outside the set), the address of the one member
+   it references (the page's place in c->pages, then the block) if that is
+   all it reaches, OA_EDGE_READ otherwise (two or more members, a foreign
+   object, an owned container, a dict to fold back inline): marking reads
+   such an object again.  Records whose only reference into the set is a
+   single field -- pairs, chains, parent pointers -- are thus marked from
+   the cache: four bytes per block read instead of the object. */
+#define OA_EDGE_NONE UINT32_MAX
+#define OA_EDGE_READ (UINT32_MAX - 1)
+#define OA_EDGE_OUT (UINT32_MAX - 2)    /* subtract_edge: not an atom, but
+                                           nothing to follow either */
+#define OA_EDGE_BLOCK_BITS 10
+#define OA_EDGE_BLOCK_MASK ((1u << OA_EDGE_BLOCK_BITS) - 1)
+#define OA_EDGE_MAX_PAGES ((1u << (32 - OA_EDGE_BLOCK_BITS)) - 2)
+#if ((1 << OA_PAGE_SHIFT) / OA_MIN_BLOCK) > (1 << OA_EDGE_BLOCK_BITS)
+#error "the edge cache needs a page's block index in OA_EDGE_BLOCK_BITS"
+#endif
+
 /* ------------------------------------------------------------------------ */
 /* Work space                                                                 */
 
@@ -299,6 +323,21 @@ map_free(NodeMap *m)
 /* ------------------------------------------------------------------------ */
 /* The collector's state during one collection                                */
 
+/* What a collection decides of foreign objects by their type, once per type
+   (a mixed graph holds many objects of few types): expand_kind, and whether
+   an instance may be an owned container (is_owned_container). */
+enum { EXPAND_NEVER, EXPAND_ALWAYS, EXPAND_IF_TRACKED };
+enum { OWN_NEVER, OWN_ALWAYS, OWN_IF_UNSEEN };
+
+typedef struct {
+    PyTypeObject *tp;
+    uint8_t expand;
+    uint8_t own;
+} TypeFacts;
+
+#define OA_TYPE_FACTS 64        /* direct-mapped, by address */
+
+
 typedef struct {
     oa_arena *core;
     traverseproc heap_traverse; /* tp_traverse of a Python class's instances */
@@ -316,7 +355,12 @@ typedef struct {
     Py_ssize_t npages;
     Py_ssize_t pages_cap;
     uint8_t *counters;          /* gc_refs of the members, one byte each */
+    uint32_t *edges;            /* the edge cache, one word per counter */
     size_t ncounters;
+    PyTypeObject *own_type;     /* the last class found to be an own one */
+    TypeFacts facts[OA_TYPE_FACTS];
+    int classes_pass;           /* mark_reachable's last pass: every member
+                                   marked is read (its class is reached) */
     Py_ssize_t nown;            /* members */
     Py_ssize_t nreached;        /* members marked reachable */
     NodeMap big;                /* members whose gc_refs do not fit a byte */
@@ -340,9 +384,10 @@ static void
 collector_free(Collector *c)
 {
     oa_work_free(c->pages);
-    oa_work_free(c->counters);
+    oa_work_free(c->edges);     /* the counters with it */
     c->pages = NULL;
     c->counters = NULL;
+    c->edges = NULL;
     map_free(&c->big);
     map_free(&c->map);
     vec_free(&c->stack);
@@ -362,17 +407,23 @@ is_member(uint8_t m, unsigned gen)
            && oa_meta_gen(m) <= gen;
 }
 
-/* Passes over a page's blocks read eight side-table bytes at a time where
-   none can match (a gen-0 collection passes over the gen-1 blocks of the
-   young pages ten times before they are promoted, a full collection over
-   every untracked block): a byte can match only if (byte & mask) == LIVE,
-   mask the bits that must read "live, not dying" (and, for young
-   collections, the generation's bits), plus UNTRACKED when only members
-   count.  The caller's own test decides for the bytes that pass. */
+/* The passes over a page read its side table a word (eight blocks) at a
+   time: a gen-0 collection passes over the gen-1 blocks of the young pages
+   ten times before they are promoted, a full collection over every
+   untracked block, and most passes only count or move members.  A byte
+   can be a member only if (byte & scan_mask(gen)) == LIVE: "live, not
+   dying", and for young collections the generation's bits; frozen blocks
+   (generation 3) are told apart next. */
 #define BYTES8(x) ((uint64_t)(x) * (uint64_t)0x0101010101010101ULL)
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the word-at-a-time passes read meta[b] as the low byte of a word"
+#endif
+#if OA_META_UNTRACKED != OA_META_ATOMIC << 3
+#error "split turns ATOMIC into UNTRACKED by a shift"
+#endif
 
 static inline uint8_t
-scan_mask(unsigned gen, int members_only)
+scan_mask(unsigned gen)
 {
     uint8_t mask = OA_META_LIVE | OA_META_DYING;
     if (gen == 0) {
@@ -381,55 +432,84 @@ scan_mask(unsigned gen, int members_only)
     else if (gen == 1) {
         mask |= 0x04u;          /* the generation's high bit */
     }
-    return members_only ? (uint8_t)(mask | OA_META_UNTRACKED) : mask;
+    return mask;
 }
 
-static inline uint32_t
-next_candidate(const oa_page *pg, uint32_t b, uint8_t mask)
+/* 0x80 in each byte of the result whose byte in y is zero, 0 elsewhere
+   (exact: no borrow crosses a byte). */
+static inline uint64_t
+zero_bytes(uint64_t y)
 {
-    const uint32_t end = pg->fresh;
-    if (b < end && (pg->meta[b] & mask) == OA_META_LIVE) {
-        return b;               /* dense pages: one test per block */
-    }
-    for (; (b & 7) != 0 && b < end; b++) {
-        if ((pg->meta[b] & mask) == OA_META_LIVE) {
-            return b;
-        }
-    }
-    const uint64_t m8 = BYTES8(mask);
-    for (; b + 8 <= end; b += 8) {
-        uint64_t w;
-        memcpy(&w, pg->meta + b, 8);
-        uint64_t y = (w & m8) ^ BYTES8(OA_META_LIVE);       /* 0: a candidate */
-        if (((y - BYTES8(1)) & ~y & BYTES8(0x80)) != 0) {
-            break;
-        }
-    }
-    for (; b < end; b++) {
-        if ((pg->meta[b] & mask) == OA_META_LIVE) {
-            return b;
-        }
-    }
-    return end;
+    const uint64_t low7 = BYTES8(0x7F);
+    return ~(((y & low7) + low7) | y | low7);
 }
 
-/* Every block of pg in generations 0..gen (members_only: and not
-   untracked), in order. */
-#define FOR_EACH_BLOCK(pg, b, gen, members_only)                              \
-    for (uint8_t mask_ = scan_mask((gen), (members_only)), once_ = 1; once_; once_ = 0) \
-        for (uint32_t b = next_candidate((pg), 0, mask_); b < (pg)->fresh;    \
-             b = next_candidate((pg), b + 1, mask_))                          \
-            if ((gen) < 2 || oa_meta_gen((pg)->meta[b]) <= (gen))   /* not frozen */
+/* 0x80 in each byte of the word w (meta[b..b+7]) that is a member of a
+   collection of 0..gen, untracked ones included. */
+static inline uint64_t
+member_bytes(uint64_t w, unsigned gen)
+{
+    uint64_t live = zero_bytes((w & BYTES8(scan_mask(gen))) ^ BYTES8(OA_META_LIVE));
+    if (gen == 2) {             /* not frozen (generation 3) */
+        live &= ~zero_bytes((w & BYTES8(OA_META_GEN_MASK)) ^ BYTES8(OA_META_GEN_MASK));
+    }
+    return live;
+}
+
+/* How many bytes of x (each 0x80 or 0) are 0x80: their sum lands in the top
+   byte (no popcount instruction in a portable build). */
+static inline uint32_t
+count_marks(uint64_t x)
+{
+    return (uint32_t)(((x >> 7) * BYTES8(1)) >> 56);
+}
+
+/* 0x80 in each byte of w that has the bit set. */
+static inline uint64_t
+bit_bytes(uint64_t w, uint8_t bit)
+{
+    return zero_bytes((w & BYTES8(bit)) ^ BYTES8(bit));
+}
+
+/* 0x80 in each byte of w whose generation is g. */
+static inline uint64_t
+gen_bytes(uint64_t w, unsigned g)
+{
+    return zero_bytes((w & BYTES8(OA_META_GEN_MASK)) ^ BYTES8(g << OA_META_GEN_SHIFT));
+}
+
+/* 0x80 in each byte of meta[b..b+7] (past fresh: none) that is a member:
+   in generations 0..gen, not untracked. */
+static inline uint64_t
+members_at(const oa_page *pg, uint32_t b, unsigned gen)
+{
+    uint64_t w = 0;
+    uint32_t n = pg->fresh - b;
+    memcpy(&w, pg->meta + b, n < 8 ? n : 8);
+    return member_bytes(w, gen) & ~bit_bytes(w, OA_META_UNTRACKED);
+}
+
+/* Every member block b of pg, in order: a word of side-table bytes at a
+   time, then its members by their bits.  The body may `continue`. */
+#define FOR_EACH_MEMBER(pg, b, gen)                                           \
+    for (uint32_t w0_ = 0; w0_ < (pg)->fresh; w0_ += 8)                       \
+        for (uint64_t cand_ = members_at((pg), w0_, (gen)); cand_ != 0;)      \
+            for (uint32_t b = w0_ + ((uint32_t)__builtin_ctzll(cand_) >> 3),   \
+                          once_ = (cand_ &= cand_ - 1, 1);                     \
+                 once_; once_ = 0)
 
 /* An own object: an object of an arena class of the arena being collected
    (objects of every arena share one tp_free; an instance lives in its
    class's arena, which __class__ assignment keeps).  Returns its page. */
 static inline oa_page *
-own_page(const Collector *c, PyObject *v, PyTypeObject *tp)
+own_page(Collector *c, PyObject *v, PyTypeObject *tp)
 {
-    if (!oa_frees_in_arena(tp) || ((OaTypeObject *)tp)->arena->core != c->core
-        || ((OaTypeObject *)tp)->untracked) {
-        return NULL;
+    if (tp != c->own_type) {
+        if (!oa_frees_in_arena(tp) || ((OaTypeObject *)tp)->arena->core != c->core
+            || ((OaTypeObject *)tp)->untracked) {
+            return NULL;
+        }
+        c->own_type = tp;       /* runs of one class: one test per run */
     }
     return oa_page_of(v);
 }
@@ -477,61 +557,75 @@ is_arena_class(PyObject *op)
     return 0;
 }
 
-/* May a foreign object join the set: are all the references its traverse
-   visits owned ones? */
 static int
-expandable(int full, traverseproc heap_traverse, PyTypeObject *tp, PyObject *op)
+expand_kind(traverseproc heap_traverse, PyTypeObject *tp)
 {
     if (tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type
         || tp == &PySet_Type || tp == &PyFrozenSet_Type) {
         /* Untracked ones too: CPython untracks a tuple or a dict whose items
            are all invisible to it, as arena objects are. */
-        return 1;
+        return EXPAND_ALWAYS;
     }
     if (oa_is_arena_type(tp)) {
-        return 1;               /* an object of another arena */
+        return EXPAND_ALWAYS;   /* an object of another arena */
     }
-    if (PyWeakref_CheckRefExact(op) || PyWeakref_CheckProxy(op)) {
+    if (tp == &_PyWeakref_RefType || tp == &_PyWeakref_ProxyType
+        || tp == &_PyWeakref_CallableProxyType) {
         /* Its traverse visits the callback only (the referent is not owned).
            In the set, a weak reference that is garbage itself is known, and
-           its callback is not called (CPython's rule). */
-        return 1;
-    }
-    if (full && PyObject_IS_GC(op) && PyObject_GC_IsTracked(op)) {
-        /* An arena class, and what a class body holds, so that a class kept
-           alive only by its own instances (a class attribute, a method's
-           closure) is found.  Native classes too (exact `type`, heap types):
-           a cycle through a module's globals often runs through one (an
-           arena object -> its class -> a method -> the globals -> a native
-           class -> its methods -> the globals), and CPython's gc, which
-           cannot see the arena object's references, can never free it
-           alone.  Their traverses visit owned references only. */
-        if (is_arena_class(op)
-            || (tp == &PyType_Type
-                && (((PyTypeObject *)op)->tp_flags & Py_TPFLAGS_HEAPTYPE))
-            || tp == &PyFunction_Type || tp == &PyCell_Type
-            || tp == &PyClassMethod_Type || tp == &PyStaticMethod_Type
-            || tp == &PyProperty_Type || tp == &PyMemberDescr_Type
-            || tp == &PyGetSetDescr_Type || tp == &PyMethodDescr_Type
-            || tp == &PyWrapperDescr_Type || tp == &PyClassMethodDescr_Type
-            || oa_is_typed_member(op)) {
-            return 1;
-        }
+           its callback is not called (CPython's rule).  (The type objects
+           behind the public PyWeakref_Check* macros.) */
+        return EXPAND_ALWAYS;
     }
     if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) || tp->tp_traverse != heap_traverse
-        || !PyObject_IS_GC(op) || !PyObject_GC_IsTracked(op)) {
-        return 0;
+        || !PyType_IS_GC(tp) || tp->tp_is_gc != NULL) {
+        return EXPAND_NEVER;
     }
-    /* A Python class: its first base with a traverse of its own decides. */
+    /* A Python class: its first base with a traverse of its own decides (a
+       subclass such as weakref.KeyedRef adds slots only). */
     PyTypeObject *b = tp;
     while (b != NULL && b->tp_traverse == heap_traverse) {
         b = b->tp_base;
     }
-    /* _PyWeakref_RefType: the type object behind the public PyWeakref_Check*
-       macros (a subclass such as weakref.KeyedRef adds slots only). */
     return b == NULL || b == &PyBaseObject_Type || b == &PyList_Type
            || b == &PyDict_Type || b == &PySet_Type || b == &PyFrozenSet_Type
-           || b == &PyTuple_Type || b == &_PyWeakref_RefType;
+           || b == &PyTuple_Type || b == &_PyWeakref_RefType
+           ? EXPAND_IF_TRACKED : EXPAND_NEVER;
+}
+
+/* Full collections: an arena class, and what a class body holds, so that a
+   class kept alive only by its own instances (a class attribute, a method's
+   closure) is found.  Native classes too (exact `type`, heap types): a
+   cycle through a module's globals often runs through one (an arena object
+   -> its class -> a method -> the globals -> a native class -> its methods
+   -> the globals), and CPython's gc, which cannot see the arena object's
+   references, can never free it alone.  Their traverses visit owned
+   references only. */
+static int
+holds_class_body(PyTypeObject *tp, PyObject *op)
+{
+    if (!PyObject_IS_GC(op) || !PyObject_GC_IsTracked(op)) {
+        return 0;
+    }
+    return is_arena_class(op)
+           || (tp == &PyType_Type && (((PyTypeObject *)op)->tp_flags & Py_TPFLAGS_HEAPTYPE))
+           || tp == &PyFunction_Type || tp == &PyCell_Type
+           || tp == &PyClassMethod_Type || tp == &PyStaticMethod_Type
+           || tp == &PyProperty_Type || tp == &PyMemberDescr_Type
+           || tp == &PyGetSetDescr_Type || tp == &PyMethodDescr_Type
+           || tp == &PyWrapperDescr_Type || tp == &PyClassMethodDescr_Type
+           || oa_is_typed_member(op);
+}
+
+/* May a foreign object join the set: are all the references its traverse
+   visits owned ones? */
+static int
+expandable(int full, traverseproc heap_traverse, PyTypeObject *tp, PyObject *op)
+{
+    int kind = expand_kind(heap_traverse, tp);
+    return kind == EXPAND_ALWAYS
+           || (full && holds_class_body(tp, op))
+           || (kind == EXPAND_IF_TRACKED && PyObject_GC_IsTracked(op));
 }
 
 /* The references a node owns, its class included for arena objects (the
@@ -560,23 +654,77 @@ static inline PyObject **weaklist_of(PyObject *op);
    Garbage of that kind is freed by reference counting when its referrer is
    cleared, as any object a garbage cycle holds alone. */
 static int
+own_kind(traverseproc heap_traverse, PyTypeObject *tp)
+{
+    if (tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type) {
+        return OWN_ALWAYS;
+    }
+    if (oa_frees_in_arena(tp)) {
+        return OWN_NEVER;       /* arena objects are nodes (counted, freed) */
+    }
+    if (tp->tp_finalize != NULL || tp->tp_del != NULL
+        || PyType_IsSubtype(tp, &_PyWeakref_RefType)
+        || tp == &_PyWeakref_ProxyType || tp == &_PyWeakref_CallableProxyType
+        || expand_kind(heap_traverse, tp) == EXPAND_NEVER) {
+        return OWN_NEVER;
+    }
+    return OWN_IF_UNSEEN;
+}
+
+/* The per-object part: an expandable instance that no weak reference sees. */
+static inline int
+owned_if_unseen(int expand, PyObject *v)
+{
+    if (expand == EXPAND_IF_TRACKED && !PyObject_GC_IsTracked(v)) {
+        return 0;
+    }
+    PyObject **wl = weaklist_of(v);
+    return wl == NULL || *wl == NULL;
+}
+
+static int
 is_owned_container(traverseproc heap_traverse, PyObject *v, PyTypeObject *tp)
 {
     if (Py_REFCNT(v) != 1) {
         return 0;
     }
-    if (tp == &PyList_Type || tp == &PyTuple_Type || tp == &PyDict_Type) {
-        return 1;
+    int own = own_kind(heap_traverse, tp);
+    return own == OWN_ALWAYS
+           || (own == OWN_IF_UNSEEN && owned_if_unseen(expand_kind(heap_traverse, tp), v));
+}
+
+/* The type facts of tp, from the collection's cache. */
+static inline const TypeFacts *
+type_facts(Collector *c, PyTypeObject *tp)
+{
+    uintptr_t a = (uintptr_t)tp;
+    TypeFacts *f = &c->facts[((a >> 4) ^ (a >> 10)) & (OA_TYPE_FACTS - 1)];
+    if (f->tp != tp) {
+        f->tp = tp;
+        f->expand = (uint8_t)expand_kind(c->heap_traverse, tp);
+        f->own = (uint8_t)own_kind(c->heap_traverse, tp);
     }
-    if (oa_frees_in_arena(tp)) {
-        return 0;               /* arena objects are nodes (counted, freed) */
-    }
-    if (tp->tp_finalize != NULL || tp->tp_del != NULL || PyWeakref_Check(v)
-        || !expandable(0, heap_traverse, tp, v)) {
+    return f;
+}
+
+/* is_owned_container, the type's part from the cache. */
+static inline int
+owned_container(Collector *c, PyObject *v, PyTypeObject *tp)
+{
+    if (Py_REFCNT(v) != 1) {
         return 0;
     }
-    PyObject **wl = weaklist_of(v);
-    return wl == NULL || *wl == NULL;
+    const TypeFacts *f = type_facts(c, tp);
+    return f->own == OWN_ALWAYS || (f->own == OWN_IF_UNSEEN && owned_if_unseen(f->expand, v));
+}
+
+/* Can v be a foreign member (in the map)?  In a young collection, never if
+   its type says so: no lookup then.  (Full collections add class bodies by
+   object, holds_class_body.) */
+static inline int
+may_be_foreign_member(Collector *c, PyTypeObject *tp)
+{
+    return c->full || type_facts(c, tp)->expand != EXPAND_NEVER;
 }
 
 /* The references of an owned container, each visited with `visit`. */
@@ -610,31 +758,61 @@ traverse_owned(PyObject *v, PyTypeObject *tp, visitproc visit, void *arg)
    are passed over eight at a time.  Counts the members and gives each page
    holding one its counters' base (page->user).  Returns -1 if the pages'
    list cannot be had. */
+static inline uint32_t
+take_block(Collector *c, oa_page *pg, uint32_t b, int examine_old, uint32_t *moved)
+{
+    uint8_t m = pg->meta[b];
+    OA_ASSERT(!(m & (OA_META_REACHED | OA_META_ATOMIC)));
+    if (m & OA_META_UNTRACKED) {
+        if (!examine_old) {
+            return 0;
+        }
+        unsigned g = oa_meta_gen(m);
+        if (!c->explicit_full && holds_atoms_only(block_at(pg, b))) {
+            if (g != c->next_gen) {
+                moved[g]++;
+                pg->meta[b] = (uint8_t)((m & ~OA_META_GEN_MASK)
+                                        | (c->next_gen << OA_META_GEN_SHIFT));
+            }
+            c->promoted_untracked++;
+            return 0;
+        }
+        pg->meta[b] = m & (uint8_t)~OA_META_UNTRACKED;
+    }
+    return 1;
+}
+
 static int
 take_page(oa_page *pg, void *arg)
 {
     Collector *c = arg;
     uint32_t members = 0;
     uint32_t moved[3] = {0, 0, 0};
-    int examine_old = c->explicit_full
+    /* Young collections examine every untracked object they pass. */
+    int examine_old = !c->full || c->explicit_full
                       || ((uintptr_t)pg >> OA_PAGE_SHIFT) % OA_UNTRACKED_SLICES == c->slice;
-    FOR_EACH_BLOCK(pg, b, c->gen, c->full && !examine_old) {
-        uint8_t m = pg->meta[b];
-        OA_ASSERT(!(m & (OA_META_REACHED | OA_META_ATOMIC)));
-        if (m & OA_META_UNTRACKED) {
-            unsigned g = oa_meta_gen(m);
-            if (!c->explicit_full && holds_atoms_only(block_at(pg, b))) {
-                if (g != c->next_gen) {
-                    moved[g]++;
-                    pg->meta[b] = (uint8_t)((m & ~OA_META_GEN_MASK)
-                                            | (c->next_gen << OA_META_GEN_SHIFT));
-                }
-                c->promoted_untracked++;
-                continue;
-            }
-            pg->meta[b] = m & (uint8_t)~OA_META_UNTRACKED;
+    const uint32_t end = pg->fresh;
+    uint32_t b = 0;
+    for (; b + 8 <= end; b += 8) {
+        uint64_t w;
+        memcpy(&w, pg->meta + b, 8);
+        uint64_t cand = member_bytes(w, c->gen);
+        uint64_t untracked = cand & bit_bytes(w, OA_META_UNTRACKED);
+        if (untracked == 0 || !examine_old) {
+            members += (uint32_t)count_marks(cand & ~untracked);
+            continue;
         }
-        members++;
+        for (uint32_t j = b; j < b + 8; j++) {
+            if (cand & ((uint64_t)0x80 << (8 * (j - b)))) {
+                members += take_block(c, pg, j, examine_old, moved);
+            }
+        }
+    }
+    for (; b < end; b++) {
+        uint8_t m = pg->meta[b];
+        if (is_member(m & (uint8_t)~OA_META_UNTRACKED, c->gen)) {
+            members += take_block(c, pg, b, examine_old, moved);
+        }
     }
     for (unsigned g = 0; g < 3; g++) {
         oa_gen_moved(pg, g, c->next_gen, moved[g]);
@@ -647,6 +825,8 @@ take_page(oa_page *pg, void *arg)
         return -1;
     }
     c->pages = pages;
+    pg->user_index = (uint32_t)(c->npages < OA_EDGE_MAX_PAGES ? c->npages
+                                                              : OA_EDGE_MAX_PAGES);
     c->pages[c->npages++] = pg;
     pg->user = c->ncounters;
     c->ncounters += pg->fresh;
@@ -663,10 +843,13 @@ take_set(Collector *c)
     if (oa_visit_pages(c->core, c->gen, take_page, c) < 0) {
         return -1;
     }
-    c->counters = oa_work_alloc(c->ncounters ? c->ncounters : 1);
-    if (c->counters == NULL) {
+    /* The edge cache then the counters, in one piece of work space. */
+    size_t n = c->ncounters ? c->ncounters : 1;
+    c->edges = oa_work_alloc(n * (sizeof(uint32_t) + 1));
+    if (c->edges == NULL) {
         return -1;
     }
+    c->counters = (uint8_t *)(c->edges + n);
     memset(c->counters, 0, c->ncounters);
     Py_ssize_t room = c->nown < OA_STACK_MAX ? c->nown + 64 : OA_STACK_MAX;
     if (vec_reserve_exact(&c->stack, room) < 0) {
@@ -701,6 +884,9 @@ big_refs(Collector *c, PyObject *op, uint8_t *byte)
 static void
 foreign_decref(Collector *c, PyObject *op, Py_ssize_t n)
 {
+    if (!may_be_foreign_member(c, Py_TYPE(op))) {
+        return;                 /* not in the set: an external referrer */
+    }
     MapSlot *s = map_find(&c->map, op);
     if (s == NULL) {
         if (!c->expanding || c->map.n >= c->budget
@@ -719,39 +905,58 @@ foreign_decref(Collector *c, PyObject *op, Py_ssize_t n)
 }
 
 /* One reference from inside the set to v: v's gc_refs goes down.  Returns
-   1 if v is an atom (it cannot lead to a cycle). */
+   what marking will find there (the edge cache): OA_EDGE_NONE if v is an
+   atom (it cannot lead to a cycle), OA_EDGE_OUT for an arena object outside
+   the set, v's address in the cache for a member, OA_EDGE_READ for anything
+   else. */
 static int visit_subtract(PyObject *op, void *arg);
 
-static inline int
+static inline uint32_t
 subtract_edge(Collector *c, PyObject *v, int from_member)
 {
     PyTypeObject *tp = Py_TYPE(v);
     oa_page *pg = own_page(c, v, tp);
     if (pg != NULL) {
         uint32_t i = oa_block_index(pg, v);
-        if (is_member(pg->meta[i], c->gen)) {
-            uint8_t *byte = &c->counters[pg->user + i];
-            if (Py_REFCNT(v) < OA_REFS_SMALL) {
-                (*byte)--;      /* modulo 256: the sum ends in 0..249 */
-            }
-            else {
-                Py_ssize_t *refs = big_refs(c, v, byte);
-                if (refs != NULL) {
-                    (*refs)--;
-                }
+        if (!is_member(pg->meta[i], c->gen)) {
+            return OA_EDGE_OUT;
+        }
+        uint8_t *byte = &c->counters[pg->user + i];
+        if (Py_REFCNT(v) < OA_REFS_SMALL) {
+            (*byte)--;          /* modulo 256: the sum ends in 0..249 */
+        }
+        else {
+            Py_ssize_t *refs = big_refs(c, v, byte);
+            if (refs != NULL) {
+                (*refs)--;
             }
         }
-        return 0;
+        return pg->user_index < OA_EDGE_MAX_PAGES
+               ? (pg->user_index << OA_EDGE_BLOCK_BITS) | i : OA_EDGE_READ;
     }
     if (is_atom_type(tp)) {
-        return 1;
+        return OA_EDGE_NONE;
     }
-    if (from_member && is_owned_container(c->heap_traverse, v, tp)) {
+    if (from_member && owned_container(c, v, tp)) {
         traverse_owned(v, tp, visit_subtract, c);
-        return 0;
+        return OA_EDGE_READ;
     }
     foreign_decref(c, v, 1);
-    return 0;
+    return OA_EDGE_READ;
+}
+
+/* Adds one reference's edge to a member's cache word; *atoms stays 1 while
+   every reference is an atom. */
+static inline void
+add_edge(uint32_t *edge, int *atoms, uint32_t e)
+{
+    if (e == OA_EDGE_NONE) {
+        return;
+    }
+    *atoms = 0;
+    if (e != OA_EDGE_OUT) {
+        *edge = *edge == OA_EDGE_NONE ? e : OA_EDGE_READ;
+    }
 }
 
 static int
@@ -777,9 +982,14 @@ static void
 subtract_page(Collector *c, oa_page *pg)
 {
     uint8_t *counters = c->counters + pg->user;
-    FOR_EACH_BLOCK(pg, b, c->gen, 1) {
-        uint8_t m = pg->meta[b];
+    uint32_t *edges = c->edges + pg->user;
+    PyTypeObject *run = NULL;   /* objects of one class come in runs */
+    OaRefLayout layout = {0, NULL, 0};
+    FOR_EACH_MEMBER(pg, b, c->gen) {
         PyObject *op = block_at(pg, b);
+        /* The pass is bound by memory: ask for the objects ahead early (a
+           hint, harmless past the page's end). */
+        __builtin_prefetch((char *)op + OA_PREFETCH_BYTES);
         Py_ssize_t rc = Py_REFCNT(op);
         OA_ASSERT(rc > 0);
         if (rc < OA_REFS_SMALL) {
@@ -788,19 +998,27 @@ subtract_page(Collector *c, oa_page *pg)
         else {
             (void)big_refs(c, op, &counters[b]);
         }
-        if (c->full) {
-            PyTypeObject *tp = Py_TYPE(op);
-            if (tp != c->class_run) {
+        PyTypeObject *tp = Py_TYPE(op);
+        if (tp != run) {
+            run = tp;
+            layout = oa_ref_layout(tp);
+            if (c->full && tp != c->class_run) {
                 flush_class_refs(c);
                 c->class_run = tp;
             }
+        }
+        if (c->full) {
             c->class_run_refs++;
         }
         int atoms = 1;
-        OA_FOR_EACH_REF(op, v, atoms &= subtract_edge(c, v, 1));
+        uint32_t edge = OA_EDGE_NONE;
+        OA_FOR_EACH_REF_IN(op, layout, v, add_edge(&edge, &atoms, subtract_edge(c, v, 1)));
         if (atoms) {
-            pg->meta[b] = m | OA_META_ATOMIC;
+            pg->meta[b] |= OA_META_ATOMIC;
         }
+        /* A survivor whose dict only it holds goes back inline
+           (reach_from): that needs a read. */
+        edges[b] = layout.dynamic && oa_obj_dict_unshared(op) ? OA_EDGE_READ : edge;
     }
 }
 
@@ -860,6 +1078,33 @@ push_member(Collector *c, PyObject *op, uint8_t *counter)
     }
 }
 
+/* Block b of pg, a member, was just marked: what it references is marked
+   in turn, from the edge cache while each member reaches one other, else
+   by queueing the member to be read (reach_from). */
+static inline void
+reach_member(Collector *c, oa_page *pg, uint32_t b)
+{
+    for (;;) {
+        uint32_t e = c->edges[pg->user + b];
+        if (c->classes_pass || e == OA_EDGE_READ) {
+            push_member(c, block_at(pg, b), &c->counters[pg->user + b]);
+            return;
+        }
+        if (e == OA_EDGE_NONE) {
+            return;
+        }
+        pg = c->pages[e >> OA_EDGE_BLOCK_BITS];
+        b = e & OA_EDGE_BLOCK_MASK;
+        uint8_t m = pg->meta[b];
+        OA_ASSERT(is_member(m, c->gen));
+        if (m & OA_META_REACHED) {
+            return;
+        }
+        pg->meta[b] = m | OA_META_REACHED;
+        c->nreached++;
+    }
+}
+
 /* v is referenced by a reachable object: mark it, and queue it if it is a
    member not yet marked. */
 static int visit_reach(PyObject *op, void *arg);
@@ -875,18 +1120,18 @@ reach_edge(Collector *c, PyObject *v, int from_member)
         if (is_member(m, c->gen) && !(m & OA_META_REACHED)) {
             pg->meta[i] = m | OA_META_REACHED;
             c->nreached++;
-            push_member(c, v, &c->counters[pg->user + i]);
+            reach_member(c, pg, i);
         }
         return;
     }
     if (is_atom_type(tp)) {
         return;
     }
-    if (from_member && is_owned_container(c->heap_traverse, v, tp)) {
+    if (from_member && owned_container(c, v, tp)) {
         traverse_owned(v, tp, visit_reach, c);
         return;
     }
-    if (c->map.n == 0) {
+    if (c->map.n == 0 || !may_be_foreign_member(c, tp)) {
         return;
     }
     MapSlot *s = map_find(&c->map, v);
@@ -975,6 +1220,42 @@ propagate(Collector *c)
     }
 }
 
+/* Full collections: is an arena class in the set not marked?  Members
+   marked from the edge cache did not reach their class. */
+static int
+class_unreached(Collector *c)
+{
+    for (Py_ssize_t k = 0; k < c->map.n; k++) {
+        MapSlot *s = map_at(&c->map, k);
+        if (slot_mark(s) == 0 && is_arena_class(slot_op(s))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The classes of the marked members are marked, and what they reach; from
+   here every member marked is read, so that its class is reached too.
+   (Rare: only when a class is referenced by nothing but the set.) */
+static void
+reach_classes(Collector *c)
+{
+    c->classes_pass = 1;
+    for (Py_ssize_t p = 0; p < c->npages; p++) {
+        oa_page *pg = c->pages[p];
+        FOR_EACH_MEMBER(pg, b, c->gen) {
+            if (pg->meta[b] & OA_META_REACHED) {
+                PyTypeObject *tp = Py_TYPE(block_at(pg, b));
+                if (tp != c->class_reached) {
+                    reach_edge(c, (PyObject *)tp, 0);
+                    c->class_reached = tp;
+                    propagate(c);
+                }
+            }
+        }
+    }
+}
+
 /* Is a member referenced from outside the set? */
 static inline int
 is_root(Collector *c, PyObject *op, uint8_t byte)
@@ -997,17 +1278,26 @@ mark_reachable(Collector *c)
     for (Py_ssize_t p = 0; p < c->npages; p++) {
         oa_page *pg = c->pages[p];
         const uint8_t *counters = c->counters + pg->user;
-        FOR_EACH_BLOCK(pg, b, c->gen, 1) {
-            uint8_t m = pg->meta[b];
-            if (m & OA_META_REACHED) {
-                continue;
-            }
-            PyObject *op = block_at(pg, b);
-            if (is_root(c, op, counters[b])) {
+        /* Only a member's counter can be non-zero (they start at 0), and
+           an object found garbage so far has gc_refs 0: a word of counters
+           at a time, the non-zero ones are the candidates. */
+        for (uint32_t w0 = 0; w0 < pg->fresh; w0 += 8) {
+            uint64_t w = 0;
+            uint32_t n = pg->fresh - w0;
+            memcpy(&w, counters + w0, n < 8 ? n : 8);
+            for (uint64_t cand = ~zero_bytes(w) & BYTES8(0x80); cand != 0; cand &= cand - 1) {
+                uint32_t b = w0 + ((uint32_t)__builtin_ctzll(cand) >> 3);
+                uint8_t m = pg->meta[b];
+                OA_ASSERT(is_member(m, c->gen));
+                if ((m & OA_META_REACHED) || !is_root(c, block_at(pg, b), counters[b])) {
+                    continue;
+                }
                 pg->meta[b] = m | OA_META_REACHED;
                 c->nreached++;
-                reach_from(c, op);
-                propagate(c);
+                reach_member(c, pg, b);
+                if (c->stack.n > 0 || c->pending) {
+                    propagate(c);
+                }
             }
         }
     }
@@ -1019,10 +1309,35 @@ mark_reachable(Collector *c)
             propagate(c);
         }
     }
+    if (c->full && class_unreached(c)) {
+        reach_classes(c);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
 /* split                                                                      */
+
+/* One member: promoted if reached (ATOMIC turning UNTRACKED), else added to
+   the unreachable; its transient bits cleared.  Returns 1 if promoted. */
+static inline int
+split_block(Collector *c, oa_page *pg, uint32_t b, ObjVec *unreachable, uint32_t *moved)
+{
+    uint8_t m = pg->meta[b];
+    int reached = (m & OA_META_REACHED) != 0;
+    if (reached) {
+        if (m & OA_META_ATOMIC) {
+            m |= OA_META_UNTRACKED;
+        }
+        moved[oa_meta_gen(m)]++;
+        m = (uint8_t)((m & ~OA_META_GEN_MASK) | (c->next_gen << OA_META_GEN_SHIFT));
+    }
+    else {
+        OA_ASSERT(unreachable->n < unreachable->cap);
+        unreachable->items[unreachable->n++] = block_at(pg, b);
+    }
+    pg->meta[b] = m & (uint8_t)~(OA_META_REACHED | OA_META_ATOMIC);
+    return reached;
+}
 
 /* Pre: mark_reachable; `unreachable` has room for every member not reached
    and every foreign member not reached.  Post: no transient bit is left;
@@ -1036,21 +1351,40 @@ split(Collector *c, ObjVec *unreachable)
     for (Py_ssize_t p = 0; p < c->npages; p++) {
         oa_page *pg = c->pages[p];
         uint32_t moved[3] = {0, 0, 0};
-        FOR_EACH_BLOCK(pg, b, c->gen, 1) {
-            uint8_t m = pg->meta[b];
-            if (m & OA_META_REACHED) {
-                if (m & OA_META_ATOMIC) {
-                    m |= OA_META_UNTRACKED;
+        /* Eight blocks at a time where every member among them was reached
+           (they are promoted alike), else one at a time. */
+        const uint32_t end = pg->fresh;
+        uint32_t b = 0;
+        for (; b + 8 <= end; b += 8) {
+            uint64_t w;
+            memcpy(&w, pg->meta + b, 8);
+            uint64_t cand = member_bytes(w, c->gen) & ~bit_bytes(w, OA_META_UNTRACKED);
+            if (cand == 0) {
+                continue;
+            }
+            if ((cand & ~bit_bytes(w, OA_META_REACHED)) != 0) {
+                for (uint32_t j = b; j < b + 8; j++) {
+                    if (cand & ((uint64_t)0x80 << (8 * (j - b)))) {
+                        promoted += split_block(c, pg, j, unreachable, moved);
+                    }
                 }
-                moved[oa_meta_gen(m)]++;
-                m = (uint8_t)((m & ~OA_META_GEN_MASK) | (c->next_gen << OA_META_GEN_SHIFT));
-                promoted++;
+                continue;
             }
-            else {
-                OA_ASSERT(unreachable->n < unreachable->cap);
-                unreachable->items[unreachable->n++] = block_at(pg, b);
+            for (unsigned g = 0; g < 3; g++) {
+                moved[g] += (uint32_t)count_marks(cand & gen_bytes(w, g));
             }
-            pg->meta[b] = m & (uint8_t)~(OA_META_REACHED | OA_META_ATOMIC);
+            promoted += count_marks(cand);
+            uint64_t all = (cand >> 7) * 0xFF;
+            uint64_t nw = (w & ~BYTES8(OA_META_REACHED | OA_META_ATOMIC | OA_META_GEN_MASK))
+                          | BYTES8(c->next_gen << OA_META_GEN_SHIFT)
+                          | ((w & BYTES8(OA_META_ATOMIC)) << 3);   /* ATOMIC: UNTRACKED */
+            w = (w & ~all) | (nw & all);
+            memcpy(pg->meta + b, &w, 8);
+        }
+        for (; b < end; b++) {
+            if (is_member(pg->meta[b], c->gen)) {
+                promoted += split_block(c, pg, b, unreachable, moved);
+            }
         }
         for (unsigned g = 0; g < 3; g++) {
             oa_gen_moved(pg, g, c->next_gen, moved[g]);

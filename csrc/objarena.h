@@ -359,22 +359,38 @@ typedef struct {
 } OaAttrRefs;
 void oa_obj_attr_refs(PyObject *self, OaAttrRefs *r);
 
+/* What OA_FOR_EACH_REF reads of a class, taken once for a run of objects of
+   one class (the collector's page scans). */
+typedef struct {
+    Py_ssize_t nfields;
+    const Py_ssize_t *offsets;
+    int dynamic;
+} OaRefLayout;
+
+static inline OaRefLayout
+oa_ref_layout(PyTypeObject *tp)
+{
+    OaTypeObject *t = (OaTypeObject *)tp;
+    OaRefLayout l = {PyTuple_GET_SIZE(t->fields), t->offsets, t->dynamic};
+    return l;
+}
+
 /* Every reference an arena object owns, but its class: the one definition
    of its edges, used by tp_traverse, get_referents, refinfo and the
    collector.  The fixed fields in field order, then, for an Obj, its
    attribute values or its dict; `v` is each non-NULL one in turn.  `body`
-   may `break` out of neither loop; use a flag. */
-#define OA_FOR_EACH_REF(op, v, body)                                         \
+   may `break` out of neither loop; use a flag.  OA_FOR_EACH_REF_IN takes
+   the layout of op's class from the caller. */
+#define OA_FOR_EACH_REF_IN(op, layout, v, body)                              \
     do {                                                                    \
-        OaTypeObject *t_ = (OaTypeObject *)Py_TYPE(op);                     \
-        Py_ssize_t n_ = PyTuple_GET_SIZE(t_->fields);                       \
-        for (Py_ssize_t i_ = 0; i_ < n_; i_++) {                            \
-            PyObject *v = *(PyObject **)((char *)(op) + t_->offsets[i_]);   \
+        const OaRefLayout l_ = (layout);                                    \
+        for (Py_ssize_t i_ = 0; i_ < l_.nfields; i_++) {                    \
+            PyObject *v = *(PyObject **)((char *)(op) + l_.offsets[i_]);    \
             if (v != NULL) {                                                \
                 body;                                                       \
             }                                                               \
         }                                                                   \
-        if (t_->dynamic) {                                                  \
+        if (l_.dynamic) {                                                   \
             OaAttrRefs a_;                                                  \
             oa_obj_attr_refs((op), &a_);                                    \
             for (Py_ssize_t i_ = 0; i_ < a_.n; i_++) {                      \
@@ -389,6 +405,8 @@ void oa_obj_attr_refs(PyObject *self, OaAttrRefs *r);
             }                                                               \
         }                                                                   \
     } while (0)
+#define OA_FOR_EACH_REF(op, v, body) \
+    OA_FOR_EACH_REF_IN(op, oa_ref_layout(Py_TYPE(op)), v, body)
 
 /* Is tp the class of arena objects (of any arena, ready or being made)?
    Their tp_free is the arena's, and only theirs. */

@@ -28,12 +28,12 @@
  *            otherwise): a truth-value conversion would store "no" as True.
  *
  * Why not CPython's own typed members (PyMemberDef Py_T_DOUBLE ... T_BOOL)?
- * Speed is no reason either way: the interpreter specialises member
+ * Speed is no reason to prefer them: the interpreter specialises member
  * descriptors of object slots only (Py_T_OBJECT_EX), so every other member
  * type takes the generic attribute path (a type lookup through the method
  * cache, one tp_descr_get/tp_descr_set call), exactly as this descriptor
- * does; a read through a T_DOUBLE member and through a TypedMember cost the
- * same.  Their semantics (tools/member_semantics.py prints them for the
+ * does; a read or write through a T_DOUBLE member costs a little more than
+ * through a TypedMember (benchmarks/profile_typed.py measures both).  Their semantics (tools/member_semantics.py prints them for the
  * running Python):
  *   - T_DOUBLE, T_LONGLONG and T_BOOL convert as above on 3.10 to 3.15;
  *   - T_ULONGLONG too on 3.10 to 3.13, but from 3.14 it stores -1 as

@@ -2439,8 +2439,10 @@ lay_out_fields(OaTypeObject *t, ClassPlan *plan)
         return -1;
     }
     t->ntyped = n - nobject(t);
+    /* Of any size: beyond OA_SMALL_MAX an instance gets an untracked large
+       mapping (arena.h). */
     t->untracked = plan->kind == OA_KIND_SLOT && !plan->dynamic && nobject(t) == 0
-                   && n > 0 && offset <= OA_SMALL_MAX;
+                   && n > 0;
     return offset;
 }
 

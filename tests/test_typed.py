@@ -31,6 +31,7 @@ import weakref
 import pytest
 
 import objarena
+import objarena._testing
 from objarena import (Arena, FieldType, Obj, SlotObj, boolean, f32, f64, i8, i16, i32, i64,
                       u8, u16, u32, u64)
 from helpers import raised
@@ -493,6 +494,34 @@ def test_all_typed_instances_are_untracked():
     del w
     assert r() is None and hit == [r]
     assert arena.stats()["objects"] == 3  # named, holder and the point it holds
+
+
+def test_all_typed_instances_past_a_small_block_are_untracked():
+    """An all-typed instance bigger than the arena's small blocks (1 KiB) is a large
+    object of its own: untracked as well, and freed like one."""
+    arena = Arena()
+    names = [f"x{i}" for i in range(200)]
+    Wide = define("class Wide(SlotObj, arena=arena):\n"
+                  + "".join(f"    {n}: f64 = {i}.5\n" for i, n in enumerate(names)),
+                  arena=arena)["Wide"]
+    count = arena.get_count()
+    ws = [Wide() for _ in range(50)]
+    assert sys.getsizeof(ws[0]) == 16 + 8 * 200
+    assert arena.stats()["large_objects"] == 50
+    assert arena.get_count() == count, "untracked objects are not counted"
+    assert not any(arena.is_tracked(w) for w in ws)
+    assert arena.get_objects() == [] and arena.get_referrers(ws[0]) == []
+    assert arena.generation_of(ws[0]) == 0
+    arena.freeze()
+    assert arena.get_freeze_count() == 0 and arena.generation_of(ws[0]) == 0
+    arena.unfreeze()
+    ws[3].x199 = -1.0
+    assert ws[3].x199 == -1.0 and ws[3].x0 == 0.5 and ws[4].x199 == 199.5
+    assert arena.collect() == 0
+    objarena._testing.validate(arena)
+    del ws
+    assert arena.stats()["large_objects"] == 0 and arena.stats()["objects"] == 0
+    objarena._testing.validate(arena)
 
 
 def test_untracked_finalizer_and_class_lifetime():

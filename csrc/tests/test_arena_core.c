@@ -374,6 +374,27 @@ test_untracked(void)
     oa_class_stats cs[4];
     CHECK(oa_class_stats_get(a, cs, 4) == 1 && cs[0].objects == N + 1,
           "one entry per block size");
+    /* A large untracked block: a mapping of its own, untracked alike. */
+    void *big = oa_alloc_untracked(a, 5000);
+    CHECK(big != NULL && oa_untracked(big) && oa_block_size(big) >= 5000,
+          "large untracked block");
+    VALID(a);
+    live = young = all = 0;
+    oa_visit_live(a, count_visit, &live);
+    oa_visit_pages(a, 0, count_page_visit, &young);
+    oa_visit_pages(a, 2, count_page_visit, &all);
+    CHECK(live == 1 && young == 1 && all == 1, "large untracked visited: %zu %zu %zu",
+          live, young, all);
+    CHECK(oa_gen_objects(a, 0) == 1, "no generation for a large untracked block");
+    oa_set_generation(big, 2);
+    CHECK(oa_meta_gen(*oa_meta_of(big)) == 0 && oa_gen_objects(a, 2) == 0,
+          "oa_set_generation ignores a large untracked block");
+    oa_stats_get(a, &s);
+    CHECK(s.large_objects == 1 && s.objects == N + 2, "large untracked counted");
+    oa_free(big);
+    VALID(a);
+    oa_stats_get(a, &s);
+    CHECK(s.large_objects == 0 && s.objects == N + 1, "large untracked freed");
     for (int i = 0; i < N; i++) {
         oa_free(ps[i]);
     }
