@@ -2044,7 +2044,7 @@ select_generation(const OaGC *gc)
 static int
 may_collect_now(const OaGC *gc)
 {
-    return gc->enabled && !gc->collecting && oa_dealloc_nesting == 0 && !PyErr_Occurred();
+    return gc->enabled && !gc->collecting && !oa_deallocating() && !PyErr_Occurred();
 }
 
 /* Automatic collection, from an allocation that found count0 at its

@@ -347,7 +347,8 @@ Py_ssize_t oa_obj_initial_slots(OaTypeObject *t);
 int oa_is_arena_object(PyObject *obj);
 int oa_traverse_fields(PyObject *self, visitproc visit, void *arg);
 void oa_clear_fields(PyObject *self);
-extern int oa_dealloc_nesting;
+/* Is a dealloc of an arena object in progress (no collection may start)? */
+int oa_deallocating(void);
 void oa_tp_free(void *p);
 
 /* An arena object's dynamic attributes (Obj classes, dynamic SlotObj

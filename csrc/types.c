@@ -265,7 +265,13 @@ defer_release(OaArenaObject *arena)
 
 /* Deallocs of arena objects in progress, in every arena: no automatic
    collection starts inside one.  GIL builds, one interpreter. */
-int oa_dealloc_nesting;
+static int oa_dealloc_nesting;
+
+int
+oa_deallocating(void)
+{
+    return oa_dealloc_nesting > 0;
+}
 
 static void
 oa_dealloc(PyObject *self)
