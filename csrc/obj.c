@@ -1411,10 +1411,10 @@ reinline(PyObject *self)
 }
 
 /* The collector's, for a survivor in dict form whose dict it alone holds:
-   one that could be inline but for its block's size tells its class that
-   its instances need not be born in dict form (learn_dict).  Access does
-   not teach that: an object being built up in dict form has such a dict
-   between its assignments. */
+   one that goes back inline, or could but for its block's size, tells its
+   class that its instances need not be born with the dict's slot only
+   (learn_inline).  Access does not teach that: an object being built up in
+   dict form has such a dict between its assignments. */
 void
 oa_obj_reinline(PyObject *self)
 {
