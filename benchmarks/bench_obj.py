@@ -19,7 +19,11 @@ same class on a native base:
   ``self.__dict__.update(kw)``: true bytes <= 0.6x native, creation <= 1.0x;
 - ``mixin``: ``class MyClass(MyBaseClass, NodeMixin)``, a plain Python base whose
   ``__init__`` sets the keywords with setattr, and a node base (``Obj`` or a plain class):
-  bytes and creation reported.
+  bytes and creation reported;
+- ``dictkept`` (bytes only): as ``dictupdate``, and ``__init__`` also keeps ``vars(self)``
+  in a list made beforehand (a registry of exported dicts), so that every instance stays
+  in dict form: the Obj class learns it and its instances are born with the dict's slot
+  only.  The list is not counted.
 
 Exit status 1 if a target is missed (the missed ones are printed).
 
@@ -47,13 +51,14 @@ targets apply to each.
 Usage:  python benchmarks/bench_obj.py [--json] [--n N] [--trials T] [--repeat R] [--quick]
 """
 import gc
+import itertools
 import sys
 import types
 
 import _common
 import objarena
 from objarena import Arena
-from objarena._measure import traced
+from objarena._measure import PTR, block_size, traced
 
 try:
     from objarena import Obj
@@ -67,6 +72,7 @@ TARGET_CREATE = 1.0
 KINDS = ("native", "Obj")
 PATTERN_COUNTS = (3, 10)
 PATTERNS = ("dictupdate", "mixin")
+MEMORY_PATTERNS = ("dictkept",)
 TARGET_PATTERN_BYTES = {"dictupdate": 0.6}
 TARGET_PATTERN_CREATE = {"dictupdate": 1.0}
 ACCESS_OPS = ("read_first", "read_last", "write_first", "write_last")
@@ -76,6 +82,15 @@ ACCESS_OPS = ("read_first", "read_last", "write_first", "write_last")
 
 def _dict_update_init(self, **kw):
     self.__dict__.update(kw)
+
+
+_kept = []                   # dictkept: sized before each measurement
+_kept_next = itertools.count()
+
+
+def _dict_kept_init(self, **kw):
+    self.__dict__.update(kw)
+    _kept[next(_kept_next)] = vars(self)     # no allocation: the list is made beforehand
 
 
 class MyBaseClass:
@@ -94,9 +109,10 @@ def make_class(kind, names, arena=None):
     if pattern:
         kw = {} if arena is None or base == "native" else {"arena": arena}
         node = object if base == "native" else Obj
-        if pattern == "dictupdate":
+        if pattern in ("dictupdate", "dictkept"):
+            init = _dict_update_init if pattern == "dictupdate" else _dict_kept_init
             return types.new_class(f"{base}DictUpdate", (node,), kw, lambda ns: ns.update(
-                __init__=_dict_update_init, __module__=__name__))
+                __init__=init, __module__=__name__))
         mixin = types.new_class("NodeMixin", (node,), kw,
                                 lambda ns: ns.__setitem__("__module__", __name__))
         return types.new_class(f"{base}Mixin", (MyBaseClass, mixin), {},
@@ -122,8 +138,18 @@ def compile_loops(names):
 # --- memory --------------------------------------------------------------------------------
 
 def memory(kind, names, n):
+    global _kept_next
     values = tuple(range(len(names)))
     create = compile_loops(names)["create"]
+    _kept[:] = [None] * (n + 2)
+    _kept_next = itertools.count()
+    try:
+        return _memory(kind, names, n, values, create)
+    finally:
+        _kept[:] = []
+
+
+def _memory(kind, names, n, values, create):
     out = {}
     if kind.startswith("Obj"):
         arena = Arena(name="bench-obj-memory")
@@ -141,6 +167,12 @@ def memory(kind, names, n):
         # Beside the arena (tracemalloc sees its blocks too): dicts of objects still in
         # dict form, for instance.
         out["outside"] = max(0.0, requested / n - out["bytes_in_use"])
+        if kind.endswith("dictkept"):
+            # Their dicts, each rounded to its obmalloc blocks as native's traces are:
+            # the dict object with its GC header, and its table.
+            head = dict.__basicsize__ + 2 * PTR
+            out["outside"] = sum(block_size(head) + block_size(sys.getsizeof(d) - head)
+                                 for d in _kept[1:n + 1]) / n
         out["true_bytes"] = out["bytes_reserved"] + out["outside"]
         holder = None
         gc.collect()
@@ -212,6 +244,12 @@ def run(a, progress):
                     f"Obj/native creation, {pattern}, {f} attributes",
                     ratio(tm[obj]["create_ns"], tm[nat]["create_ns"]),
                     TARGET_PATTERN_CREATE[pattern], "x"))
+    for pattern in MEMORY_PATTERNS:
+        for f in PATTERN_COUNTS:
+            names = tuple(f"f{i}" for i in range(f))
+            progress(f"{pattern}, {f} attributes: memory")
+            for k in (f"native {pattern}", f"Obj {pattern}"):
+                results.append({"attrs": f, "kind": k, **memory(k, names, a.n)})
     return results, targets
 
 
@@ -236,16 +274,19 @@ def render(results, targets):
     lines.append("ratios Obj / native class (Python __init__ setting the attributes):")
     by = {(r["attrs"], r["kind"]): r for r in results}
     rows = [(f, "native", "Obj", "") for f in ATTR_COUNTS]
-    rows += [(f, f"native {p}", f"Obj {p}", f" {p}") for p in PATTERNS for f in PATTERN_COUNTS]
+    rows += [(f, f"native {p}", f"Obj {p}", f" {p}")
+             for p in PATTERNS + MEMORY_PATTERNS for f in PATTERN_COUNTS]
     for f, nkind, okind, label in rows:
         if (f, nkind) not in by:
             continue
         nat, obj = by[f, nkind], by[f, okind]
-        parts = [f"true bytes {ratio(obj['true_bytes'], nat['true_bytes']):.2f}x "
-                 f"(in use / traced {ratio(obj['bytes_in_use'], nat['traced']):.2f}x)",
-                 f"create {ratio(obj['create_ns'], nat['create_ns']):.2f}x"]
-        parts += [f"{op.replace('_', ' ')} {ratio(obj[op + '_ns'], nat[op + '_ns']):.2f}x"
-                  for op in ACCESS_OPS]
+        parts = [f"true bytes {ratio(obj['true_bytes'], nat['true_bytes']):.2f}x"]
+        if obj.get("outside", 0.0) < 1.0:    # else the arena holds only part of it
+            parts[0] += f" (in use / traced {ratio(obj['bytes_in_use'], nat['traced']):.2f}x)"
+        if "create_ns" in obj:
+            parts.append(f"create {ratio(obj['create_ns'], nat['create_ns']):.2f}x")
+            parts += [f"{op.replace('_', ' ')} {ratio(obj[op + '_ns'], nat[op + '_ns']):.2f}x"
+                      for op in ACCESS_OPS]
         lines.append(f"  {f:2d} attributes{label}: " + ", ".join(parts))
     lines.append("")
     lines += _common.target_lines(targets)

@@ -820,6 +820,7 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
     Py_VISIT(st->abc_subclasscheck);
     Py_VISIT(st->type_subclasscheck);
     Py_VISIT(st->str_class);
+    Py_VISIT(st->str_init);
     return oa_typed_traverse_state(st, visit, arg);
 }
 
@@ -860,6 +861,7 @@ module_clear(PyObject *mod)
     Py_CLEAR(st->abc_subclasscheck);
     Py_CLEAR(st->type_subclasscheck);
     Py_CLEAR(st->str_class);
+    Py_CLEAR(st->str_init);
     return 0;
 }
 

@@ -31,6 +31,10 @@
  * Learning.  A class remembers how many slots its objects needed
  * (`learned`), and new objects get that many, so that the objects of a class
  * that sets the same attributes in __init__ never need out-of-line storage.
+ * Objects cannot move, so a dict-form object keeps the block it was born
+ * in; a class whose instances end up in dict form for good (their dict is
+ * held elsewhere, or no inline form can hold their attributes) learns that
+ * too, and gives new instances one slot, the dict's (see learn_dict).
  *
  * Lookup follows object.__getattribute__ and object.__setattr__ exactly:
  * data descriptors of the type, then the object's own attributes, then
@@ -48,6 +52,9 @@
 
 #define OA_MAX_KEYS 30
 #define OA_MAX_SHAPES 1024
+/* Observations in a row of instances that end in dict form for good before
+   a class gives its new instances the dict's slot only (see learn_dict). */
+#define OA_DICT_STREAK 8
 
 struct OaShape {
     OaShape *parent;
@@ -527,10 +534,37 @@ learn(OaTypeObject *t, Py_ssize_t slots)
 Py_ssize_t
 oa_obj_initial_slots(OaTypeObject *t)
 {
+    if (t->dict_streak >= OA_DICT_STREAK) {
+        return 1;               /* the dict's slot */
+    }
     if (t->learned > 0) {
         return t->learned;
     }
     return t->kind == OA_KIND_OBJ ? 1 : 0;      /* see slotless() */
+}
+
+/* What the class learns of the form its instances end up in.  A dict-form
+   object keeps the block it was born in: slots it cannot use, since it
+   cannot move.  So a class counts the instances seen, in a row, to end up
+   in dict form for good: at the end of their constructor (oa_obj_after_init),
+   or when they outgrow every inline form (OA_MAX_KEYS attributes).  After
+   OA_DICT_STREAK of them its new instances get one slot, which holds the
+   dict (header + 8 bytes, against header + 8 per learnt attribute).  Any
+   instance seen in an inline form with attributes, or in dict form only
+   for want of room (its dict nobody else holds), resets the count, and new
+   instances get the learnt slots again. */
+static inline void
+learn_dict(OaTypeObject *t)
+{
+    if (t->dict_streak < OA_DICT_STREAK) {
+        t->dict_streak++;
+    }
+}
+
+static inline void
+learn_inline(OaTypeObject *t)
+{
+    t->dict_streak = 0;
 }
 
 void
@@ -634,12 +668,14 @@ oa_obj_materialize(PyObject *self)
     return 0;
 }
 
+static inline void reinline(PyObject *self);
+
 /* The object's own attribute `name` (an exact str): a new reference, NULL
    if absent (no exception) or NULL with an exception. */
 static PyObject *
 attr_get(PyObject *self, PyObject *name)
 {
-    oa_obj_reinline(self);
+    reinline(self);
     uintptr_t w = form_word(self);
     if (is_dict_form(w)) {
         PyObject *dict = Py_NewRef(form_dict(w));     /* keys may run code */
@@ -779,7 +815,7 @@ shaped_set(PyObject *self, PyObject *name, PyObject *value)
 static int
 attr_set(PyObject *self, PyObject *name, PyObject *value)
 {
-    oa_obj_reinline(self);
+    reinline(self);
     uintptr_t w = form_word(self);
     if (!is_dict_form(w)) {
         int r = is_shaped_form(w) ? shaped_set(self, name, value)
@@ -793,10 +829,19 @@ attr_set(PyObject *self, PyObject *name, PyObject *value)
         w = form_word(self);
     }
     PyObject *dict = Py_NewRef(form_dict(w));         /* keys may run code */
+    Py_ssize_t before = PyDict_GET_SIZE(dict);
     int r = PyDict_SetItem(dict, name, value);
-    /* Learn from objects in dict form too: the next ones get the room. */
     if (r == 0) {
-        learn((OaTypeObject *)Py_TYPE(self), PyDict_GET_SIZE(dict));
+        /* Learn from objects in dict form too: the next ones get the room,
+           as long as an inline form can hold that many attributes. */
+        OaTypeObject *t = (OaTypeObject *)Py_TYPE(self);
+        Py_ssize_t n = PyDict_GET_SIZE(dict);
+        if (n <= OA_MAX_KEYS) {
+            learn(t, n);
+        }
+        else if (before == OA_MAX_KEYS) {
+            learn_dict(t);      /* it just outgrew every inline form */
+        }
     }
     Py_DECREF(dict);
     return r;
@@ -839,7 +884,7 @@ missing_on_delete(PyObject *self, PyObject *name)
 static int
 attr_del(PyObject *self, PyObject *name)
 {
-    oa_obj_reinline(self);
+    reinline(self);
     uintptr_t w = form_word(self);
     if (!is_dict_form(w)) {
         AttrView v;
@@ -1278,22 +1323,36 @@ on_canon_path(OaTypeObject *t, OaShape *s)
    its attributes back into its value slots, canonical or shaped, and the
    dict goes.  The class learns how many slots that needs, so that its next
    objects have them.  Never fails: the object stays in dict form when the
-   dict is not a plain one with str keys, or the block is too small. */
-static void
+   dict is held elsewhere, is not a plain one with str keys, has more keys
+   than an inline form holds, or the block is too small; the result says
+   which. */
+typedef enum {
+    INLINE_DONE,                /* back inline */
+    INLINE_NO_ROOM,             /* an inline form would do, this block is
+                                   too small for it */
+    INLINE_HELD,                /* someone else holds the dict */
+    INLINE_UNFIT,               /* no inline form holds these attributes
+                                   (or a shape could not be made) */
+} InlineOutcome;
+
+static InlineOutcome
 try_inline(PyObject *self)
 {
     OaTypeObject *t = (OaTypeObject *)Py_TYPE(self);
     PyObject *dict = form_dict(form_word(self));
     Py_ssize_t n = PyDict_GET_SIZE(dict);
-    if (Py_REFCNT(dict) != 1 || !PyDict_CheckExact(dict) || n > OA_MAX_KEYS) {
-        return;
+    if (Py_REFCNT(dict) != 1) {
+        return INLINE_HELD;
+    }
+    if (!PyDict_CheckExact(dict) || n > OA_MAX_KEYS) {
+        return INLINE_UNFIT;
     }
     PyObject *keys[OA_MAX_KEYS], *values[OA_MAX_KEYS];
     Py_ssize_t pos = 0, i = 0;
     PyObject *k, *v;
     while (PyDict_Next(dict, &pos, &k, &v)) {
         if (!PyUnicode_CheckExact(k)) {
-            return;
+            return INLINE_UNFIT;
         }
         keys[i] = k;
         values[i++] = v;
@@ -1301,7 +1360,7 @@ try_inline(PyObject *self)
     Py_ssize_t cap = slot_capacity(self);
     learn(t, n);
     if (n > cap) {
-        return;
+        return INLINE_NO_ROOM;
     }
     /* Usually the keys are the shared keys, in order, and the very same
        (interned) strings: no shape to find. */
@@ -1313,7 +1372,7 @@ try_inline(PyObject *self)
     if (!canonical && n > 0) {
         s = shape_for_keys(t, keys, n);
         if (s == NULL) {
-            return;
+            return INLINE_UNFIT;
         }
         canonical = on_canon_path(t, s);
     }
@@ -1321,7 +1380,7 @@ try_inline(PyObject *self)
     if (!canonical && n + 1 > cap) {
         learn(t, n + 1);
         shape_release(t, s);
-        return;
+        return INLINE_NO_ROOM;
     }
     PyObject **slots = value_slots(self);
     PyObject *taken = take_dict_form(self);     /* the dict's only reference */
@@ -1338,6 +1397,7 @@ try_inline(PyObject *self)
         slots[0] = (PyObject *)((uintptr_t)s | FORM_SHAPED);     /* its reference */
     }
     Py_DECREF(taken);           /* str keys, values still held: no code runs */
+    return INLINE_DONE;
 }
 
 /* The collector's and the attribute protocol's question: is this object in
@@ -1349,11 +1409,50 @@ oa_obj_dict_unshared(PyObject *self)
     return is_dict_form(w) && Py_REFCNT(form_dict(w)) == 1;
 }
 
+/* The attribute protocol's way back inline, before each access. */
+static inline void
+reinline(PyObject *self)
+{
+    if (oa_obj_dict_unshared(self)) {
+        (void)try_inline(self);
+    }
+}
+
+/* The collector's, for a survivor in dict form whose dict it alone holds:
+   one that goes back inline, or could but for its block's size, tells its
+   class that its instances need not be born with the dict's slot only
+   (learn_inline).  Access does not teach that: an object being built up in
+   dict form has such a dict between its assignments. */
 void
 oa_obj_reinline(PyObject *self)
 {
     if (oa_obj_dict_unshared(self)) {
-        try_inline(self);
+        InlineOutcome r = try_inline(self);
+        if (r == INLINE_DONE || r == INLINE_NO_ROOM) {
+            learn_inline((OaTypeObject *)Py_TYPE(self));
+        }
+    }
+}
+
+/* The end of a constructor call (ArenaType.__call__ or a call straight to a
+   Python __init__): back inline if the dict is the object's alone, and the
+   class learns which form its instances leave their constructor in. */
+void
+oa_obj_after_init(PyObject *self)
+{
+    uintptr_t w = form_word(self);
+    if (!is_dict_form(w)) {
+        if (w != 0) {           /* inline, with attributes */
+            learn_inline((OaTypeObject *)Py_TYPE(self));
+        }
+        return;
+    }
+    InlineOutcome r = try_inline(self);
+    if (r == INLINE_HELD || r == INLINE_UNFIT) {
+        learn_dict((OaTypeObject *)Py_TYPE(self));
+    }
+    else {
+        learn_inline((OaTypeObject *)Py_TYPE(self));
     }
 }
 
@@ -1364,7 +1463,10 @@ oa_obj_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
     PyTypeObject *tp = (PyTypeObject *)callable;
     OaTypeObject *t = (OaTypeObject *)callable;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (tp->tp_init != oa_obj_init || oa_type_call_fallback_needed(tp)) {
+    if (tp->tp_init != oa_obj_init) {
+        return oa_type_call_own_init(callable, args, nargsf, kwnames);
+    }
+    if (oa_type_call_fallback_needed(tp)) {
         return oa_type_call_generic(callable, args, nargs, kwnames);
     }
     if (nargs > 0) {
@@ -1435,6 +1537,7 @@ oa_obj_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
         else {
             shape_release(t, shape);
         }
+        learn_inline(t);
         return self;
     }
     for (Py_ssize_t i = 0; i < nkw; i++) {
@@ -1443,6 +1546,7 @@ oa_obj_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
             return NULL;
         }
     }
+    oa_obj_after_init(self);
     return self;
 }
 

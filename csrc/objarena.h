@@ -206,7 +206,11 @@ struct OaTypeObject {
     OaShape *canon;             /* the class's shared keys: a path of the tree
                                    that only grows (a reference) */
     Py_ssize_t nshapes;         /* shapes alive in the tree */
-    Py_ssize_t learned;         /* value slots new instances get */
+    Py_ssize_t learned;         /* value slots new instances get ... */
+    Py_ssize_t dict_streak;     /* ... unless this many instances in a row
+                                   ended their constructor in dict form for
+                                   good (OA_DICT_STREAK): then just the one
+                                   slot that holds the dict */
     PyObject *kw_names;         /* last keyword-names tuple of a call ... */
     OaShape *kw_shape;          /* ... the shape it leads to ... */
     int kw_canonical;           /* ... whether that is a prefix of canon ... */
@@ -245,6 +249,7 @@ typedef struct {
     PyObject *abc_subclasscheck;    /* ABCMeta.__subclasscheck__ */
     PyObject *type_subclasscheck;   /* type.__subclasscheck__ */
     PyObject *str_class;        /* "__class__", interned */
+    PyObject *str_init;         /* "__init__", interned */
 } OaState;
 
 extern PyModuleDef oa_moduledef;
@@ -289,6 +294,10 @@ int oa_type_call_fallback_needed(PyTypeObject *tp);
 int oa_check_self_keyword(PyTypeObject *tp, PyObject *key);
 PyObject *oa_type_call_generic(PyObject *callable, PyObject *const *args,
                                Py_ssize_t nargs, PyObject *kwnames);
+/* A call of an arena class whose generated __init__ gave way to another:
+   straight to a Python __init__ when it is one, else oa_type_call_generic. */
+PyObject *oa_type_call_own_init(PyObject *callable, PyObject *const *args,
+                                size_t nargsf, PyObject *kwnames);
 
 /* typed.c: numbers stored unboxed in the object. */
 int oa_typed_module_init(PyObject *mod, OaState *st);
@@ -328,6 +337,7 @@ int oa_obj_store_attr(PyObject *self, PyObject *name, PyObject *value);
 int oa_obj_add_dict_descriptor(PyTypeObject *tp);
 int oa_obj_dict_unshared(PyObject *self);
 void oa_obj_reinline(PyObject *self);
+void oa_obj_after_init(PyObject *self);
 void oa_obj_clear_attrs(PyObject *self);
 int oa_obj_type_init(OaTypeObject *t);
 void oa_obj_type_free(OaTypeObject *t);

@@ -742,27 +742,28 @@ oa_type_call_fallback_needed(PyTypeObject *tp)
            || (tp->tp_flags & Py_TPFLAGS_IS_ABSTRACT);
 }
 
-/* ArenaType.__call__: type's.  Then, an __init__ that set the attributes
-   through self.__dict__ (a common idiom) has let go of the dict: the object
-   takes its inline form now, before any collector pays for the dict. */
+static inline void after_init(PyObject *self);
+
+/* ArenaType.__call__: type's, then after_init. */
 static PyObject *
 meta_call(PyObject *cls, PyObject *args, PyObject *kwds)
 {
     PyObject *res = PyType_Type.tp_call(cls, args, kwds);
-    if (res != NULL && oa_is_arena_type(Py_TYPE(res))
-        && ((OaTypeObject *)Py_TYPE(res))->dynamic) {
-        oa_obj_reinline(res);
+    if (res != NULL && oa_is_arena_type(Py_TYPE(res))) {
+        after_init(res);
     }
     return res;
 }
 
-PyObject *
-oa_type_call_generic(PyObject *callable, PyObject *const *args, Py_ssize_t nargs,
-                  PyObject *kwnames)
+/* A vectorcall's arguments as an argument tuple and a keyword dict (NULL
+   without keywords): 0, or -1 with an exception. */
+static int
+pack_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+          PyObject **tuple_out, PyObject **kwargs_out)
 {
     PyObject *tuple = PyTuple_New(nargs);
     if (tuple == NULL) {
-        return NULL;
+        return -1;
     }
     for (Py_ssize_t i = 0; i < nargs; i++) {
         PyTuple_SET_ITEM(tuple, i, Py_NewRef(args[i]));
@@ -773,20 +774,147 @@ oa_type_call_generic(PyObject *callable, PyObject *const *args, Py_ssize_t nargs
         kwargs = PyDict_New();
         if (kwargs == NULL) {
             Py_DECREF(tuple);
-            return NULL;
+            return -1;
         }
         for (Py_ssize_t k = 0; k < nkw; k++) {
             if (PyDict_SetItem(kwargs, PyTuple_GET_ITEM(kwnames, k), args[nargs + k]) < 0) {
                 Py_DECREF(kwargs);
                 Py_DECREF(tuple);
-                return NULL;
+                return -1;
             }
         }
+    }
+    *tuple_out = tuple;
+    *kwargs_out = kwargs;
+    return 0;
+}
+
+PyObject *
+oa_type_call_generic(PyObject *callable, PyObject *const *args, Py_ssize_t nargs,
+                  PyObject *kwnames)
+{
+    PyObject *tuple, *kwargs;
+    if (pack_args(args, nargs, kwnames, &tuple, &kwargs) < 0) {
+        return NULL;
     }
     PyObject *res = meta_call(callable, tuple, kwargs);
     Py_XDECREF(kwargs);
     Py_DECREF(tuple);
     return res;
+}
+
+/* The class's __init__ if it is a Python function (borrowed), else NULL.
+   Such an __init__ is what type's slot_tp_init calls.  _PyType_Lookup: see
+   type_lookup in obj.c (the method cache, no public equivalent). */
+static inline PyObject *
+function_init(OaState *st, PyTypeObject *tp)
+{
+    PyObject *init = _PyType_Lookup(tp, st->str_init);
+    return init != NULL && PyFunction_Check(init) ? init : NULL;
+}
+
+static inline PyObject *
+python_init(PyTypeObject *tp)
+{
+    return function_init(oa_state_of_module(((OaTypeObject *)tp)->module), tp);
+}
+
+/* __init__ ran: an __init__ that set the attributes through self.__dict__
+   (a common idiom) has let go of the dict, so the object takes its inline
+   form now, before any collector pays for the dict; and the class learns
+   in which form its instances leave their constructor (obj.c). */
+static inline void
+after_init(PyObject *self)
+{
+    if (((OaTypeObject *)Py_TYPE(self))->dynamic) {
+        oa_obj_after_init(self);
+    }
+}
+
+/* The call of a class whose __init__ is a Python function and whose
+   __new__ is the arena's: what type.__call__ does (allocate, then
+   __init__(self, ...), which must return None), with the caller's argument
+   vector handed on as it came, as CPython 3.13+ calls native classes with
+   positional arguments: no argument tuple and keyword dict built only to be
+   unpacked again on the way into the function. */
+PyObject *
+oa_type_call_own_init(PyObject *callable, PyObject *const *args, size_t nargsf,
+                      PyObject *kwnames)
+{
+    PyTypeObject *tp = (PyTypeObject *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (oa_type_call_fallback_needed(tp) || python_init(tp) == NULL) {
+        return oa_type_call_generic(callable, args, nargs, kwnames);
+    }
+    PyObject *self = oa_object_alloc((OaTypeObject *)tp);
+    if (self == NULL) {
+        return NULL;
+    }
+    /* The allocation may have run a collection, and so finalizers that
+       change the class: __init__ is looked up now, as slot_tp_init does
+       after __new__. */
+    PyObject *init = python_init(tp);
+    if (init == NULL) {
+        /* No longer a function: the class's tp_init as type.__call__ calls it. */
+        PyObject *tuple, *kwargs;
+        int r = pack_args(args, nargs, kwnames, &tuple, &kwargs);
+        if (r == 0) {
+            r = tp->tp_init != NULL ? tp->tp_init(self, tuple, kwargs) : 0;
+            Py_XDECREF(kwargs);
+            Py_DECREF(tuple);
+        }
+        if (r < 0) {
+            Py_DECREF(self);
+            return NULL;
+        }
+        after_init(self);
+        return self;
+    }
+    Py_INCREF(init);
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    Py_ssize_t total = nargs + nkw;
+    PyObject *res;
+    if (nargsf & PY_VECTORCALL_ARGUMENTS_OFFSET) {
+        /* The caller lent args[-1] for this. */
+        PyObject **stack = (PyObject **)args - 1;
+        PyObject *saved = stack[0];
+        stack[0] = self;
+        res = PyObject_Vectorcall(init, stack, (size_t)nargs + 1, kwnames);
+        stack[0] = saved;
+    }
+    else {
+        PyObject *small[16];
+        PyObject **stack = total < 16 ? small : PyMem_New(PyObject *, (size_t)total + 1);
+        if (stack == NULL) {
+            Py_DECREF(init);
+            Py_DECREF(self);
+            PyErr_NoMemory();
+            return NULL;
+        }
+        stack[0] = self;
+        if (total > 0) {
+            memcpy(stack + 1, args, (size_t)total * sizeof(PyObject *));
+        }
+        res = PyObject_Vectorcall(init, stack, (size_t)nargs + 1, kwnames);
+        if (stack != small) {
+            PyMem_Free(stack);
+        }
+    }
+    Py_DECREF(init);
+    if (res == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    if (res != Py_None) {
+        PyErr_Format(PyExc_TypeError, "__init__() should return None, not '%.200s'",
+                     Py_TYPE(res)->tp_name);
+        Py_DECREF(res);
+        Py_DECREF(self);
+        return NULL;
+    }
+    Py_DECREF(res);
+    after_init(self);
+    return self;
 }
 
 static PyObject *
@@ -796,7 +924,10 @@ oa_type_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
     PyTypeObject *tp = (PyTypeObject *)callable;
     OaTypeObject *t = (OaTypeObject *)callable;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (tp->tp_init != base_init || oa_type_call_fallback_needed(tp)) {
+    if (tp->tp_init != base_init) {
+        return oa_type_call_own_init(callable, args, nargsf, kwnames);
+    }
+    if (oa_type_call_fallback_needed(tp)) {
         return oa_type_call_generic(callable, args, nargs, kwnames);
     }
     Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
@@ -2438,10 +2569,12 @@ patch_type(OaState *st, PyObject *module, OaTypeObject *t, ClassPlan *plan,
     t->dynamic = plan->dynamic;
     tp->tp_vectorcall = t->kind == OA_KIND_OBJ ? oa_obj_vectorcall : oa_type_vectorcall;
     if (tp->tp_new != base_new
-        || tp->tp_init != (t->kind == OA_KIND_OBJ ? oa_obj_init : base_init)) {
-        /* A class with its own __init__ or __new__: calls go to meta_call
-           as they come (a call with **kwargs keeps its dict); one made
-           later still falls back through oa_type_call_generic. */
+        || (tp->tp_init != (t->kind == OA_KIND_OBJ ? oa_obj_init : base_init)
+            && function_init(st, tp) == NULL)) {
+        /* A class with its own __new__, or an __init__ that is no Python
+           function: calls go to meta_call as they come (a call with
+           **kwargs keeps its dict); one made later still falls back
+           through oa_type_call_generic. */
         tp->tp_vectorcall = NULL;
     }
     if (t->dynamic) {
@@ -2899,7 +3032,8 @@ oa_types_module_init(PyObject *mod, OaState *st)
         return -1;
     }
     st->str_class = PyUnicode_InternFromString("__class__");
-    if (st->str_class == NULL) {
+    st->str_init = PyUnicode_InternFromString("__init__");
+    if (st->str_class == NULL || st->str_init == NULL) {
         Py_DECREF(abcmeta);
         return -1;
     }

@@ -11,7 +11,9 @@ undeclared attribute, as a dataclass(slots=True) does not) is asserted as such.
 import abc
 import collections.abc
 import copy
+import ctypes
 import dataclasses
+import functools
 import pickle
 import sys
 from dataclasses import InitVar, dataclass, field
@@ -559,6 +561,327 @@ def test_dict_form_goes_back_inline_once_unshared():
     del keep
     arena.collect(0)                               # or at a collection
     assert sys.getsizeof(r) == 40
+
+
+def blocks_per_instance(arena, make, n=64):
+    """Bytes of arena blocks each of n new instances takes (they stay alive)."""
+    before = arena.stats()["bytes_in_use"]
+    keep = [make() for _ in range(n)]
+    assert len(keep) == n
+    return (arena.stats()["bytes_in_use"] - before) / n
+
+
+def native_block(obj):
+    """What a native instance itself takes, without its dict or values."""
+    from objarena._measure import block_size
+    return block_size(sys.getsizeof(obj))
+
+
+def kept_dict_story(base):
+    """Instances whose dicts are kept elsewhere, more of them than a class needs to
+    learn it, and how they behave while the dicts are held and once let go."""
+    registry = []
+
+    class Rec(base):
+        def __init__(self, keep, **kw):
+            self.__dict__.update(kw)
+            if keep:
+                registry.append(vars(self))
+
+        def __repr__(self):
+            return f"Rec({vars(self)})"
+
+    publish(Rec)
+    first = Rec(False, a=1, b=2, c=3)
+    objs = [Rec(True, a=i, b=[i], c=str(i)) for i in range(20)]
+    out = [repr(first)]
+    for i, (o, d) in enumerate(zip(objs, registry)):
+        d["x"] = i                   # through the held dict
+        o.b.append(o.x)              # through the object
+        o.y = -i
+        if i % 3 == 0:
+            del o.a
+        if i % 5 == 0:
+            d.pop("c")
+        out.append((repr(o), d == vars(o), d is vars(o), outcome(getattr, o, "c")[:2]))
+    out.append(roundtrips(objs[7], range(2, 6)))
+    del registry[:]
+    out += [repr(o) for o in objs]
+    out.append([vars(Rec(False, a=i)) for i in range(3)])
+    return out
+
+
+def test_instances_that_keep_their_dict_as_native():
+    side_by_side(kept_dict_story, arena_base=Obj)
+
+
+def wide_story(base):
+    """More attributes than an inline form holds: every instance ends in dict form."""
+    class Wide(base):
+        def __init__(self, n):
+            for i in range(n):
+                setattr(self, f"a{i}", i)
+
+    publish(Wide)
+    objs = [Wide(40) for _ in range(12)]
+    for i, o in enumerate(objs):
+        o.a3 = -i
+        del o.a0
+        vars(o)["z"] = i
+    small = Wide(2)
+    return ([sorted(vars(o).items()) for o in objs], vars(small),
+            roundtrips(objs[5], range(2, 6), show=lambda o: sorted(vars(o).items())))
+
+
+def test_wide_instances_as_native():
+    side_by_side(wide_story, arena_base=Obj)
+
+
+def test_instances_that_end_in_dict_form_are_born_with_the_dicts_slot_only():
+    # Objects cannot move: one in dict form keeps the block it was born in.  A class whose
+    # instances end their constructor in dict form for good (their dict held elsewhere)
+    # learns it, and new instances take the header and the dict's slot: 24 bytes.
+    arena = objarena.Arena()
+    registry = []
+
+    class Rec(Obj, arena=arena):
+        def __init__(self, keep, **kw):
+            self.__dict__.update(kw)
+            if keep:
+                registry.append(vars(self))
+
+    class Native:
+        def __init__(self, **kw):
+            self.__dict__.update(kw)
+
+    native = Native(a=1, b=2, c=3)
+    registry_native = vars(native)
+    Rec(False, a=1, b=2, c=3)        # the class learns three attributes
+    assert blocks_per_instance(arena, lambda: Rec(False, a=1, b=2, c=3)) == 16 + 3 * 8
+    # Eight instances in a row that keep their dict still have the learnt slots ...
+    assert blocks_per_instance(arena, lambda: Rec(True, a=1, b=2, c=3), n=8) == 40
+    # ... then new ones are born with one slot, which holds the dict.
+    assert blocks_per_instance(arena, lambda: Rec(True, a=1, b=2, c=3)) == 16 + 8
+    o = Rec(True, a=1, b=2, c=3)
+    assert sys.getsizeof(o) == 24 + sys.getsizeof(vars(o))
+    # The object itself costs less than a native instance without its dict does.
+    assert 24 < native_block(native)
+    assert vars(o) == vars(native) == registry[-1] and registry_native is vars(native)
+
+    # Once instances stop keeping their dicts, the class notices at the first constructor
+    # call whose object would be inline but for its block, and new instances get the
+    # learnt slots again.
+    del registry[:]
+    assert sys.getsizeof(Rec(False, a=1, b=2, c=3)) > 24      # one born with one slot
+    assert blocks_per_instance(arena, lambda: Rec(False, a=1, b=2, c=3)) == 40
+    # Instances born with one slot go on in dict form (they cannot grow), and keep their
+    # attributes; a collection that finds one of them also teaches the class.
+    assert o.a == 1 and vars(o) == {"a": 1, "b": 2, "c": 3}
+    assert sys.getsizeof(o) > 24
+    objarena._testing.validate(arena)
+
+
+def test_instances_that_outgrow_the_inline_forms_are_born_with_the_dicts_slot_only():
+    arena = objarena.Arena()
+
+    class Wide(Obj, arena=arena):
+        def __init__(self, n):
+            for i in range(n):
+                setattr(self, f"a{i}", i)
+
+    first = [Wide(40) for _ in range(8)]          # in dict form past 30 attributes
+    assert blocks_per_instance(arena, lambda: Wide(40)) == 16 + 8
+    assert vars(Wide(40)) == {f"a{i}": i for i in range(40)}
+    # A class whose instances are built inline again has the slots again.
+    Wide(3)
+    assert blocks_per_instance(arena, lambda: Wide(3)) > 24
+    assert all(o.a39 == 39 for o in first)
+
+
+def test_collection_teaches_that_instances_fit_inline():
+    arena = objarena.Arena()
+    registry = []
+
+    class Rec(Obj, arena=arena):
+        def __init__(self, **kw):
+            self.__dict__.update(kw)
+            registry.append(vars(self))
+
+    objs = [Rec(a=i, b=i) for i in range(20)]
+    assert {sys.getsizeof(o) - sys.getsizeof(vars(o)) for o in objs[-5:]} == {24}
+    assert blocks_per_instance(arena, lambda: Rec(a=1, b=2)) == 24
+    del registry[:]
+    arena.collect()                  # survivors in dict form that would fit inline
+    registry_free = blocks_per_instance(arena, lambda: Rec(a=1, b=2), n=1)
+    assert registry_free == 16 + 2 * 8
+    assert [o.a for o in objs] == list(range(20))
+
+
+def test_dynamic_slotobj_subclass_that_keeps_dicts():
+    arena = objarena.Arena()
+    registry = []
+    Base = type("Base", (SlotObj,), {"__slots__": ("a",)}, arena=arena)
+
+    class A(Base):
+        def __init__(self, a, **kw):
+            super().__init__(a)
+            self.__dict__.update(kw)
+            registry.append(vars(self))
+
+    objs = [A(i, x=i, y=i) for i in range(20)]
+    # the field, then one slot for the dict (not the arena's side table)
+    assert blocks_per_instance(arena, lambda: A(1, x=1, y=2)) == 16 + 8 + 8
+    assert [(o.a, o.x, vars(o)) for o in objs[-2:]] == [
+        (18, 18, {"x": 18, "y": 18}), (19, 19, {"x": 19, "y": 19})]
+
+
+def vectorcall(callable, args, kwargs):
+    """Call through PyObject_Vectorcall as a C caller that lends no args[-1] does
+    (no PY_VECTORCALL_ARGUMENTS_OFFSET): 3.12+, else the ordinary call."""
+    fn = getattr(ctypes.pythonapi, "PyObject_Vectorcall", None)
+    if fn is None or sys.version_info < (3, 12):
+        return callable(*args, **kwargs)
+    fn.restype = ctypes.py_object
+    fn.argtypes = (ctypes.py_object, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
+    values = (ctypes.py_object * (len(args) + len(kwargs) or 1))(*args, *kwargs.values())
+    kwnames = tuple(kwargs)
+    return fn(callable, ctypes.addressof(values), len(args),
+              id(kwnames) if kwnames else None)
+
+
+def init_call_story(base):
+    """Calls of a class whose __init__ is a Python function, every way a caller can
+    make them, and that __init__ replaced later."""
+    class P(base):
+        def __init__(self, a, b=2, *rest, c=3, **kw):
+            self.a, self.b, self.rest, self.c = a, b, rest, c
+            self.__dict__.update(kw)
+
+    publish(P)
+    many = {f"k{i}": i for i in range(20)}
+    calls = [
+        lambda: P(1), lambda: P(1, 2, 3, 4, c=5, d=6), lambda: P(*range(20), **many),
+        lambda: P(**dict(a=1, **many)), lambda: functools.partial(P, 1, c=0)(9, **many),
+        lambda: list(map(P, range(3))), lambda: P(), lambda: P(1, a=2),
+        lambda: vectorcall(P, (1, 2), {"c": 3, "z": 4}), lambda: vectorcall(P, (1,), {}),
+        lambda: vectorcall(P, tuple(range(20)), many), lambda: vectorcall(P, (), {}),
+    ]
+    out = []
+    for call in calls:
+        r = outcome(call)
+        if r[0] == "ok":
+            r = ("ok", [vars(o) for o in (r[1] if isinstance(r[1], list) else [r[1]])])
+        out.append(r)
+
+    class Returns(base):
+        def __init__(self, ret):
+            self.x = 1
+            return ret
+
+    class Raises(base):
+        def __init__(self):
+            self.x = 1
+            raise ValueError("no")
+
+    out += [vars(Returns(None)), outcome(Returns, 5), outcome(Returns, "s"), outcome(Raises)]
+
+    class Q(P):
+        def __init__(self, **kw):
+            super().__init__(0, **kw)
+
+    publish(Q)
+    out.append(vars(Q(x=1)))
+    Q.__init__ = lambda self, **kw: self.__dict__.update(kw, late=True)
+    out.append(vars(Q(x=1)))
+    del Q.__init__                   # P's again
+    out.append(vars(Q(7, x=1)))
+    Q.__init__ = functools.partialmethod(P.__init__, 100, c=-1)    # not a function
+    out.append(vars(Q(x=1)))
+    Q.__init__ = staticmethod(lambda **kw: None)
+    out += [vars(Q(x=1)), outcome(Q, 1)[:2], roundtrips(P(1, x=2), range(2, 6), show=vars)]
+    return out
+
+
+def test_python_init_calls_as_native():
+    side_by_side(init_call_story, arena_base=Obj)
+
+
+def slot_init_story(base):
+    class S(base):
+        __slots__ = ("a", "b")
+
+        def __init__(self, a, b=0, **kw):
+            self.a, self.b = a, sorted(kw)
+
+    publish(S)
+    out = [outcome(lambda: (s.a, s.b)) for s in (S(1), S(1, z=1, y=2), S(a=2))]
+    out += [outcome(S)[:2], outcome(lambda: vectorcall(S, (1,), {"q": 1}).b),
+            roundtrips(S(1, x=1), range(2, 6), show=lambda o: (o.a, o.b))]
+    return out
+
+
+def test_python_init_of_slotobj_class_as_native():
+    side_by_side(slot_init_story, arena_base=SlotObj)
+
+
+def test_python_init_is_looked_up_after_the_allocation():
+    # The allocation may run a collection, and finalizers may change the class: the
+    # __init__ that runs is the one the class has once the object exists, as type.__call__
+    # looks __init__ up after __new__.
+    arena = objarena.Arena()
+
+    class Rec(Obj, arena=arena):
+        def __init__(self, **kw):
+            self.first = True
+
+    def second(self, **kw):
+        self.second = True
+
+    class Trigger(Obj, arena=arena):
+        def __del__(self):
+            Rec.__init__ = second
+
+    arena.collect()                  # a clean start: the next allocations count from 0
+    old = arena.get_threshold()
+    try:
+        t = Trigger()
+        t.me = t
+        del t                        # garbage with a finalizer, for the next collection
+        arena.set_threshold(1)
+        r = Rec(a=1)                 # its allocation collects
+    finally:
+        arena.set_threshold(*old)
+    assert Rec.__init__ is second
+    assert vars(r) == {"second": True}
+
+    # The same with an __init__ that is no function any more: the object made is the one
+    # initialised (no other is made, and none is finalized unseen).
+    finalized = []
+
+    class Logged(Obj, arena=arena):
+        def __init__(self, **kw):
+            self.first = True
+
+        def __del__(self):
+            finalized.append(vars(self))
+
+    class Trigger2(Obj, arena=arena):
+        def __del__(self):
+            Logged.__init__ = functools.partialmethod(second, extra=1)
+
+    arena.collect()
+    try:
+        t = Trigger2()
+        t.me = t
+        del t
+        arena.set_threshold(1)
+        r = Logged(a=1)
+    finally:
+        arena.set_threshold(*old)
+    assert isinstance(Logged.__dict__["__init__"], functools.partialmethod)
+    assert vars(r) == {"second": True} and finalized == []
+    del r
+    assert finalized == [{"second": True}]
 
 
 def test_objects_without_value_slots_keep_their_attributes_beside_the_arena():

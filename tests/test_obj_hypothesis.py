@@ -15,13 +15,18 @@ instances share, grow and abandon the class's shapes) and on the class itself:
   ``__dict__.clear()``, many attributes at once (past the 30-key shape limit),
   re-creating an instance with keywords (the keyword-shape cache), class attributes
   and read-only properties appearing and disappearing, and ``__class__`` assignment
-  between two classes of the same layout, copy.copy and copy.deepcopy.
+  between two classes of the same layout, copy.copy and copy.deepcopy;
+  instances of a third class of that layout whose ``__init__`` does
+  ``self.__dict__.update(kw)`` and may keep ``vars(self)`` in a registry (a run of them
+  teaches the Obj class to give its instances the dict's slot only), the registry let go,
+  and a collection.
 
 Names come from a small alphabet, so that collisions happen, and are built at run time
 half of the time, so that they are not interned.  Short by default (100 examples);
 OBJARENA_STRESS=1 runs many more and longer programs.
 """
 import copy
+import gc
 import os
 
 from hypothesis import HealthCheck, example, given, settings
@@ -43,14 +48,22 @@ class NativeRoot:
             setattr(self, k, v)
 
 
-def make_classes(root, slots):
+def make_classes(root, slots, registry):
     ns = {"__module__": __name__, "__qualname__": "P"}
     if slots:
         ns["__slots__"] = ("a",)
     P = type("P", (root,), dict(ns))
     ns["__qualname__"] = "Q"
     Q = type("Q", (root,), dict(ns))  # same layout as P: __class__ can move between them
-    return P, Q
+
+    def __init__(self, keep, **kw):
+        self.__dict__.update(kw)
+        if keep:
+            registry.append(vars(self))
+
+    ns.update(__qualname__="K", __init__=__init__)
+    K = type("K", (root,), ns)        # the same layout too
+    return P, Q, K
 
 
 def fresh(name, runtime):
@@ -60,7 +73,8 @@ def fresh(name, runtime):
 
 class World:
     def __init__(self, root, slots):
-        self.P, self.Q = make_classes(root, slots)
+        self.registry = []
+        self.P, self.Q, self.K = make_classes(root, slots, self.registry)
         self.objs = [self.P() for _ in range(INSTANCES)]
         self.held = [None] * INSTANCES
 
@@ -124,6 +138,14 @@ class World:
         elif kind == "set_class":
             (to_q,) = args
             o.__class__ = self.Q if to_q else self.P
+        elif kind == "kcreate":
+            count, keep, items = args
+            for _ in range(count):
+                self.objs[i] = self.K(keep, **dict(items))
+        elif kind == "release":
+            del self.registry[:]
+        elif kind == "collect":
+            gc.collect()
         else:  # pragma: no cover
             raise AssertionError(kind)
         return None
@@ -172,6 +194,9 @@ op = st.one_of(
     st.tuples(st.just("class_del"), index, class_name),
     st.tuples(st.just("set_class"), index, st.booleans()),
     st.tuples(st.just("copy"), index, st.booleans()),
+    st.tuples(st.just("kcreate"), index, st.sampled_from([1, 9]), st.booleans(), items),
+    st.tuples(st.just("release"), index),
+    st.tuples(st.just("collect"), index),
 )
 
 # the common operations more often than the rare ones
