@@ -302,3 +302,23 @@ def test_random_programs_lose_nothing(seed):
         gc.collect()
         alive = [w for w in probes if w() is not None]
         assert alive == [], (kind, len(alive), len(probes))
+
+
+@pytest.mark.parametrize("kind", ["native", "arena"])
+def test_a_container_found_as_a_referrer_is_tracked_again(kind):
+    node_cls, arena = kinds()[kind]
+    n = new_node(node_cls)
+    child = Payload()
+    n.kids.append(child)
+    settle(arena)
+    source = arena if arena is not None else gc
+    referrers = [r for r in source.get_referrers(child) if type(r) is list]
+    assert len(referrers) == 1 and gc.is_tracked(referrers[0])
+    kids = referrers[0]
+    del referrers
+    kids.append(kids)
+    wk = weakref.ref(child)
+    del kids, child
+    n.kids = None
+    gc.collect()
+    assert wk() is None
