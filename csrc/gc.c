@@ -789,8 +789,47 @@ traverse_owned(PyObject *v, PyTypeObject *tp, visitproc visit, void *arg)
    are passed over eight at a time.  Counts the members and gives each page
    holding one its counters' base (page->user).  Returns -1 if the pages'
    list cannot be had. */
+/* holds_atoms_only for the untracked objects a page pass examines, most of
+   them of one class whose fields hold the same few types: the class's layout
+   is taken once per run, and the last two atom types seen are known. */
+typedef struct {
+    PyTypeObject *run;
+    OaRefLayout layout;
+    PyTypeObject *atom[2];
+} Examiner;
+
+static inline void
+examine_ref(Examiner *ex, int *atoms, PyObject *v)
+{
+    PyTypeObject *vt = Py_TYPE(v);
+    if (vt == ex->atom[0] || vt == ex->atom[1]) {
+        return;
+    }
+    if (is_atom_type(vt)) {
+        ex->atom[1] = ex->atom[0];
+        ex->atom[0] = vt;
+    }
+    else {
+        *atoms = 0;
+    }
+}
+
+static inline int
+examine_atoms(Examiner *ex, PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    if (tp != ex->run) {
+        ex->run = tp;
+        ex->layout = oa_ref_layout(tp);
+    }
+    int atoms = 1;
+    OA_FOR_EACH_REF_IN(op, ex->layout, v, examine_ref(ex, &atoms, v));
+    return atoms;
+}
+
 static inline uint32_t
-take_block(Collector *c, oa_page *pg, uint32_t b, int examine_old, uint32_t *moved)
+take_block(Collector *c, oa_page *pg, uint32_t b, int examine_old, uint32_t *moved,
+           Examiner *ex)
 {
     uint8_t m = pg->meta[b];
     OA_ASSERT(!(m & (OA_META_REACHED | OA_META_ATOMIC)));
@@ -799,7 +838,7 @@ take_block(Collector *c, oa_page *pg, uint32_t b, int examine_old, uint32_t *mov
             return 0;
         }
         unsigned g = oa_meta_gen(m);
-        if (!c->explicit_full && holds_atoms_only(block_at(pg, b))) {
+        if (!c->explicit_full && examine_atoms(ex, block_at(pg, b))) {
             if (g != c->next_gen) {
                 moved[g]++;
                 pg->meta[b] = (uint8_t)((m & ~OA_META_GEN_MASK)
@@ -822,6 +861,7 @@ take_page(oa_page *pg, void *arg)
     /* Young collections examine every untracked object they pass. */
     int examine_old = !c->full || c->explicit_full
                       || ((uintptr_t)pg >> OA_PAGE_SHIFT) % OA_UNTRACKED_SLICES == c->slice;
+    Examiner ex = {NULL, {0, NULL, 0}, {NULL, NULL}};
     const uint32_t end = pg->fresh;
     uint32_t b = 0;
     for (; b + 8 <= end; b += 8) {
@@ -833,16 +873,16 @@ take_page(oa_page *pg, void *arg)
             members += (uint32_t)count_marks(cand & ~untracked);
             continue;
         }
-        for (uint32_t j = b; j < b + 8; j++) {
-            if (cand & ((uint64_t)0x80 << (8 * (j - b)))) {
-                members += take_block(c, pg, j, examine_old, moved);
-            }
+        members += (uint32_t)count_marks(cand & ~untracked);
+        for (; untracked != 0; untracked &= untracked - 1) {
+            uint32_t j = b + ((uint32_t)__builtin_ctzll(untracked) >> 3);
+            members += take_block(c, pg, j, examine_old, moved, &ex);
         }
     }
     for (; b < end; b++) {
         uint8_t m = pg->meta[b];
         if (is_member(m & (uint8_t)~OA_META_UNTRACKED, c->gen)) {
-            members += take_block(c, pg, b, examine_old, moved);
+            members += take_block(c, pg, b, examine_old, moved, &ex);
         }
     }
     for (unsigned g = 0; g < 3; g++) {
