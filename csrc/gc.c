@@ -49,8 +49,12 @@
  *                  of other arenas; classes and their contents in full
  *                  collections -- join S (a hash map), up to a budget; a
  *                  container that one member holds alone is part of it.
+ *                  Each member leaves its edge-cache word (OA_EDGE_*).
  *   mark_reachable objects with gc_refs > 0 are referenced from outside S;
- *                  they and all they reach are marked.
+ *                  they and all they reach are marked, from the edge cache
+ *                  where a member reaches one other, else by reading it; the
+ *                  containers a survivor's dynamic attributes hold alone
+ *                  leave CPython's gc (reach_edge, oa_gc_expose).
  *   split          marked members are promoted to g+1 (ATOMIC ones become
  *                  UNTRACKED); the rest are the unreachable.
  *   -- From here Python code runs; every unreachable object is held. --
@@ -61,8 +65,9 @@
  * Counters.  gc_refs live in one byte per block: values up to
  * OA_REFS_SMALL - 1 in the byte, larger ones (rare: objects referenced more
  * than 249 times) in an exact overflow map, the byte saying OA_REFS_BIG.
- * The work space of a collection is thus about one byte per member (plus
- * the stack, bounded, and the foreign map).
+ * The work space of a collection is thus about five bytes per member (the
+ * counter and the edge-cache word; plus the stack, bounded, and the foreign
+ * map).
  *
  * Trial deletion over any subset is conservative: whatever is referenced
  * from outside the set survives.  So is skipping untracked objects: their
