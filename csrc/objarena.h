@@ -155,6 +155,15 @@ typedef struct {
 #else
 #  define OA_NOINLINE
 #endif
+/* And one inlined into each caller whatever the compiler's size heuristics
+   say (a fast path with several callers). */
+#if defined(__GNUC__) || defined(__clang__)
+#  define OA_ALWAYS_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#  define OA_ALWAYS_INLINE __forceinline
+#else
+#  define OA_ALWAYS_INLINE inline
+#endif
 
 /* obj.c: an entry of an Obj class's cache of names without a data
    descriptor. */

@@ -105,11 +105,11 @@ oa_state_from_type(PyTypeObject *type)
 /* ------------------------------------------------------------------------ */
 /* Allocation and deallocation of arena objects                               */
 
-static inline PyObject *object_alloc_size(OaTypeObject *t, size_t size);
+static OA_ALWAYS_INLINE PyObject *object_alloc_size(OaTypeObject *t, size_t size);
 
 /* Inline in the calls of arena classes (oa_type_vectorcall), a function for
    the rest. */
-static inline PyObject *
+static OA_ALWAYS_INLINE PyObject *
 object_alloc(OaTypeObject *t)
 {
     size_t size = (size_t)((PyTypeObject *)t)->tp_basicsize;
@@ -131,7 +131,7 @@ oa_object_alloc_size(OaTypeObject *t, size_t size)
     return object_alloc_size(t, size);
 }
 
-static inline PyObject *
+static OA_ALWAYS_INLINE PyObject *
 object_alloc_size(OaTypeObject *t, size_t size)
 {
     PyTypeObject *tp = (PyTypeObject *)t;
@@ -225,7 +225,7 @@ oa_clear_fields(PyObject *self)
 
 /* The body of a dealloc: finalizer (once per object, PEP 442), weak
    references, fields, the block, the type reference. */
-static void
+static OA_ALWAYS_INLINE void
 dealloc_body(OaArenaObject *arena, PyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
