@@ -2235,8 +2235,11 @@ collect_referrer(ReferrerSearch *rs, PyObject *op, PyObject *result)
         PyErr_NoMemory();
         return -1;
     }
-    if (rs->hit && PyList_Append(result, op) < 0) {
-        return -1;
+    if (rs->hit) {
+        oa_gc_expose(op);       /* an owned container, handed out */
+        if (PyList_Append(result, op) < 0) {
+            return -1;
+        }
     }
     return 0;
 }

@@ -222,3 +222,103 @@ def test_an_owned_container_is_freed_with_its_attribute():
     settle(arena)
     del n.p
     assert w() is None
+
+
+class Probe(Payload):
+    """A payload that weak references can watch."""
+
+
+def random_program(seed, node_cls, arena, steps=400):
+    """Random trees of nodes with lists and payloads, values read out in every way
+    that hands them out, native cycles made through what was read, attributes
+    replaced and deleted, collections in between.  Returns weak references to
+    every probe made, once the program has dropped everything."""
+    import random
+    rnd = random.Random(seed)
+    nodes = [new_node(node_cls)]
+    held = []                       # values the program keeps for a while
+    probes = []
+
+    def probe():
+        p = Probe()
+        probes.append(weakref.ref(p))
+        return p
+
+    for _ in range(steps):
+        op = rnd.randrange(12)
+        n = rnd.choice(nodes)
+        if op == 0:                 # a new child: list, payload, parent pointer
+            child = node_cls()
+            child.kids = [probe()]
+            child.p = probe()
+            child.parent = n
+            if isinstance(getattr(n, "kids", None), list):
+                n.kids.append(child)
+            nodes.append(child)
+        elif op == 1:
+            settle(arena)
+        elif op == 2 and rnd.random() < 0.5:
+            gc.collect()
+        elif op == 3:               # read a value out and make a native cycle through it
+            v = getattr(n, rnd.choice(["kids", "p"]), None)
+            if isinstance(v, list):
+                v.append(v)
+                v.append(probe())
+            elif isinstance(v, Payload):
+                v.me = v
+                v.other = probe()
+            held.append(v)
+        elif op == 4:
+            d = vars(n)
+            held.append(d.get("p"))
+        elif op == 5:
+            held.append(copy.copy(n))
+        elif op == 6:
+            n.p = probe() if rnd.random() < 0.5 else [probe()]
+        elif op == 7 and hasattr(n, "p"):
+            del n.p
+        elif op == 8 and arena is not None:
+            held.extend(r for r in arena.get_referents(n) if not isinstance(r, type))
+        elif op == 9:
+            p = probe()
+            p.owner = n             # payload -> node -> payload: a cycle via the arena
+            n.back = p
+        elif op == 10 and held:
+            held.pop(rnd.randrange(len(held)))
+        elif op == 11 and len(nodes) > 1:
+            nodes.pop(rnd.randrange(1, len(nodes)))
+    del nodes, held, n
+    return probes
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_programs_lose_nothing(seed):
+    """Whatever a program does with the values, once it drops everything
+    gc.collect() frees every probe, for native and arena nodes alike."""
+    for kind in ("native", "arena"):
+        node_cls, arena = kinds()[kind]
+        probes = random_program(seed, node_cls, arena)
+        gc.collect()
+        gc.collect()
+        alive = [w for w in probes if w() is not None]
+        assert alive == [], (kind, len(alive), len(probes))
+
+
+@pytest.mark.parametrize("kind", ["native", "arena"])
+def test_a_container_found_as_a_referrer_is_tracked_again(kind):
+    node_cls, arena = kinds()[kind]
+    n = new_node(node_cls)
+    child = Payload()
+    n.kids.append(child)
+    settle(arena)
+    source = arena if arena is not None else gc
+    referrers = [r for r in source.get_referrers(child) if type(r) is list]
+    assert len(referrers) == 1 and gc.is_tracked(referrers[0])
+    kids = referrers[0]
+    del referrers
+    kids.append(kids)
+    wk = weakref.ref(child)
+    del kids, child
+    n.kids = None
+    gc.collect()
+    assert wk() is None
