@@ -155,6 +155,15 @@ typedef struct {
 #else
 #  define OA_NOINLINE
 #endif
+/* And one inlined into each caller whatever the compiler's size heuristics
+   say (a fast path with several callers). */
+#if defined(__GNUC__) || defined(__clang__)
+#  define OA_ALWAYS_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#  define OA_ALWAYS_INLINE __forceinline
+#else
+#  define OA_ALWAYS_INLINE inline
+#endif
 
 /* obj.c: an entry of an Obj class's cache of names without a data
    descriptor. */
@@ -312,7 +321,9 @@ PyObject *oa_typed_member_new(OaState *st, PyTypeObject *owner, PyObject *name,
                               OaField field);
 int oa_is_typed_member(PyObject *op);
 
-/* oa_typed_set with the common case inline: an exact float into an f64. */
+/* oa_typed_set with the common cases inline: an exact float into an f64;
+   an exact int of one digit (compact, |v| < 2**30) into an i64, where it
+   always fits (3.12+: PyUnstable_Long_CompactValue; before, the call). */
 static inline int
 oa_typed_store(char *addr, OaFieldType type, PyObject *value)
 {
@@ -321,6 +332,14 @@ oa_typed_store(char *addr, OaFieldType type, PyObject *value)
         memcpy(addr, &d, sizeof d);
         return 0;
     }
+#if PY_VERSION_HEX >= 0x030C0000
+    if (type == OA_FT_I64 && PyLong_CheckExact(value)
+        && PyUnstable_Long_IsCompact((PyLongObject *)value)) {
+        int64_t w = (int64_t)PyUnstable_Long_CompactValue((PyLongObject *)value);
+        memcpy(addr, &w, sizeof w);
+        return 0;
+    }
+#endif
     return oa_typed_set(addr, type, value);
 }
 

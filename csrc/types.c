@@ -105,18 +105,34 @@ oa_state_from_type(PyTypeObject *type)
 /* ------------------------------------------------------------------------ */
 /* Allocation and deallocation of arena objects                               */
 
-PyObject *
-oa_object_alloc(OaTypeObject *t)
+static OA_ALWAYS_INLINE PyObject *object_alloc_size(OaTypeObject *t, size_t size);
+
+/* Inline in the calls of arena classes (oa_type_vectorcall), a function for
+   the rest. */
+static OA_ALWAYS_INLINE PyObject *
+object_alloc(OaTypeObject *t)
 {
     size_t size = (size_t)((PyTypeObject *)t)->tp_basicsize;
     if (t->dynamic) {
         size += (size_t)oa_obj_initial_slots(t) * sizeof(PyObject *);
     }
-    return oa_object_alloc_size(t, size);
+    return object_alloc_size(t, size);
+}
+
+PyObject *
+oa_object_alloc(OaTypeObject *t)
+{
+    return object_alloc(t);
 }
 
 PyObject *
 oa_object_alloc_size(OaTypeObject *t, size_t size)
+{
+    return object_alloc_size(t, size);
+}
+
+static OA_ALWAYS_INLINE PyObject *
+object_alloc_size(OaTypeObject *t, size_t size)
 {
     PyTypeObject *tp = (PyTypeObject *)t;
     OaArenaObject *arena = t->arena;
@@ -171,10 +187,10 @@ oa_tp_alloc(PyTypeObject *type, Py_ssize_t Py_UNUSED(nitems))
     return oa_object_alloc((OaTypeObject *)type);
 }
 
-void
-oa_tp_free(void *p)
+/* The block of an object of `arena` back to it. */
+static inline void
+free_in(OaArenaObject *arena, void *p)
 {
-    OaArenaObject *arena = (OaArenaObject *)oa_owner_of(p);
     if (!oa_untracked(p)) {
         oa_gc_freed(arena);
     }
@@ -183,7 +199,13 @@ oa_tp_free(void *p)
 }
 
 void
-oa_clear_fields(PyObject *self)
+oa_tp_free(void *p)
+{
+    free_in((OaArenaObject *)oa_owner_of(p), p);
+}
+
+static inline void
+clear_fields(PyObject *self)
 {
     OaTypeObject *t = oa_type(self);
     Py_ssize_t n = nobject(t);
@@ -195,10 +217,16 @@ oa_clear_fields(PyObject *self)
     }
 }
 
+void
+oa_clear_fields(PyObject *self)
+{
+    clear_fields(self);
+}
+
 /* The body of a dealloc: finalizer (once per object, PEP 442), weak
    references, fields, the block, the type reference. */
-static void
-dealloc_body(PyObject *self)
+static OA_ALWAYS_INLINE void
+dealloc_body(OaArenaObject *arena, PyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     uint8_t *meta = oa_meta_of(self);
@@ -217,8 +245,8 @@ dealloc_body(PyObject *self)
             PyObject_ClearWeakRefs(self);
         }
     }
-    oa_clear_fields(self);
-    oa_tp_free(self);
+    clear_fields(self);
+    free_in(arena, self);
     Py_DECREF(tp);
 }
 
@@ -283,10 +311,10 @@ oa_dealloc(PyObject *self)
     Py_INCREF(arena);   /* the last object may hold the last reference */
     oa_dealloc_nesting++;
     arena->dealloc_depth++;
-    dealloc_body(self);
+    dealloc_body(arena, self);
     if (arena->dealloc_depth == 1) {
         while (arena->ndeferred > 0) {
-            dealloc_body(defer_pop(arena));
+            dealloc_body(arena, defer_pop(arena));
         }
         if (arena->deferred_cap > 1024) {
             defer_release(arena);   /* a burst's stack is not kept */
@@ -681,17 +709,53 @@ fill_fields(PyObject *self, OaTypeObject *t, PyObject *const *args, Py_ssize_t n
             goto error;
         }
     }
-    if (conv != conv_small) {
+    if (conv != NULL && conv != conv_small) {
         PyMem_Free(conv);
     }
     kidx_release(kidx, small);
     return 0;
 error:
-    if (conv != conv_small) {
+    if (conv != NULL && conv != conv_small) {
         PyMem_Free(conv);
     }
     kidx_release(kidx, small);
     return -1;
+}
+
+/* fill_fields for a fresh object and positional arguments alone, the usual
+   call (`C(a, b)`, `Reading("s1", 1.5, 2.5, 7)`): with no keyword to
+   resolve, the checks are the count and the required fields, and each
+   argument goes straight to its field, a typed one converted in place (the
+   caller drops the object if a conversion fails); then the defaults of the
+   fields after them.  The same errors, in the same order, as fill_fields. */
+static inline int
+fill_positional(PyObject *self, OaTypeObject *t, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t n = nall(t);
+    if (nargs > n) {
+        return too_many_positional(t, nargs);
+    }
+    if (nargs <= t->last_required && check_required(t, nargs, NULL, 0) < 0) {
+        return -1;
+    }
+    const OaField *all = t->all;
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        char *addr = (char *)self + all[i].offset;
+        if (all[i].type == OA_FT_OBJECT) {
+            *(PyObject **)addr = Py_NewRef(args[i]);
+        }
+        else if (oa_typed_store(addr, all[i].type, args[i]) < 0) {
+            return -1;
+        }
+    }
+    if (nargs < n && t->defaults != NULL) {
+        for (Py_ssize_t i = nargs; i < n; i++) {
+            if (t->defaults[i] != NULL) {
+                (void)store_field(self, t, i, t->defaults[i], NULL);    /* cannot fail */
+            }
+        }
+    }
+    return 0;
 }
 
 static int
@@ -735,11 +799,17 @@ base_init(PyObject *self, PyObject *args, PyObject *kwds)
 /* Calling an arena class.  While the class uses the generated __new__ and
    __init__, the call fills the fields straight from the argument vector:
    no argument tuple, no keyword dict, no second dispatch. */
-int
-oa_type_call_fallback_needed(PyTypeObject *tp)
+static inline int
+fallback_needed(PyTypeObject *tp)
 {
     return tp->tp_new != base_new || !((OaTypeObject *)tp)->ready
            || (tp->tp_flags & Py_TPFLAGS_IS_ABSTRACT);
+}
+
+int
+oa_type_call_fallback_needed(PyTypeObject *tp)
+{
+    return fallback_needed(tp);
 }
 
 static inline void after_init(PyObject *self);
@@ -927,23 +997,17 @@ oa_type_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
     if (tp->tp_init != base_init) {
         return oa_type_call_own_init(callable, args, nargsf, kwnames);
     }
-    if (oa_type_call_fallback_needed(tp)) {
+    if (fallback_needed(tp)) {
         return oa_type_call_generic(callable, args, nargs, kwnames);
     }
     Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
-    PyObject *self = oa_object_alloc(t);
+    PyObject *self = object_alloc(t);
     if (self == NULL) {
         return NULL;
     }
-    if (nkw == 0 && nargs == nall(t) && t->ntyped == 0) {
-        /* The usual call, `C(a, b)`: every field given by position, none
-           typed; the count is all there is to check. */
-        for (Py_ssize_t i = 0; i < nargs; i++) {
-            *field_ptr(self, t->all[i].offset) = Py_NewRef(args[i]);
-        }
-    }
-    else if (fill_fields(self, t, args, nargs,
-                         nkw ? &PyTuple_GET_ITEM(kwnames, 0) : NULL, args + nargs, nkw, 1) < 0) {
+    if (nkw == 0 ? fill_positional(self, t, args, nargs) < 0
+                 : fill_fields(self, t, args, nargs, &PyTuple_GET_ITEM(kwnames, 0),
+                               args + nargs, nkw, 1) < 0) {
         Py_DECREF(self);
         return NULL;
     }

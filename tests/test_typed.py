@@ -281,6 +281,36 @@ def test_init_is_the_dataclass_init(args, kwargs):
         assert got == want
 
 
+class Float(float):
+    pass
+
+
+@pytest.mark.parametrize("value", [
+    0, 7, -1, 2**30 - 1, 2**30, -2**30, -2**30 - 1, 2**62, 2**63 - 1, 2**63, -2**63 - 1,
+    True, 1.5, Float(2.5), Index(5), Index(2**64), "7", None,
+])
+def test_positional_creation_converts_as_a_write(value):
+    # A call with positional arguments alone fills typed fields on a path of its own
+    # (exact floats and one-digit ints inline): it converts as the descriptor does, and
+    # a failed conversion leaves no object behind in the arena.
+    arena = Arena(name="positional")
+    ns = define(READING.replace("(SlotObj)", "(SlotObj, arena=arena)"), arena=arena)
+    Reading = ns["Reading"]
+    r = Reading("s", 0.0)
+    write = raised(setattr, r, "count", value)
+    write_t = raised(setattr, r, "t", value)
+    before = arena.stats()["objects"]
+    got = raised(Reading, "s", 0.0, 0.0, value)
+    assert (got and got[0]) == (write and write[0])
+    got_t = raised(Reading, "s", value)
+    assert (got_t and got_t[0]) == (write_t and write_t[0])
+    assert arena.stats()["objects"] == before
+    if got is None:
+        assert Reading("s", 0.0, 0.0, value).count == r.count
+    if got_t is None:
+        assert Reading("s", value).t == r.t
+
+
 def test_signature_has_the_defaults():
     import inspect
     Reading = define(READING)["Reading"]
