@@ -89,7 +89,9 @@ def hand_out(n, arena, how):
         d = n.__dict__
         return d["p"], d["kids"]
     if how == "getstate":
-        state = n.__getstate__()
+        # object.__getstate__ exists from 3.11; before, a native instance's state
+        # is its __dict__.
+        state = n.__getstate__() if hasattr(n, "__getstate__") else vars(n)
         state = state[0] if isinstance(state, tuple) else state
         return state["p"], state["kids"]
     if how == "copy":
