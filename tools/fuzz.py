@@ -506,7 +506,8 @@ class Program:
                 self.compare(f"delattr {name!r}", got, self.outcome(lambda: delattr(tw, name)))
 
     def dict_op(self):
-        obj, _ = self.pick(self.objs)
+        i = self.int(len(self.objs))
+        obj, tw = self.objs[i]
         op = self.int(7)
         self.say(f"dict#{op} {type(obj).__name__}")
         try:
@@ -515,6 +516,10 @@ class Program:
                 # fresh one): a hook may empty it while it is read.
                 state = {self.name(): self.value() for _ in range(1 + self.int(3))}
                 self.dicts.append(state)
+                if tw is not None:
+                    # The native twin has no __setstate__ of its own to take the
+                    # same state: from here the two are no longer compared.
+                    self.objs[i] = (obj, None)
                 obj.__setstate__((None, state) if op == 5 else state)
             elif op == 0:
                 d = obj.__dict__
@@ -554,7 +559,8 @@ class Program:
                 self.compare_fields(got[1], want[1], names)
 
     def class_op(self):
-        obj, tw = self.pick(self.objs)
+        i = self.int(len(self.objs))
+        obj, tw = self.objs[i]
         cls = self.pick(self.classes)[0] if self.int(4) else self.pick((int, object, type(obj)))
         self.say(f"__class__ {type(obj).__name__} -> {cls.__name__}")
         # A class whose fields include "__class__" stores the value in that field
@@ -565,6 +571,8 @@ class Program:
         if is_field and tw is not None:
             want = self.outcome(lambda: setattr(tw, "__class__", cls))
             self.compare("__class__ field store", got, want)
+        elif tw is not None and got[0] == "ok":
+            self.objs[i] = (obj, None)      # another class: the twin stays behind
 
     def weak_op(self):
         obj, _ = self.pick(self.objs)
@@ -587,10 +595,14 @@ class Program:
     def link_op(self):
         if len(self.objs) < 2:
             return
-        a, _ = self.pick(self.objs)
+        i = self.int(len(self.objs))
+        a = self.objs[i][0]
         b, _ = self.pick(self.objs)
         names = getattr(type(a), "__match_args__", ()) or ("a",)
         self.say(f"link {type(a).__name__} -> {type(b).__name__}")
+        # The native twin has no twin of b to link to: from here the two are
+        # no longer compared.
+        self.objs[i] = (a, None)
         try:
             setattr(a, self.pick(names), b)
         except Exception as e:   # noqa: BLE001
