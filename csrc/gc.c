@@ -342,7 +342,6 @@ typedef struct {
 
 #define OA_TYPE_FACTS 64        /* direct-mapped, by address */
 
-
 typedef struct {
     oa_arena *core;
     traverseproc heap_traverse; /* tp_traverse of a Python class's instances */
@@ -486,14 +485,27 @@ gen_bytes(uint64_t w, unsigned g)
     return zero_bytes((w & BYTES8(OA_META_GEN_MASK)) ^ BYTES8(g << OA_META_GEN_SHIFT));
 }
 
+/* The bytes p[0..7] as a word, those from p[left] on read as 0 (the end of
+   a page's side table or counters: a page holds any number of blocks). */
+static inline uint64_t
+load_word(const uint8_t *p, uint32_t left)
+{
+    uint64_t w = 0;
+    if (left >= 8) {
+        memcpy(&w, p, 8);       /* one load: the usual case */
+    }
+    else {
+        memcpy(&w, p, left);
+    }
+    return w;
+}
+
 /* 0x80 in each byte of meta[b..b+7] (past fresh: none) that is a member:
    in generations 0..gen, not untracked. */
 static inline uint64_t
 members_at(const oa_page *pg, uint32_t b, unsigned gen)
 {
-    uint64_t w = 0;
-    uint32_t n = pg->fresh - b;
-    memcpy(&w, pg->meta + b, n < 8 ? n : 8);
+    uint64_t w = load_word(pg->meta + b, pg->fresh - b);
     return member_bytes(w, gen) & ~bit_bytes(w, OA_META_UNTRACKED);
 }
 
@@ -542,15 +554,6 @@ static inline int
 is_atom_type(PyTypeObject *tp)
 {
     return !PyType_IS_GC(tp) && !oa_frees_in_arena(tp);
-}
-
-/* Does no reference of an arena object lead to a container? */
-static int
-holds_atoms_only(PyObject *op)
-{
-    int atoms = 1;
-    OA_FOR_EACH_REF(op, v, atoms &= is_atom_type(Py_TYPE(v)));
-    return atoms;
 }
 
 /* Is op a finished class made by ArenaType? */
@@ -726,6 +729,17 @@ owned_container(Collector *c, PyObject *v, PyTypeObject *tp)
 
 static traverseproc heap_traverse_of_classes;   /* set by oa_gc_init */
 
+/* The containers reach_edge takes off CPython's gc when a survivor's dynamic
+   attribute holds one alone, and oa_gc_track_again gives back: lists, dicts,
+   sets and instances of Python classes (`expand` is the type's expand_kind).
+   Tuples and frozensets CPython untracks by its own rules. */
+static inline int
+is_handed_over(PyTypeObject *tp, int expand)
+{
+    return tp == &PyList_Type || tp == &PyDict_Type || tp == &PySet_Type
+           || expand == EXPAND_INSTANCE;
+}
+
 /* oa_gc_expose's slow path: v, untracked, is of a kind that reach_edge
    takes off CPython's gc; CPython's gc tracks it again.  (A dict of atoms
    that CPython untracked itself is tracked again too: harmless, CPython
@@ -734,9 +748,8 @@ void
 oa_gc_track_again(PyObject *v)
 {
     PyTypeObject *tp = Py_TYPE(v);
-    if (tp == &PyList_Type || tp == &PyDict_Type || tp == &PySet_Type
-        || (heap_traverse_of_classes != NULL
-            && expand_kind(heap_traverse_of_classes, tp) == EXPAND_INSTANCE)) {
+    if (heap_traverse_of_classes != NULL
+        && is_handed_over(tp, expand_kind(heap_traverse_of_classes, tp))) {
         PyObject_GC_Track(v);
     }
 }
@@ -779,24 +792,18 @@ traverse_owned(PyObject *v, PyTypeObject *tp, visitproc visit, void *arg)
 /* ------------------------------------------------------------------------ */
 /* take_set                                                                   */
 
-/* Pre: nothing marked.  Examines again the untracked objects this
-   collection reaches: young ones always, old ones in an explicit full
-   collection (they all join the set: a class kept alive by its instances'
-   references to it is found then) or on the pages of this automatic full
-   collection's slice; one that holds a container again is tracked again and
-   joins the set, the others are promoted at once (they are alive or freed
-   by reference counting alone).  Outside the slice, old untracked blocks
-   are passed over eight at a time.  Counts the members and gives each page
-   holding one its counters' base (page->user).  Returns -1 if the pages'
-   list cannot be had. */
-/* holds_atoms_only for the untracked objects a page pass examines, most of
-   them of one class whose fields hold the same few types: the class's layout
-   is taken once per run, and the last two atom types seen are known. */
+/* Does no reference of an arena object lead to a container?  An Examiner
+   answers for a run of objects (a page pass examining untracked ones, most
+   of them of one class whose fields hold the same few types): the class's
+   layout is taken once per run, and the last two atom types seen are
+   known. */
 typedef struct {
     PyTypeObject *run;
     OaRefLayout layout;
     PyTypeObject *atom[2];
 } Examiner;
+
+#define EXAMINER_INIT {NULL, {0, NULL, 0}, {NULL, NULL}}
 
 static inline void
 examine_ref(Examiner *ex, int *atoms, PyObject *v)
@@ -852,6 +859,16 @@ take_block(Collector *c, oa_page *pg, uint32_t b, int examine_old, uint32_t *mov
     return 1;
 }
 
+/* Pre: nothing marked.  Examines again the untracked objects this
+   collection reaches: young ones always, old ones in an explicit full
+   collection (they all join the set: a class kept alive by its instances'
+   references to it is found then) or on the pages of this automatic full
+   collection's slice; one that holds a container again is tracked again and
+   joins the set, the others are promoted at once (they are alive or freed
+   by reference counting alone).  Outside the slice, old untracked blocks
+   are passed over eight at a time.  Counts the members and gives each page
+   holding one its counters' base (page->user).  Returns -1 if the pages'
+   list cannot be had. */
 static int
 take_page(oa_page *pg, void *arg)
 {
@@ -861,28 +878,18 @@ take_page(oa_page *pg, void *arg)
     /* Young collections examine every untracked object they pass. */
     int examine_old = !c->full || c->explicit_full
                       || ((uintptr_t)pg >> OA_PAGE_SHIFT) % OA_UNTRACKED_SLICES == c->slice;
-    Examiner ex = {NULL, {0, NULL, 0}, {NULL, NULL}};
-    const uint32_t end = pg->fresh;
-    uint32_t b = 0;
-    for (; b + 8 <= end; b += 8) {
-        uint64_t w;
-        memcpy(&w, pg->meta + b, 8);
+    Examiner ex = EXAMINER_INIT;
+    for (uint32_t b = 0; b < pg->fresh; b += 8) {
+        uint64_t w = load_word(pg->meta + b, pg->fresh - b);
         uint64_t cand = member_bytes(w, c->gen);
         uint64_t untracked = cand & bit_bytes(w, OA_META_UNTRACKED);
-        if (untracked == 0 || !examine_old) {
-            members += (uint32_t)count_marks(cand & ~untracked);
+        members += count_marks(cand & ~untracked);
+        if (!examine_old) {
             continue;
         }
-        members += (uint32_t)count_marks(cand & ~untracked);
         for (; untracked != 0; untracked &= untracked - 1) {
             uint32_t j = b + ((uint32_t)__builtin_ctzll(untracked) >> 3);
             members += take_block(c, pg, j, examine_old, moved, &ex);
-        }
-    }
-    for (; b < end; b++) {
-        uint8_t m = pg->meta[b];
-        if (is_member(m & (uint8_t)~OA_META_UNTRACKED, c->gen)) {
-            members += take_block(c, pg, b, examine_old, moved, &ex);
         }
     }
     for (unsigned g = 0; g < 3; g++) {
@@ -1201,9 +1208,8 @@ reach_edge(Collector *c, PyObject *v, int from_member)
     if (from_member && owned_container(c, v, tp)) {
         /* A dynamic attribute of a survivor that it alone holds: part of
            it, so CPython's gc need not walk it (oa_gc_expose gives it back
-           when obj.c hands it out).  Tuples and frozensets CPython untracks
-           by its own rules. */
-        if (c->untrack_owned && tp != &PyTuple_Type && tp != &PyFrozenSet_Type
+           when obj.c hands it out). */
+        if (c->untrack_owned && is_handed_over(tp, type_facts(c, tp)->expand)
             && PyObject_GC_IsTracked(v)) {
             PyObject_GC_UnTrack(v);
         }
@@ -1370,9 +1376,7 @@ mark_reachable(Collector *c)
            an object found garbage so far has gc_refs 0: a word of counters
            at a time, the non-zero ones are the candidates. */
         for (uint32_t w0 = 0; w0 < pg->fresh; w0 += 8) {
-            uint64_t w = 0;
-            uint32_t n = pg->fresh - w0;
-            memcpy(&w, counters + w0, n < 8 ? n : 8);
+            uint64_t w = load_word(counters + w0, pg->fresh - w0);
             for (uint64_t cand = ~zero_bytes(w) & BYTES8(0x80); cand != 0; cand &= cand - 1) {
                 uint32_t b = w0 + ((uint32_t)__builtin_ctzll(cand) >> 3);
                 uint8_t m = pg->meta[b];
@@ -1441,20 +1445,17 @@ split(Collector *c, ObjVec *unreachable)
         uint32_t moved[3] = {0, 0, 0};
         /* Eight blocks at a time where every member among them was reached
            (they are promoted alike), else one at a time. */
-        const uint32_t end = pg->fresh;
-        uint32_t b = 0;
-        for (; b + 8 <= end; b += 8) {
-            uint64_t w;
-            memcpy(&w, pg->meta + b, 8);
+        for (uint32_t b = 0; b < pg->fresh; b += 8) {
+            uint32_t left = pg->fresh - b;
+            uint64_t w = load_word(pg->meta + b, left);
             uint64_t cand = member_bytes(w, c->gen) & ~bit_bytes(w, OA_META_UNTRACKED);
             if (cand == 0) {
                 continue;
             }
             if ((cand & ~bit_bytes(w, OA_META_REACHED)) != 0) {
-                for (uint32_t j = b; j < b + 8; j++) {
-                    if (cand & ((uint64_t)0x80 << (8 * (j - b)))) {
-                        promoted += split_block(c, pg, j, unreachable, moved);
-                    }
+                for (; cand != 0; cand &= cand - 1) {
+                    uint32_t j = b + ((uint32_t)__builtin_ctzll(cand) >> 3);
+                    promoted += split_block(c, pg, j, unreachable, moved);
                 }
                 continue;
             }
@@ -1467,12 +1468,7 @@ split(Collector *c, ObjVec *unreachable)
                           | BYTES8(c->next_gen << OA_META_GEN_SHIFT)
                           | ((w & BYTES8(OA_META_ATOMIC)) << 3);   /* ATOMIC: UNTRACKED */
             w = (w & ~all) | (nw & all);
-            memcpy(pg->meta + b, &w, 8);
-        }
-        for (; b < end; b++) {
-            if (is_member(pg->meta[b], c->gen)) {
-                promoted += split_block(c, pg, b, unreachable, moved);
-            }
+            memcpy(pg->meta + b, &w, left < 8 ? left : 8);
         }
         for (unsigned g = 0; g < 3; g++) {
             oa_gen_moved(pg, g, c->next_gen, moved[g]);
@@ -2090,7 +2086,8 @@ collect_generation(OaArenaObject *arena, int gen, int explicit_full)
 void
 oa_gc_untrack_if_atoms(PyObject *op)
 {
-    if (holds_atoms_only(op)) {
+    Examiner ex = EXAMINER_INIT;
+    if (examine_atoms(&ex, op)) {
         *oa_meta_of(op) |= OA_META_UNTRACKED;
     }
 }
