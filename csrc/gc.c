@@ -796,7 +796,7 @@ traverse_owned(PyObject *v, PyTypeObject *tp, visitproc visit, void *arg)
    answers for a run of objects (a page pass examining untracked ones, most
    of them of one class whose fields hold the same few types): the class's
    layout is taken once per run, and the last two atom types seen are
-   known. */
+   known.  (A new object is checked alone: oa_gc_untrack_if_atoms.) */
 typedef struct {
     PyTypeObject *run;
     OaRefLayout layout;
@@ -2086,8 +2086,9 @@ collect_generation(OaArenaObject *arena, int gen, int explicit_full)
 void
 oa_gc_untrack_if_atoms(PyObject *op)
 {
-    Examiner ex = EXAMINER_INIT;
-    if (examine_atoms(&ex, op)) {
+    int atoms = 1;              /* one object: no run to take a layout for */
+    OA_FOR_EACH_REF(op, v, atoms &= is_atom_type(Py_TYPE(v)));
+    if (atoms) {
         *oa_meta_of(op) |= OA_META_UNTRACKED;
     }
 }
